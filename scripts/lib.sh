@@ -1,0 +1,28 @@
+# Shared helpers for the bootstrap scripts. Sourced, not run.
+# Everything expensive is cached outside the repo, keyed by version.
+CACHE_DIR="${DIND_COMPOSE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dind-compose}"
+mkdir -p "$CACHE_DIR"
+
+log() { printf '[bootstrap] %s\n' "$*" >&2; }
+die() { printf '[bootstrap] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# Go builds: never download another toolchain; fall back to no checksum DB
+# only when the caller asks (see TOOLCHAIN.md).
+go_env() {
+  env GOTOOLCHAIN=local GOSUMDB="${GOSUMDB:-sum.golang.org}" "$@"
+}
+
+# Builds one binary from a throw-away wrapper module. `go install pkg@version`
+# cannot be used: it refuses modules with replace lines, and the module proxy
+# here answers 403 (not 404) for sub-paths that are not modules, which stops
+# go's search for the enclosing module.
+# build_from_wrapper <dir> <go.mod body> <output> <main package> <ldflags>
+build_from_wrapper() {
+  local dir="$1" gomod="$2" output="$3" main="$4" ldflags="$5"
+  rm -rf "$dir" && mkdir -p "$dir"
+  printf '%s\n' "$gomod" >"$dir/go.mod"
+  printf 'package tools\n\nimport _ "%s"\n' "$main" >"$dir/tools.go"
+  (cd "$dir" && go_env go mod tidy >/dev/null 2>"$dir/tidy.log") || { cat "$dir/tidy.log" >&2; die "go mod tidy failed in $dir"; }
+  (cd "$dir" && go_env CGO_ENABLED=0 go build -trimpath ${GO_BUILD_TAGS:+-tags "$GO_BUILD_TAGS"} \
+    -ldflags "$ldflags" -o "$output" "$main")
+}
