@@ -1,0 +1,315 @@
+// Parses and validates the raw `dind-compose:*` configuration. Pure: the only
+// outside world it sees is the `FileChecks` passed in, so every rule is a
+// table-driven unit test. Every problem is reported at once, each naming the
+// key, the bad value and the fix, before any resource is created.
+import * as path from "path";
+
+export const CONFIG_NAMESPACE = "dind-compose";
+
+export const SECURITY_MODES = ["privileged", "capabilities", "sysbox"] as const;
+export type SecurityMode = (typeof SECURITY_MODES)[number];
+
+/** The compose file names `docker compose` looks for, in its order of preference. */
+export const DEFAULT_COMPOSE_FILES = ["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"];
+
+export const DEFAULTS = {
+    domain: "project.localhost",
+    gateway: { bindAddress: "127.0.0.1", httpPort: 80, httpsPort: 443 },
+    images: { dind: "docker:29-dind", nginx: "nginx:1.29-alpine" },
+    dind: { security: "privileged" as SecurityMode, readyTimeoutSeconds: 60 },
+} as const;
+
+/** One compose project, validated, with every default applied. */
+export interface ProjectSpec {
+    /** DNS label, unique in the stack. */
+    name: string;
+    /** Absolute path of the project directory. */
+    dir: string;
+    /** Absolute paths of the compose files, in merge order. */
+    composeFiles: string[];
+    /** Hostname routed to this project by the gateway. */
+    hostname: string;
+    /** Inner published port to route to; undefined: the first published port of the compose model. */
+    port: number | undefined;
+    /** Extra interpolation variables for compose. */
+    env: Record<string, string>;
+    /** Images copied from the outer daemon into the inner one before `up`. */
+    preloadImages: string[];
+    /** Publish the inner daemon's TLS endpoint on 127.0.0.1 (0: an ephemeral port; undefined: not published). */
+    daemonPort: number | undefined;
+}
+
+export interface GatewaySpec {
+    bindAddress: string;
+    httpPort: number;
+    httpsPort: number;
+}
+
+export interface EnvironmentSpec {
+    domain: string;
+    gateway: GatewaySpec;
+    images: { dind: string; nginx: string };
+    dind: { security: SecurityMode; readyTimeoutSeconds: number };
+    projects: ProjectSpec[];
+}
+
+/** What the validator may ask of the file system (injected, so tests need no files). */
+export interface FileChecks {
+    isDirectory(p: string): boolean;
+    isFile(p: string): boolean;
+}
+
+/** The raw config values as Pulumi hands them over (already JSON-parsed where they are objects). */
+export interface RawConfig {
+    projects?: unknown;
+    domain?: unknown;
+    gateway?: unknown;
+    images?: unknown;
+    dind?: unknown;
+}
+
+export class ConfigError extends Error {
+    constructor(public readonly problems: string[]) {
+        super(
+            `invalid dind-compose configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}); nothing was created or changed:\n` +
+                problems.map((p) => `  - ${p}`).join("\n"),
+        );
+        this.name = "ConfigError";
+    }
+}
+
+const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+// name[:tag][@digest], loosely: what `docker image inspect` accepts as a reference.
+const IMAGE_REF = /^[a-z0-9]+([._-][a-z0-9]+)*(:\d+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[\w][\w.-]{0,127})?(@sha256:[a-f0-9]{64})?$/;
+
+const show = (v: unknown): string => (v === undefined ? "nothing" : JSON.stringify(v));
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Collects problems; each reader returns a usable value (the default) even when the input is bad. */
+class Problems {
+    readonly list: string[] = [];
+    add(msg: string): void {
+        this.list.push(msg);
+    }
+
+    unknownKeys(key: string, obj: Record<string, unknown>, allowed: readonly string[]): void {
+        for (const k of Object.keys(obj)) {
+            if (!allowed.includes(k)) {
+                this.add(`${key}.${k} is not a known key (allowed: ${allowed.join(", ")}); remove it or fix its spelling`);
+            }
+        }
+    }
+
+    object(key: string, v: unknown): Record<string, unknown> {
+        if (v === undefined) return {};
+        if (isObject(v)) return v;
+        this.add(`${key} must be an object, got ${show(v)}`);
+        return {};
+    }
+
+    string(key: string, v: unknown, fallback: string, rule?: { re: RegExp; what: string; fix: string }): string {
+        if (v === undefined) return fallback;
+        if (typeof v !== "string" || v === "") {
+            this.add(`${key} must be a non-empty string, got ${show(v)}`);
+            return fallback;
+        }
+        if (rule && !rule.re.test(v)) {
+            this.add(`${key} ${show(v)} is not ${rule.what}; ${rule.fix}`);
+        }
+        return v;
+    }
+
+    port(key: string, v: unknown, fallback: number | undefined, allowZero = false): number | undefined {
+        if (v === undefined) return fallback;
+        const n = typeof v === "string" && /^\d+$/.test(v) ? Number(v) : v;
+        const min = allowZero ? 0 : 1;
+        if (typeof n !== "number" || !Number.isInteger(n) || n < min || n > 65535) {
+            this.add(`${key} ${show(v)} is not a port number; use an integer from ${min} to 65535`);
+            return fallback;
+        }
+        return n;
+    }
+
+    stringList(key: string, v: unknown): string[] {
+        if (v === undefined) return [];
+        if (!Array.isArray(v) || v.some((x) => typeof x !== "string" || x === "")) {
+            this.add(`${key} must be a list of non-empty strings, got ${show(v)}`);
+            return [];
+        }
+        return v as string[];
+    }
+}
+
+/**
+ * Validates the raw configuration and applies every default.
+ * @param projectDir the Pulumi project directory: relative project paths are resolved against it.
+ * @throws ConfigError listing every problem found.
+ */
+export function parseConfig(raw: RawConfig, projectDir: string, files: FileChecks): EnvironmentSpec {
+    const p = new Problems();
+    const ns = CONFIG_NAMESPACE;
+
+    const domain = p.string(`${ns}:domain`, raw.domain, DEFAULTS.domain, {
+        re: HOSTNAME,
+        what: "a DNS name",
+        fix: "use lowercase letters, digits, '-' and dots, e.g. project.localhost",
+    });
+
+    const gatewayRaw = p.object(`${ns}:gateway`, raw.gateway);
+    p.unknownKeys(`${ns}:gateway`, gatewayRaw, ["bindAddress", "httpPort", "httpsPort"]);
+    const gateway: GatewaySpec = {
+        bindAddress: p.string(`${ns}:gateway.bindAddress`, gatewayRaw.bindAddress, DEFAULTS.gateway.bindAddress, {
+            re: IPV4,
+            what: "an IPv4 address",
+            fix: "use 127.0.0.1 (this machine only) or the address of one of its interfaces",
+        }),
+        httpPort: p.port(`${ns}:gateway.httpPort`, gatewayRaw.httpPort, DEFAULTS.gateway.httpPort) ?? DEFAULTS.gateway.httpPort,
+        httpsPort: p.port(`${ns}:gateway.httpsPort`, gatewayRaw.httpsPort, DEFAULTS.gateway.httpsPort) ?? DEFAULTS.gateway.httpsPort,
+    };
+    if (gateway.httpPort === gateway.httpsPort) {
+        p.add(`${ns}:gateway.httpPort and ${ns}:gateway.httpsPort are both ${gateway.httpPort}; give them different ports`);
+    }
+
+    const imagesRaw = p.object(`${ns}:images`, raw.images);
+    p.unknownKeys(`${ns}:images`, imagesRaw, ["dind", "nginx"]);
+    const imageRule = { re: IMAGE_REF, what: "an image reference", fix: "use name:tag, e.g. docker:29-dind" };
+    const images = {
+        dind: p.string(`${ns}:images.dind`, imagesRaw.dind, DEFAULTS.images.dind, imageRule),
+        nginx: p.string(`${ns}:images.nginx`, imagesRaw.nginx, DEFAULTS.images.nginx, imageRule),
+    };
+
+    const dindRaw = p.object(`${ns}:dind`, raw.dind);
+    p.unknownKeys(`${ns}:dind`, dindRaw, ["security", "readyTimeoutSeconds"]);
+    let security: SecurityMode = DEFAULTS.dind.security;
+    if (dindRaw.security !== undefined) {
+        if (SECURITY_MODES.includes(dindRaw.security as SecurityMode)) {
+            security = dindRaw.security as SecurityMode;
+        } else {
+            p.add(`${ns}:dind.security ${show(dindRaw.security)} is not a security mode; use one of ${SECURITY_MODES.join(", ")}`);
+        }
+    }
+    let readyTimeoutSeconds: number = DEFAULTS.dind.readyTimeoutSeconds;
+    if (dindRaw.readyTimeoutSeconds !== undefined) {
+        const t = dindRaw.readyTimeoutSeconds;
+        if (typeof t === "number" && Number.isInteger(t) && t >= 1 && t <= 3600) {
+            readyTimeoutSeconds = t;
+        } else {
+            p.add(`${ns}:dind.readyTimeoutSeconds ${show(t)} is not a timeout; use whole seconds from 1 to 3600`);
+        }
+    }
+
+    const projects = parseProjects(p, raw.projects, domain, projectDir, files);
+
+    if (p.list.length > 0) throw new ConfigError(p.list);
+    return { domain, gateway, images, dind: { security, readyTimeoutSeconds }, projects };
+}
+
+const PROJECT_KEYS = ["name", "path", "composeFiles", "hostname", "port", "env", "preloadImages", "daemonPort"];
+
+function parseProjects(p: Problems, raw: unknown, domain: string, projectDir: string, files: FileChecks): ProjectSpec[] {
+    const key = `${CONFIG_NAMESPACE}:projects`;
+    const example = `e.g. [{ name: a, path: examples/project-a }]`;
+    if (raw === undefined) {
+        p.add(`${key} is missing; set it to a non-empty list of projects, ${example}`);
+        return [];
+    }
+    if (!Array.isArray(raw) || raw.length === 0) {
+        p.add(`${key} must be a non-empty list of projects, got ${show(raw)}; ${example}`);
+        return [];
+    }
+
+    const projects: ProjectSpec[] = [];
+    raw.forEach((entry, i) => {
+        const k = `${key}[${i}]`;
+        if (!isObject(entry)) {
+            p.add(`${k} must be an object with at least name and path, got ${show(entry)}`);
+            return;
+        }
+        p.unknownKeys(k, entry, PROJECT_KEYS);
+        const name = p.string(`${k}.name`, entry.name, "", {
+            re: DNS_LABEL,
+            what: "a DNS label",
+            fix: "use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit",
+        });
+        if (entry.name === undefined) p.add(`${k}.name is missing; give the project a DNS label, e.g. "a"`);
+
+        const rawPath = p.string(`${k}.path`, entry.path, "");
+        let dir = "";
+        if (entry.path === undefined) {
+            p.add(`${k}.path is missing; set it to the project's directory, relative to ${projectDir} or absolute`);
+        } else if (rawPath !== "") {
+            dir = path.resolve(projectDir, rawPath);
+            if (!files.isDirectory(dir)) {
+                p.add(`${k}.path ${show(rawPath)}: directory ${dir} does not exist; fix the path (relative paths start at ${projectDir})`);
+                dir = "";
+            }
+        }
+
+        let composeFiles: string[] = [];
+        const listed = p.stringList(`${k}.composeFiles`, entry.composeFiles);
+        if (dir !== "") {
+            if (entry.composeFiles !== undefined && listed.length > 0) {
+                composeFiles = listed.map((f) => path.resolve(dir, f));
+                composeFiles.forEach((f, j) => {
+                    if (!files.isFile(f)) p.add(`${k}.composeFiles[${j}] ${show(listed[j])}: file ${f} does not exist; fix the name or remove the key to use the default`);
+                });
+            } else if (entry.composeFiles !== undefined && Array.isArray(entry.composeFiles) && entry.composeFiles.length === 0) {
+                p.add(`${k}.composeFiles is an empty list; list at least one file or remove the key to use the default`);
+            } else {
+                const found = DEFAULT_COMPOSE_FILES.map((f) => path.join(dir, f)).find((f) => files.isFile(f));
+                if (found) composeFiles = [found];
+                else p.add(`${k}: no compose file in ${dir} (looked for ${DEFAULT_COMPOSE_FILES.join(", ")}); add one or set ${k}.composeFiles`);
+            }
+        }
+
+        const hostname = p.string(`${k}.hostname`, entry.hostname, name === "" ? "" : `${name}.${domain}`, {
+            re: HOSTNAME,
+            what: "a DNS name",
+            fix: `use lowercase letters, digits, '-' and dots, e.g. ${name || "a"}.${domain}`,
+        });
+
+        const env: Record<string, string> = {};
+        const envRaw = p.object(`${k}.env`, entry.env);
+        for (const [n, v] of Object.entries(envRaw)) {
+            if (!ENV_NAME.test(n)) p.add(`${k}.env key ${show(n)} is not a variable name; use letters, digits and '_', not starting with a digit`);
+            else if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") env[n] = String(v);
+            else p.add(`${k}.env.${n} must be a string, number or boolean, got ${show(v)}`);
+        }
+
+        const preloadImages = p.stringList(`${k}.preloadImages`, entry.preloadImages);
+        preloadImages.forEach((img, j) => {
+            if (!IMAGE_REF.test(img)) p.add(`${k}.preloadImages[${j}] ${show(img)} is not an image reference; use name:tag`);
+        });
+
+        projects.push({
+            name,
+            dir,
+            composeFiles,
+            hostname,
+            port: p.port(`${k}.port`, entry.port, undefined),
+            env,
+            preloadImages,
+            daemonPort: p.port(`${k}.daemonPort`, entry.daemonPort, undefined, true),
+        });
+    });
+
+    reportDuplicates(p, projects, "name", key);
+    reportDuplicates(p, projects, "hostname", key);
+    const bare = projects.find((proj) => proj.hostname === domain);
+    if (bare) p.add(`${key}: hostname ${show(domain)} of project ${show(bare.name)} is the bare domain, which the gateway keeps for its index page; use a subdomain`);
+    return projects;
+}
+
+function reportDuplicates(p: Problems, projects: ProjectSpec[], field: "name" | "hostname", key: string): void {
+    const seen = new Map<string, number>();
+    projects.forEach((proj, i) => {
+        const v = proj[field];
+        if (v === "") return;
+        const first = seen.get(v);
+        if (first === undefined) seen.set(v, i);
+        else p.add(`${key}[${i}].${field} ${show(v)} is already used by ${key}[${first}]; each project needs its own ${field}`);
+    });
+}

@@ -1,0 +1,119 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, DEFAULTS, FileChecks, parseConfig, RawConfig } from "../../components/config";
+
+const root = "/repo";
+const files = (dirs: string[], fileList: string[]): FileChecks => ({
+    isDirectory: (p) => dirs.includes(p),
+    isFile: (p) => fileList.includes(p),
+});
+const fs = files(["/repo/examples/a", "/repo/examples/b", "/abs/c"], [
+    "/repo/examples/a/compose.yaml",
+    "/repo/examples/b/docker-compose.yml",
+    "/repo/examples/b/extra.yaml",
+    "/abs/c/compose.yml",
+]);
+const a = { name: "a", path: "examples/a" };
+const b = { name: "b", path: "examples/b" };
+
+function problemsOf(raw: RawConfig): string[] {
+    try {
+        parseConfig(raw, root, fs);
+    } catch (e) {
+        if (e instanceof ConfigError) return e.problems;
+        throw e;
+    }
+    throw new Error("expected a ConfigError, got a valid config");
+}
+
+describe("parseConfig: valid input", () => {
+    it("applies every default", () => {
+        const spec = parseConfig({ projects: [a] }, root, fs);
+        expect(spec.domain).toBe(DEFAULTS.domain);
+        expect(spec.gateway).toEqual({ bindAddress: "127.0.0.1", httpPort: 80, httpsPort: 443 });
+        expect(spec.images).toEqual({ dind: "docker:29-dind", nginx: "nginx:1.29-alpine" });
+        expect(spec.dind).toEqual({ security: "privileged", readyTimeoutSeconds: 60 });
+        expect(spec.projects).toEqual([
+            {
+                name: "a",
+                dir: "/repo/examples/a",
+                composeFiles: ["/repo/examples/a/compose.yaml"],
+                hostname: "a.project.localhost",
+                port: undefined,
+                env: {},
+                preloadImages: [],
+                daemonPort: undefined,
+            },
+        ]);
+    });
+
+    it("finds the compose file docker compose would pick, and honours explicit lists in order", () => {
+        const spec = parseConfig({ projects: [b, { name: "b2", path: "examples/b", composeFiles: ["docker-compose.yml", "extra.yaml"] }] }, root, fs);
+        expect(spec.projects[0].composeFiles).toEqual(["/repo/examples/b/docker-compose.yml"]);
+        expect(spec.projects[1].composeFiles).toEqual(["/repo/examples/b/docker-compose.yml", "/repo/examples/b/extra.yaml"]);
+    });
+
+    it("takes absolute paths, custom domain, hostnames, ports and env", () => {
+        const spec = parseConfig(
+            {
+                domain: "dev.localhost",
+                gateway: { bindAddress: "127.0.0.2", httpPort: "8080", httpsPort: 8443 },
+                dind: { security: "capabilities", readyTimeoutSeconds: 5 },
+                projects: [{ name: "c", path: "/abs/c", hostname: "shop.dev.localhost", port: 3000, env: { TAG: "1", DEBUG: true }, preloadImages: ["busybox:1.36"], daemonPort: 0 }],
+            },
+            root,
+            fs,
+        );
+        expect(spec.gateway).toEqual({ bindAddress: "127.0.0.2", httpPort: 8080, httpsPort: 8443 });
+        expect(spec.dind.security).toBe("capabilities");
+        expect(spec.projects[0]).toMatchObject({
+            dir: "/abs/c",
+            hostname: "shop.dev.localhost",
+            port: 3000,
+            env: { TAG: "1", DEBUG: "true" },
+            preloadImages: ["busybox:1.36"],
+            daemonPort: 0,
+        });
+    });
+});
+
+describe("parseConfig: every bad input names the key, the value and the fix", () => {
+    describe.each<[string, RawConfig, RegExp]>([
+        ["missing project list", {}, /dind-compose:projects is missing; set it to a non-empty list/],
+        ["empty project list", { projects: [] }, /dind-compose:projects must be a non-empty list of projects, got \[\]/],
+        ["project list not a list", { projects: "a" }, /dind-compose:projects must be a non-empty list of projects, got "a"/],
+        ["name not a DNS label", { projects: [{ ...a, name: "A_b" }] }, /dind-compose:projects\[0\]\.name "A_b" is not a DNS label; use 1-63 lowercase letters/],
+        ["name missing", { projects: [{ path: "examples/a" }] }, /dind-compose:projects\[0\]\.name is missing/],
+        ["path missing", { projects: [{ name: "a" }] }, /dind-compose:projects\[0\]\.path is missing; set it to the project's directory/],
+        ["path does not exist", { projects: [{ name: "a", path: "nope" }] }, /dind-compose:projects\[0\]\.path "nope": directory \/repo\/nope does not exist/],
+        ["no compose file", { projects: [{ name: "a", path: "/abs/c", composeFiles: ["missing.yaml"] }] }, /composeFiles\[0\] "missing.yaml": file \/abs\/c\/missing.yaml does not exist/],
+        ["empty compose file list", { projects: [{ ...a, composeFiles: [] }] }, /composeFiles is an empty list/],
+        ["duplicate names", { projects: [a, { ...b, name: "a" }] }, /projects\[1\]\.name "a" is already used by dind-compose:projects\[0\]/],
+        ["duplicate hostnames", { projects: [a, { ...b, hostname: "a.project.localhost" }] }, /projects\[1\]\.hostname "a.project.localhost" is already used/],
+        ["hostname is the bare domain", { projects: [{ ...a, hostname: "project.localhost" }] }, /is the bare domain, which the gateway keeps for its index page/],
+        ["port out of range", { projects: [{ ...a, port: 70000 }] }, /projects\[0\]\.port 70000 is not a port number; use an integer from 1 to 65535/],
+        ["port not a number", { projects: [{ ...a, port: "http" }] }, /projects\[0\]\.port "http" is not a port number/],
+        ["gateway port out of range", { projects: [a], gateway: { httpPort: 0 } }, /dind-compose:gateway\.httpPort 0 is not a port number/],
+        ["same http and https port", { projects: [a], gateway: { httpPort: 8080, httpsPort: 8080 } }, /httpPort and dind-compose:gateway\.httpsPort are both 8080/],
+        ["bind address not an IPv4 address", { projects: [a], gateway: { bindAddress: "localhost" } }, /gateway\.bindAddress "localhost" is not an IPv4 address/],
+        ["unknown security mode", { projects: [a], dind: { security: "root" } }, /dind-compose:dind\.security "root" is not a security mode; use one of privileged, capabilities, sysbox/],
+        ["timeout out of range", { projects: [a], dind: { readyTimeoutSeconds: 0 } }, /readyTimeoutSeconds 0 is not a timeout/],
+        ["unknown key (typo)", { projects: [{ ...a, hostName: "x" }] }, /dind-compose:projects\[0\]\.hostName is not a known key/],
+        ["bad image reference", { projects: [a], images: { dind: "Docker:29 dind" } }, /dind-compose:images\.dind "Docker:29 dind" is not an image reference/],
+        ["bad env variable name", { projects: [{ ...a, env: { "1X": "v" } }] }, /env key "1X" is not a variable name/],
+        ["gateway not an object", { projects: [a], gateway: 80 }, /dind-compose:gateway must be an object, got 80/],
+    ])("%s", (_title, raw, expected) => {
+        it("is rejected with a message that says how to fix it", () => {
+            const problems = problemsOf(raw);
+            expect(problems.some((p) => expected.test(p)), problems.join("\n")).toBe(true);
+        });
+    });
+
+    it("reports every problem at once", () => {
+        const problems = problemsOf({ domain: "Bad Domain", projects: [{ name: "A" }, { name: "b", path: "nope", port: -1 }] });
+        expect(problems.length).toBeGreaterThanOrEqual(4);
+    });
+
+    it("says in the error that nothing was created", () => {
+        expect(() => parseConfig({ projects: [] }, root, fs)).toThrow(/nothing was created or changed/);
+    });
+});

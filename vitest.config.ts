@@ -1,0 +1,26 @@
+import { defineConfig } from "vitest/config";
+
+// Unit tests (pure functions, resource graph under mocks) run in parallel;
+// integration tests drive the real Pulumi engine against the real Docker
+// engine and run one file at a time (they share the engine and host ports).
+export default defineConfig({
+    test: {
+        projects: [
+            {
+                test: {
+                    name: "unit",
+                    include: ["test/unit/**/*.test.ts"],
+                },
+            },
+            {
+                test: {
+                    name: "integration",
+                    include: ["test/integration/**/*.test.ts"],
+                    fileParallelism: false,
+                    testTimeout: 15 * 60_000,
+                    hookTimeout: 15 * 60_000,
+                },
+            },
+        ],
+    },
+});
