@@ -1,0 +1,294 @@
+// Docker volumes, networks and containers as Pulumi dynamic resources, driven
+// through the docker CLI of the machine running `pulumi`.
+//
+// Why not @pulumi/docker: its provider plugin cannot be produced on these
+// machines (no release downloads, and the Go module proxy refuses
+// github.com/pulumi/pulumi-docker/provider/v5 with 403 "This module version is
+// not available"; see scripts/versions.sh and the README). These resources do
+// the small part of it that dind-compose needs, with real create, read
+// (refresh), diff, update and delete against the real engine.
+import * as pulumi from "@pulumi/pulumi";
+import { docker, dockerIgnoringMissing, run } from "./exec";
+
+type Labels = Record<string, string>;
+
+const labelArgs = (labels: Labels): string[] => Object.keys(labels).sort().flatMap((k) => ["--label", `${k}=${labels[k]}`]);
+
+/** The fields of `olds` and `news` whose JSON differs. */
+function changedKeys(olds: Record<string, unknown>, news: Record<string, unknown>, keys: string[]): string[] {
+    return keys.filter((k) => JSON.stringify(olds[k] ?? null) !== JSON.stringify(news[k] ?? null));
+}
+
+function replaceDiff(changed: string[]): pulumi.dynamic.DiffResult {
+    return {
+        changes: changed.length > 0,
+        replaces: changed,
+        deleteBeforeReplace: true, // names are fixed, so the old object must go first
+        detailedDiff: Object.fromEntries(changed.map((k) => [k, { kind: "update-replace", inputDiff: true }])),
+    } as pulumi.dynamic.DiffResult;
+}
+
+// ---------------------------------------------------------------- volumes
+export interface VolumeInputs {
+    name: string;
+    labels: Labels;
+}
+
+const volumeProvider: pulumi.dynamic.ResourceProvider = {
+    async create(inputs: VolumeInputs) {
+        // A volume left behind by an earlier, interrupted run is adopted: its data is the point.
+        const existing = await dockerIgnoringMissing(["volume", "inspect", inputs.name]);
+        if (existing === undefined) await docker(["volume", "create", ...labelArgs(inputs.labels), inputs.name]);
+        return { id: inputs.name, outs: inputs };
+    },
+    async read(id: string, props: VolumeInputs) {
+        const found = await dockerIgnoringMissing(["volume", "inspect", id]);
+        return found === undefined ? { id: "", props: {} } : { id, props };
+    },
+    async diff(_id: string, olds: VolumeInputs, news: VolumeInputs) {
+        return replaceDiff(changedKeys({ ...olds }, { ...news }, ["name", "labels"]));
+    },
+    async delete(id: string) {
+        await dockerIgnoringMissing(["volume", "rm", "--force", id]);
+    },
+};
+
+export class Volume extends pulumi.dynamic.Resource {
+    public readonly name!: pulumi.Output<string>;
+    constructor(resourceName: string, args: { name: pulumi.Input<string>; labels: pulumi.Input<Labels> }, opts?: pulumi.CustomResourceOptions) {
+        super(volumeProvider, resourceName, args, opts, "docker", "Volume");
+    }
+}
+
+// ---------------------------------------------------------------- networks
+export interface NetworkInputs {
+    name: string;
+    labels: Labels;
+}
+
+const networkProvider: pulumi.dynamic.ResourceProvider = {
+    async create(inputs: NetworkInputs) {
+        const existing = await dockerIgnoringMissing(["network", "inspect", inputs.name]);
+        if (existing === undefined) await docker(["network", "create", "--driver", "bridge", ...labelArgs(inputs.labels), inputs.name]);
+        return { id: inputs.name, outs: inputs };
+    },
+    async read(id: string, props: NetworkInputs) {
+        const found = await dockerIgnoringMissing(["network", "inspect", id]);
+        return found === undefined ? { id: "", props: {} } : { id, props };
+    },
+    async diff(_id: string, olds: NetworkInputs, news: NetworkInputs) {
+        return replaceDiff(changedKeys({ ...olds }, { ...news }, ["name", "labels"]));
+    },
+    async delete(id: string) {
+        // Containers joined by hand (not ours) would block removal: detach them first.
+        const inspected = await dockerIgnoringMissing(["network", "inspect", "--format", "{{range $k, $v := .Containers}}{{$k}} {{end}}", id]);
+        if (inspected === undefined) return;
+        for (const c of inspected.trim().split(/\s+/).filter(Boolean)) {
+            await dockerIgnoringMissing(["network", "disconnect", "--force", id, c]);
+        }
+        await dockerIgnoringMissing(["network", "rm", id]);
+    },
+};
+
+export class Network extends pulumi.dynamic.Resource {
+    public readonly name!: pulumi.Output<string>;
+    constructor(resourceName: string, args: { name: pulumi.Input<string>; labels: pulumi.Input<Labels> }, opts?: pulumi.CustomResourceOptions) {
+        super(networkProvider, resourceName, args, opts, "docker", "Network");
+    }
+}
+
+// ---------------------------------------------------------------- containers
+export interface Mount {
+    type: "bind" | "volume";
+    source: string;
+    target: string;
+    readOnly?: boolean;
+}
+export interface PortBinding {
+    hostIp: string;
+    /** 0: an ephemeral port chosen by the engine. */
+    hostPort: number;
+    containerPort: number;
+}
+export interface NetworkAttachment {
+    name: string;
+    aliases: string[];
+}
+export interface UploadedFile {
+    /** Absolute path inside the container. */
+    path: string;
+    content: string;
+}
+
+export interface ContainerInputs {
+    name: string;
+    image: string;
+    labels: Labels;
+    env: Record<string, string>;
+    command: string[];
+    mounts: Mount[];
+    networks: NetworkAttachment[];
+    ports: PortBinding[];
+    /** Extra `docker create` flags for privileges (see security.ts). */
+    securityArgs: string[];
+    hostname: string;
+    /** Written into the container before it starts; changes are applied in place (see reloadCommand). */
+    files: UploadedFile[];
+    /** Run in the container after the files changed in place (e.g. nginx -s reload). */
+    reloadCommand: string[];
+    /** Desired state; a stopped container reads back as false, so `up --refresh` starts it. */
+    running: boolean;
+}
+
+export interface ContainerOutputs extends ContainerInputs {
+    containerId: string;
+    /** IPv4 address of the container on each network it joined. */
+    ipAddresses: Record<string, string>;
+    /** Host ports actually bound, "containerPort/tcp" -> "hostIp:hostPort". */
+    boundPorts: Record<string, string>;
+}
+
+const REPLACE_KEYS = ["name", "image", "labels", "env", "command", "mounts", "networks", "ports", "securityArgs", "hostname"];
+
+/** A tar archive (ustar) holding `files`, for `docker cp - container:/`. */
+function tarOf(files: UploadedFile[]): Buffer {
+    const blocks: Buffer[] = [];
+    for (const f of files) {
+        const body = Buffer.from(f.content, "utf8");
+        const header = Buffer.alloc(512, 0);
+        const name = f.path.replace(/^\/+/, "");
+        if (Buffer.byteLength(name) > 100) throw new Error(`path too long for upload: ${f.path}`);
+        header.write(name, 0, "utf8");
+        header.write("0000644\0", 100);
+        header.write("0000000\0", 108);
+        header.write("0000000\0", 116);
+        header.write(body.length.toString(8).padStart(11, "0") + "\0", 124);
+        header.write(Math.floor(Date.now() / 1000).toString(8).padStart(11, "0") + "\0", 136);
+        header.write("        ", 148); // checksum placeholder: spaces while summing
+        header.write("0", 156);
+        header.write("ustar\0" + "00", 257);
+        let sum = 0;
+        for (const byte of header) sum += byte;
+        header.write(sum.toString(8).padStart(6, "0") + "\0 ", 148);
+        blocks.push(header, body, Buffer.alloc((512 - (body.length % 512)) % 512, 0));
+    }
+    blocks.push(Buffer.alloc(1024, 0));
+    return Buffer.concat(blocks);
+}
+
+async function uploadFiles(name: string, files: UploadedFile[]): Promise<void> {
+    // Works on created and on running containers; missing parent directories are created.
+    if (files.length > 0) await docker(["cp", "-", `${name}:/`], { input: tarOf(files) });
+}
+
+interface InspectedContainer {
+    Id: string;
+    State: { Running: boolean; Status: string };
+    NetworkSettings: {
+        Networks: Record<string, { IPAddress: string }>;
+        Ports: Record<string, { HostIp: string; HostPort: string }[] | null>;
+    };
+}
+
+async function inspectContainer(name: string): Promise<InspectedContainer | undefined> {
+    const out = await dockerIgnoringMissing(["container", "inspect", name]);
+    if (out === undefined) return undefined;
+    const parsed = JSON.parse(out) as InspectedContainer[];
+    return parsed[0];
+}
+
+function outputsOf(inputs: ContainerInputs, c: InspectedContainer): ContainerOutputs {
+    const ipAddresses: Record<string, string> = {};
+    for (const [net, s] of Object.entries(c.NetworkSettings.Networks ?? {})) ipAddresses[net] = s.IPAddress;
+    const boundPorts: Record<string, string> = {};
+    for (const [port, bindings] of Object.entries(c.NetworkSettings.Ports ?? {})) {
+        if (bindings && bindings.length > 0) boundPorts[port] = `${bindings[0].HostIp}:${bindings[0].HostPort}`;
+    }
+    return { ...inputs, running: c.State.Running, containerId: c.Id, ipAddresses, boundPorts };
+}
+
+function createArgs(i: ContainerInputs): string[] {
+    const args = ["create", "--name", i.name, "--hostname", i.hostname, "--restart", "unless-stopped", ...labelArgs(i.labels), ...i.securityArgs];
+    for (const k of Object.keys(i.env).sort()) args.push("--env", `${k}=${i.env[k]}`);
+    for (const m of i.mounts) {
+        args.push("--mount", `type=${m.type},source=${m.source},target=${m.target}${m.readOnly ? ",readonly" : ""}`);
+    }
+    for (const p of i.ports) args.push("--publish", `${p.hostIp}:${p.hostPort === 0 ? "" : p.hostPort}:${p.containerPort}`);
+    const [first] = i.networks;
+    if (first) {
+        args.push("--network", first.name);
+        for (const a of first.aliases) args.push("--network-alias", a);
+    }
+    args.push(i.image, ...i.command);
+    return args;
+}
+
+const containerProvider: pulumi.dynamic.ResourceProvider = {
+    async create(inputs: ContainerInputs) {
+        // A container of the same name from an interrupted run would block `create`: replace it.
+        await dockerIgnoringMissing(["rm", "--force", inputs.name]);
+        await docker(createArgs(inputs));
+        try {
+            for (const n of inputs.networks.slice(1)) {
+                await docker(["network", "connect", ...n.aliases.flatMap((a) => ["--alias", a]), n.name, inputs.name]);
+            }
+            await uploadFiles(inputs.name, inputs.files);
+            if (inputs.running) await docker(["start", inputs.name]);
+        } catch (err) {
+            await dockerIgnoringMissing(["rm", "--force", inputs.name]);
+            throw err;
+        }
+        const c = await inspectContainer(inputs.name);
+        if (!c) throw new Error(`container ${inputs.name} vanished right after it was created`);
+        return { id: c.Id, outs: outputsOf(inputs, c) };
+    },
+
+    async read(id: string, props: ContainerOutputs) {
+        const c = await inspectContainer(id);
+        if (!c) return { id: "", props: {} };
+        return { id, props: outputsOf(props, c) };
+    },
+
+    async diff(_id: string, olds: ContainerOutputs, news: ContainerInputs) {
+        const replaces = changedKeys({ ...olds }, { ...news }, REPLACE_KEYS);
+        if (replaces.length > 0) return replaceDiff(replaces);
+        const updates = changedKeys({ ...olds }, { ...news }, ["files", "reloadCommand", "running"]);
+        return {
+            changes: updates.length > 0,
+            detailedDiff: Object.fromEntries(updates.map((k) => [k, { kind: "update", inputDiff: true }])),
+        } as pulumi.dynamic.DiffResult;
+    },
+
+    async update(id: string, olds: ContainerOutputs, news: ContainerInputs) {
+        const c = await inspectContainer(id);
+        if (!c) throw new Error(`container ${news.name} (${id.slice(0, 12)}) is gone; run 'pulumi up --refresh' to recreate it`);
+        if (news.running && !c.State.Running) await docker(["start", news.name]);
+        if (JSON.stringify(olds.files) !== JSON.stringify(news.files)) {
+            await uploadFiles(news.name, news.files);
+            if (news.running && news.reloadCommand.length > 0) await docker(["exec", news.name, ...news.reloadCommand]);
+        }
+        if (!news.running && c.State.Running) await docker(["stop", news.name]);
+        const after = await inspectContainer(id);
+        if (!after) throw new Error(`container ${news.name} vanished during the update`);
+        return { outs: outputsOf(news, after) };
+    },
+
+    async delete(id: string, props: ContainerOutputs) {
+        const r = await run("docker", ["rm", "--force", "--volumes", id]);
+        if (r.code !== 0 && !/no such container/i.test(r.stderr)) {
+            throw new Error(`docker rm ${props.name ?? id} failed: ${r.stderr.trim()}`);
+        }
+    },
+};
+
+export type ContainerArgs = { [K in keyof ContainerInputs]: pulumi.Input<ContainerInputs[K]> };
+
+export class Container extends pulumi.dynamic.Resource {
+    public readonly name!: pulumi.Output<string>;
+    public readonly containerId!: pulumi.Output<string>;
+    public readonly ipAddresses!: pulumi.Output<Record<string, string>>;
+    public readonly boundPorts!: pulumi.Output<Record<string, string>>;
+    constructor(resourceName: string, args: ContainerArgs, opts?: pulumi.CustomResourceOptions) {
+        super(containerProvider, resourceName, { ...args, containerId: undefined, ipAddresses: undefined, boundPorts: undefined }, opts, "docker", "Container");
+    }
+}
