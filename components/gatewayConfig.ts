@@ -76,8 +76,20 @@ http {
         server_name ${args.domain};
         root ${args.indexRoot};
         location / { index index.html; default_type text/html; }
-    }
+${routes.map(renderStatusProbe).join("")}    }
 ${servers}}
+`;
+}
+
+/** /_status/<project> on the index host: the project's own status code, or 502 when it does not answer. */
+function renderStatusProbe(r: Route): string {
+    return `        location = /_status/${r.project} {
+            set $upstream ${r.upstreamHost}:${r.upstreamPort};
+            proxy_pass http://$upstream/;
+            proxy_set_header Host ${r.hostname};
+            error_page 502 503 504 = @down_${r.project};
+        }
+        location @down_${r.project} { return 502 "down"; }
 `;
 }
 

@@ -1,0 +1,105 @@
+import * as pulumi from "@pulumi/pulumi";
+import { ProjectSpec, SecurityMode } from "./config";
+import { PROJECT_LABEL, StackNames } from "./names";
+import { ComposeStack } from "./providers/composeStack";
+import { Container, Network, Volume } from "./providers/docker";
+import { securityArgs } from "./security";
+
+export interface DindProjectArgs {
+    /** The validated project (see config.ts). */
+    spec: ProjectSpec;
+    names: StackNames;
+    /** Labels put on every object (at least the stack label). */
+    labels: Record<string, string>;
+    /** The dind image, e.g. docker:29-dind. */
+    image: string;
+    security: SecurityMode;
+    readyTimeoutSeconds: number;
+    /** Host directories to mount at the same path (the project dir and every path its model leaves it for). */
+    mountRoots: string[];
+    /** Flattened compose model, for readable diffs. */
+    model: Record<string, string>;
+    /** sha256 of every file that feeds a build. */
+    buildFiles: Record<string, string>;
+    /** Compose override (YAML) given as the last file; "" for none. */
+    override: pulumi.Input<string>;
+    /** The project's own network (created by the environment, which the gateway joins too). */
+    network: Network;
+}
+
+/**
+ * One compose project in its own Docker-in-Docker daemon: a cert volume, a data
+ * volume (the inner /var/lib/docker: image cache and child volumes, kept when
+ * the daemon container is replaced), the dind container on the project's own
+ * network, and the compose stack on it.
+ */
+export class DindProject extends pulumi.ComponentResource {
+    /** Name of the dind container (also its DNS name on the project network). */
+    public readonly daemon: pulumi.Output<string>;
+    /** Host address of the inner daemon's TLS endpoint, when published (daemonPort). */
+    public readonly daemonEndpoint: pulumi.Output<string | undefined>;
+    /** Service -> state after the last `up`. */
+    public readonly services: pulumi.Output<Record<string, string>>;
+
+    constructor(name: string, args: DindProjectArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("dind-compose:index:DindProject", name, {}, opts);
+        const { spec, names } = args;
+        const labels = { ...args.labels, [PROJECT_LABEL]: spec.name };
+
+        const certs = new Volume(`${name}-certs`, { name: names.certVolume(spec.name), labels }, { parent: this });
+        const data = new Volume(`${name}-data`, { name: names.dataVolume(spec.name), labels }, { parent: this });
+        const network = args.network;
+
+        const daemonName = names.dind(spec.name);
+        const dind = new Container(
+            `${name}-dind`,
+            {
+                name: daemonName,
+                hostname: spec.name,
+                image: args.image,
+                labels,
+                env: {
+                    DOCKER_TLS_CERTDIR: "/certs",
+                    // The certificate must match the names the compose client and the gateway use.
+                    DOCKER_TLS_SAN: `DNS:${spec.name},DNS:${daemonName},DNS:localhost,IP:127.0.0.1`,
+                },
+                command: [],
+                mounts: [
+                    { type: "volume", source: certs.name, target: "/certs" },
+                    { type: "volume", source: data.name, target: "/var/lib/docker" },
+                    ...args.mountRoots.map((dir) => ({ type: "bind" as const, source: dir, target: dir })),
+                ],
+                networks: [{ name: network.name, aliases: [spec.name] }],
+                ports: spec.daemonPort === undefined ? [] : [{ hostIp: "127.0.0.1", hostPort: spec.daemonPort, containerPort: 2376 }],
+                securityArgs: securityArgs(args.security),
+                files: [],
+                reloadCommand: [],
+                running: true,
+            },
+            { parent: this },
+        );
+
+        const stack = new ComposeStack(
+            `${name}-stack`,
+            {
+                project: spec.name,
+                daemon: dind.name,
+                daemonId: dind.containerId,
+                dir: spec.dir,
+                composeFiles: spec.composeFiles,
+                override: args.override,
+                env: spec.env,
+                preloadImages: spec.preloadImages,
+                readyTimeoutSeconds: args.readyTimeoutSeconds,
+                model: args.model,
+                buildFiles: args.buildFiles,
+            },
+            { parent: this },
+        );
+
+        this.daemon = dind.name;
+        this.daemonEndpoint = dind.boundPorts.apply((p) => (p["2376/tcp"] ? `tcp://${p["2376/tcp"]}` : undefined));
+        this.services = stack.services;
+        this.registerOutputs({ daemon: this.daemon, daemonEndpoint: this.daemonEndpoint, services: this.services });
+    }
+}

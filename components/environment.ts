@@ -1,0 +1,107 @@
+import * as pulumi from "@pulumi/pulumi";
+import { EnvironmentSpec } from "./config";
+import { Gateway } from "./gateway";
+import { Route } from "./gatewayConfig";
+import { projectUrl } from "./indexPage";
+import { DindProject } from "./dindProject";
+import { StackNames, STACK_LABEL, stackLabelValue } from "./names";
+import { renderOverride } from "./override";
+import { Network } from "./providers/docker";
+
+/** What the program learned from a project's compose files before creating anything. */
+export interface LoadedProject {
+    /** Service names of the compose model. */
+    services: string[];
+    /** The port the gateway routes to (config, or the first published port of the model). */
+    port: number;
+    /** Host directories the dind container must see at the same path. */
+    mountRoots: string[];
+    /** Flattened, readable compose model (diffs name changed service fields). */
+    model: Record<string, string>;
+    /** sha256 of every file that feeds a build. */
+    buildFiles: Record<string, string>;
+}
+
+export interface EnvironmentArgs {
+    spec: EnvironmentSpec;
+    /** Loaded compose models, by project name. */
+    loaded: Record<string, LoadedProject>;
+    pulumiProject: string;
+    stack: string;
+}
+
+/**
+ * The whole environment: one network and one DindProject per compose project,
+ * and the nginx gateway joined to every project network.
+ */
+export class Environment extends pulumi.ComponentResource {
+    /** Project name -> its URL through the gateway. */
+    public readonly urls: Record<string, string>;
+    /** Project name -> the name of its dind container. */
+    public readonly daemons: pulumi.Output<Record<string, string>>;
+    /** Project name -> the host endpoint of its inner daemon (only for projects with daemonPort). */
+    public readonly daemonEndpoints: pulumi.Output<Record<string, string>>;
+    /** Project name -> service -> state after the last up. */
+    public readonly services: pulumi.Output<Record<string, Record<string, string>>>;
+    public readonly gatewayContainer: pulumi.Output<string>;
+
+    constructor(name: string, args: EnvironmentArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("dind-compose:index:Environment", name, {}, opts);
+        const { spec, loaded } = args;
+        const names = new StackNames(args.pulumiProject, args.stack);
+        const labels = { [STACK_LABEL]: stackLabelValue(args.pulumiProject, args.stack) };
+
+        const networks: Record<string, Network> = {};
+        for (const p of spec.projects) {
+            networks[p.name] = new Network(`${name}-${p.name}-network`, { name: names.network(p.name), labels: { ...labels, "dind-compose.project": p.name } }, { parent: this });
+        }
+
+        const routes: Route[] = spec.projects.map((p) => ({
+            project: p.name,
+            hostname: p.hostname,
+            upstreamHost: names.dind(p.name),
+            upstreamPort: loaded[p.name].port,
+        }));
+        const gateway = new Gateway(
+            `${name}-gateway`,
+            { containerName: names.gateway(), image: spec.images.nginx, labels, domain: spec.domain, spec: spec.gateway, routes, networks },
+            { parent: this },
+        );
+
+        const hostnames = [spec.domain, ...spec.projects.map((p) => p.hostname)];
+        const projects = spec.projects.map(
+            (p) =>
+                new DindProject(
+                    `${name}-${p.name}`,
+                    {
+                        spec: p,
+                        names,
+                        labels,
+                        image: spec.images.dind,
+                        security: spec.dind.security,
+                        readyTimeoutSeconds: spec.dind.readyTimeoutSeconds,
+                        mountRoots: loaded[p.name].mountRoots,
+                        model: loaded[p.name].model,
+                        buildFiles: loaded[p.name].buildFiles,
+                        network: networks[p.name],
+                        override: gateway.addresses.apply((a) =>
+                            renderOverride({ services: loaded[p.name].services, hostnames, gatewayAddress: a[p.name] ?? "" }),
+                        ),
+                    },
+                    { parent: this },
+                ),
+        );
+
+        const byName = <T>(values: pulumi.Input<T>[]): pulumi.Output<Record<string, T>> =>
+            pulumi.all(values).apply((vs) => Object.fromEntries(spec.projects.map((p, i) => [p.name, vs[i] as T])));
+
+        this.urls = Object.fromEntries(spec.projects.map((p) => [p.name, projectUrl(p.hostname, spec.gateway.httpPort)]));
+        this.daemons = byName(projects.map((p) => p.daemon));
+        this.daemonEndpoints = byName(projects.map((p) => p.daemonEndpoint)).apply((m) =>
+            Object.fromEntries(Object.entries(m).filter((e): e is [string, string] => e[1] !== undefined)),
+        );
+        this.services = byName(projects.map((p) => p.services));
+        this.gatewayContainer = gateway.containerName;
+        this.registerOutputs({ urls: this.urls, daemons: this.daemons, daemonEndpoints: this.daemonEndpoints, services: this.services });
+    }
+}

@@ -1,0 +1,65 @@
+import * as pulumi from "@pulumi/pulumi";
+import { GatewaySpec } from "./config";
+import { GATEWAY_HTTP_PORT, GATEWAY_INDEX_ROOT, renderNginxConf, Route } from "./gatewayConfig";
+import { renderIndexPage } from "./indexPage";
+import { Container, Network } from "./providers/docker";
+
+export interface GatewayArgs {
+    /** Engine-side container name. */
+    containerName: string;
+    image: string;
+    labels: Record<string, string>;
+    domain: string;
+    spec: GatewaySpec;
+    routes: Route[];
+    /** Project networks to join: project name -> network. */
+    networks: Record<string, Network>;
+}
+
+/**
+ * The nginx gateway: joins every project network, routes `<hostname>` to its
+ * project's daemon, and publishes HTTP only on `gateway.bindAddress`. A config
+ * change is applied in place (new nginx.conf, `nginx -s reload`): no dropped
+ * container, no new address.
+ */
+export class Gateway extends pulumi.ComponentResource {
+    /** The gateway's IPv4 address on each project network: project name -> address. */
+    public readonly addresses: pulumi.Output<Record<string, string>>;
+    public readonly containerName: pulumi.Output<string>;
+
+    constructor(name: string, args: GatewayArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("dind-compose:index:Gateway", name, {}, opts);
+        const projects = Object.keys(args.networks).sort();
+        const nginxConf = renderNginxConf({ domain: args.domain, routes: args.routes, httpPort: GATEWAY_HTTP_PORT, indexRoot: GATEWAY_INDEX_ROOT });
+        const indexHtml = renderIndexPage({ domain: args.domain, routes: args.routes, httpPort: args.spec.httpPort });
+
+        const container = new Container(
+            `${name}-nginx`,
+            {
+                name: args.containerName,
+                hostname: "gateway",
+                image: args.image,
+                labels: args.labels,
+                env: {},
+                command: ["nginx", "-c", "/etc/dind-compose/nginx.conf", "-g", "daemon off;"],
+                mounts: [],
+                networks: projects.map((p) => ({ name: args.networks[p].name, aliases: [] })),
+                ports: [{ hostIp: args.spec.bindAddress, hostPort: args.spec.httpPort, containerPort: GATEWAY_HTTP_PORT }],
+                securityArgs: [],
+                files: [
+                    { path: "/etc/dind-compose/nginx.conf", content: nginxConf },
+                    { path: `${GATEWAY_INDEX_ROOT}/index.html`, content: indexHtml },
+                ],
+                reloadCommand: ["nginx", "-c", "/etc/dind-compose/nginx.conf", "-s", "reload"],
+                running: true,
+            },
+            { parent: this },
+        );
+
+        this.containerName = container.name;
+        this.addresses = pulumi.all(projects.map((p) => args.networks[p].name)).apply((netNames) =>
+            container.ipAddresses.apply((ips) => Object.fromEntries(projects.map((p, i) => [p, ips[netNames[i]] ?? ""]))),
+        );
+        this.registerOutputs({ addresses: this.addresses, containerName: this.containerName });
+    }
+}

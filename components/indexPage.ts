@@ -1,0 +1,52 @@
+// The gateway's index page at the bare domain: every project and its URL. Pure.
+import { Route } from "./gatewayConfig";
+
+const escapeHtml = (s: string): string =>
+    s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] ?? c);
+
+/** The URL of a hostname through the gateway (the port is omitted when it is 80). */
+export function projectUrl(hostname: string, httpPort: number): string {
+    return `http://${hostname}${httpPort === 80 ? "" : `:${httpPort}`}/`;
+}
+
+export function renderIndexPage(args: { domain: string; routes: Route[]; httpPort: number }): string {
+    const rows = [...args.routes]
+        .sort((a, b) => a.project.localeCompare(b.project))
+        .map((r) => {
+            const url = projectUrl(r.hostname, args.httpPort);
+            return `      <tr><td>${escapeHtml(r.project)}</td><td><a href="${escapeHtml(url)}">${escapeHtml(url)}</a></td><td class="status" data-project="${escapeHtml(r.project)}">…</td></tr>`;
+        })
+        .join("\n");
+    return `<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>dind-compose: ${escapeHtml(args.domain)}</title>
+  <style>
+    body { font-family: system-ui, sans-serif; margin: 2rem; }
+    table { border-collapse: collapse; }
+    td, th { padding: .4rem 1rem; border-bottom: 1px solid #ddd; text-align: left; }
+    .up { color: #080; } .down { color: #b00; }
+  </style>
+</head>
+<body>
+  <h1>Projects on ${escapeHtml(args.domain)}</h1>
+  <table>
+    <thead><tr><th>project</th><th>URL</th><th>status</th></tr></thead>
+    <tbody>
+${rows}
+    </tbody>
+  </table>
+  <script>
+    // Ask each project right now, through the gateway's same-origin probe
+    // (/_status/<project>); a 502 means its daemon or service is not answering.
+    for (const cell of document.querySelectorAll(".status")) {
+      fetch("/_status/" + cell.dataset.project, { cache: "no-store" })
+        .then((r) => { const ok = r.status < 500; cell.textContent = ok ? "up" : "down (" + r.status + ")"; cell.className = "status " + (ok ? "up" : "down"); })
+        .catch(() => { cell.textContent = "down"; cell.className = "status down"; });
+    }
+  </script>
+</body>
+</html>
+`;
+}

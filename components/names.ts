@@ -1,0 +1,31 @@
+// Names and labels of everything a stack creates on the engine. Pure.
+// Every name carries the stack's prefix, so two stacks on one engine never collide.
+
+export const STACK_LABEL = "dind-compose.stack";
+export const PROJECT_LABEL = "dind-compose.project";
+
+/** `dind-compose.stack` label value: `<pulumi project>/<stack>`. */
+export const stackLabelValue = (pulumiProject: string, stack: string): string => `${pulumiProject}/${stack}`;
+
+/** Engine-side names of one stack's objects. Docker names allow [a-zA-Z0-9][a-zA-Z0-9_.-]*. */
+export class StackNames {
+    readonly prefix: string;
+    constructor(pulumiProject: string, stack: string) {
+        this.prefix = `${pulumiProject}-${stack}`.replace(/[^a-zA-Z0-9_.-]/g, "-");
+    }
+    gateway(): string {
+        return `${this.prefix}-gateway`;
+    }
+    network(project: string): string {
+        return `${this.prefix}-${project}`;
+    }
+    dind(project: string): string {
+        return `${this.prefix}-${project}-dind`;
+    }
+    certVolume(project: string): string {
+        return `${this.prefix}-${project}-certs`;
+    }
+    dataVolume(project: string): string {
+        return `${this.prefix}-${project}-data`;
+    }
+}

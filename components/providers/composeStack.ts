@@ -1,0 +1,215 @@
+// A child compose project running on its own inner daemon, as a Pulumi dynamic
+// resource: create and update wait for the daemon (bounded retries with
+// backoff), preload images, then `docker compose up -d --wait
+// --remove-orphans`; delete runs `docker compose down` and succeeds when the
+// daemon is already gone. The compose client runs inside the dind container
+// (`docker exec`), talking to its daemon over TLS on 2376 with the client
+// certificates of the cert volume; the project is mounted there at the same
+// absolute path as on the host, so every relative path resolves as with plain
+// `docker compose` on the host.
+//
+// Why not @pulumi/command's local.Command: its plugin cannot be produced on
+// these machines (see docker.ts and the README). A dynamic resource also lets
+// `pulumi preview --diff` name the changed service fields.
+import * as pulumi from "@pulumi/pulumi";
+import { docker, progress, run, sleep } from "./exec";
+
+export interface ComposeStackInputs {
+    /** Project name (also the compose project name). */
+    project: string;
+    /** Name of the dind container whose daemon runs the stack. */
+    daemon: string;
+    /** Its container ID: a replaced daemon re-runs `up`. */
+    daemonId: string;
+    /** Absolute project directory (the same path inside the dind container). */
+    dir: string;
+    /** Absolute compose file paths, in merge order. */
+    composeFiles: string[];
+    /** Generated override (YAML), given to compose as the last file; "" for none. */
+    override: string;
+    /** Extra interpolation variables. */
+    env: Record<string, string>;
+    /** Images copied from the outer daemon when the inner one lacks them. */
+    preloadImages: string[];
+    readyTimeoutSeconds: number;
+    /** Readable, flattened compose model: changed keys show in `preview --diff`. */
+    model: Record<string, string>;
+    /** sha256 of each file that feeds a build, keyed by path. */
+    buildFiles: Record<string, string>;
+}
+
+export interface ComposeStackOutputs extends ComposeStackInputs {
+    /** `docker compose ps` after the last `up`: service -> state. */
+    services: Record<string, string>;
+}
+
+/** Environment for the compose client inside the dind container: TLS to its own daemon. */
+const TLS_ENV = ["DOCKER_HOST=tcp://localhost:2376", "DOCKER_TLS_VERIFY=1", "DOCKER_CERT_PATH=/certs/client"];
+
+function composeExecArgs(i: ComposeStackInputs, interactive: boolean): string[] {
+    const env = [...TLS_ENV, ...Object.keys(i.env).sort().map((k) => `${k}=${i.env[k]}`)];
+    return [
+        "exec",
+        ...(interactive ? ["-i"] : []),
+        "--workdir",
+        i.dir,
+        ...env.flatMap((e) => ["--env", e]),
+        i.daemon,
+        "docker",
+        "compose",
+        "--project-name",
+        i.project,
+        "--project-directory",
+        i.dir,
+        ...i.composeFiles.flatMap((f) => ["--file", f]),
+        ...(i.override !== "" ? ["--file", "-"] : []),
+    ];
+}
+
+/** Runs `docker compose <args>` against the project's inner daemon; throws with compose's own output. */
+async function compose(i: ComposeStackInputs, args: string[], what: string): Promise<string> {
+    const full = [...composeExecArgs(i, i.override !== ""), ...args];
+    const r = await run("docker", full, { input: i.override !== "" ? i.override : undefined });
+    if (r.code !== 0) {
+        const out = `${r.stdout}\n${r.stderr}`.trim().split("\n").slice(-40).join("\n");
+        throw new Error(`project ${i.project}: ${what} failed (exit ${r.code}):\n${out}`);
+    }
+    return r.stdout;
+}
+
+/** Waits for the inner daemon to answer over TLS, with backoff, up to the timeout. */
+async function waitForDaemon(i: ComposeStackInputs): Promise<void> {
+    const started = Date.now();
+    const deadline = started + i.readyTimeoutSeconds * 1000;
+    let delay = 100;
+    let attempt = 0;
+    let last = "";
+    for (;;) {
+        attempt++;
+        const r = await run("docker", ["exec", ...TLS_ENV.flatMap((e) => ["--env", e]), i.daemon, "docker", "version", "--format", "{{.Server.Version}}"]);
+        if (r.code === 0) {
+            await progress(`[${i.project}] inner daemon ${r.stdout.trim()} ready after ${((Date.now() - started) / 1000).toFixed(1)} s (${attempt} attempt${attempt > 1 ? "s" : ""})`);
+            return;
+        }
+        last = (r.stderr || r.stdout).trim().split("\n").slice(-1)[0] ?? "";
+        if (/no such container/i.test(last)) {
+            throw new Error(`project ${i.project}: dind container ${i.daemon} does not exist; run 'pulumi up --refresh' to recreate it`);
+        }
+        if (Date.now() + delay > deadline) break;
+        if (attempt === 1 || attempt % 5 === 0) await progress(`[${i.project}] waiting for the inner daemon (attempt ${attempt}): ${last}`);
+        await sleep(delay);
+        delay = Math.min(delay * 2, 2000);
+    }
+    const logs = await run("docker", ["logs", "--tail", "25", i.daemon]);
+    throw new Error(
+        `project ${i.project}: inner daemon in ${i.daemon} did not answer within ${i.readyTimeoutSeconds} s (${attempt} attempts; last error: ${last}).\n` +
+            `Last lines of its log:\n${`${logs.stdout}${logs.stderr}`.trim()}\n` +
+            `Raise dind-compose:dind.readyTimeoutSeconds if the machine is just slow.`,
+    );
+}
+
+/** Copies images from the outer daemon into the inner one, skipping those it already has (same ID). */
+async function preload(i: ComposeStackInputs): Promise<void> {
+    for (const image of i.preloadImages) {
+        const outer = await run("docker", ["image", "inspect", "--format", "{{.Id}}", image]);
+        if (outer.code !== 0) {
+            throw new Error(`project ${i.project}: preloadImages entry ${image} is not on the outer engine; build or pull it there first (docker image ls ${image})`);
+        }
+        const inner = await run("docker", ["exec", i.daemon, "docker", "image", "inspect", "--format", "{{.Id}}", image]);
+        if (inner.code === 0 && inner.stdout.trim() === outer.stdout.trim()) continue;
+        await progress(`[${i.project}] loading image ${image} into the inner daemon`);
+        const save = require("child_process").spawn("docker", ["save", image], { stdio: ["ignore", "pipe", "inherit"] });
+        await docker(["exec", "-i", i.daemon, "docker", "load", "--quiet"], { input: save.stdout });
+    }
+}
+
+async function up(i: ComposeStackInputs): Promise<ComposeStackOutputs> {
+    await waitForDaemon(i);
+    await preload(i);
+    await progress(`[${i.project}] docker compose up -d --wait --remove-orphans`);
+    const started = Date.now();
+    await compose(i, ["up", "--detach", "--wait", "--remove-orphans", "--quiet-pull"], "docker compose up");
+    const services = await servicesOf(i);
+    await progress(`[${i.project}] up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${Object.entries(services).map(([s, st]) => `${s} ${st}`).join(", ")}`);
+    return { ...i, services };
+}
+
+async function servicesOf(i: ComposeStackInputs): Promise<Record<string, string>> {
+    const out = await compose(i, ["ps", "--all", "--format", "{{.Service}}\t{{.State}}"], "docker compose ps");
+    const services: Record<string, string> = {};
+    for (const line of out.trim().split("\n").filter(Boolean)) {
+        const [svc, state] = line.split("\t");
+        services[svc] = state ?? "";
+    }
+    return services;
+}
+
+const DIFF_KEYS: (keyof ComposeStackInputs)[] = ["daemon", "daemonId", "dir", "composeFiles", "override", "env", "preloadImages", "model", "buildFiles"];
+
+/** Flattens record-valued inputs so the diff names the exact key, e.g. model["services.web.image"]. */
+function detailedDiff(olds: ComposeStackInputs, news: ComposeStackInputs): Record<string, { kind: "update"; inputDiff: boolean }> {
+    const d: Record<string, { kind: "update"; inputDiff: boolean }> = {};
+    for (const k of DIFF_KEYS) {
+        const o = olds[k] as unknown;
+        const n = news[k] as unknown;
+        if (k === "model" || k === "buildFiles" || k === "env") {
+            const or = (o ?? {}) as Record<string, string>;
+            const nr = (n ?? {}) as Record<string, string>;
+            for (const key of new Set([...Object.keys(or), ...Object.keys(nr)])) {
+                if (or[key] !== nr[key]) d[`${k}["${key}"]`] = { kind: "update", inputDiff: true };
+            }
+        } else if (JSON.stringify(o ?? null) !== JSON.stringify(n ?? null)) {
+            d[k] = { kind: "update", inputDiff: true };
+        }
+    }
+    return d;
+}
+
+const composeStackProvider: pulumi.dynamic.ResourceProvider = {
+    async create(inputs: ComposeStackInputs) {
+        const outs = await up(inputs);
+        return { id: `${inputs.daemon}/${inputs.project}`, outs };
+    },
+
+    async diff(_id: string, olds: ComposeStackOutputs, news: ComposeStackInputs) {
+        const d = detailedDiff(olds, news);
+        // The project name decides the compose project: a new one is a new stack.
+        const replaces = olds.project !== news.project ? ["project"] : [];
+        return { changes: Object.keys(d).length > 0 || replaces.length > 0, replaces, detailedDiff: d } as pulumi.dynamic.DiffResult;
+    },
+
+    async update(_id: string, _olds: ComposeStackOutputs, news: ComposeStackInputs) {
+        // `up` in place: compose recreates only the services whose config changed; child volumes stay.
+        return { outs: await up(news) };
+    },
+
+    async read(id: string, props: ComposeStackOutputs) {
+        // A missing daemon container means the stack is gone with it; refresh then recreates both.
+        const c = await run("docker", ["container", "inspect", "--format", "{{.Id}} {{.State.Running}}", props.daemon]);
+        if (c.code !== 0) return { id: "", props: {} };
+        const [containerId, running] = c.stdout.trim().split(" ");
+        if (running !== "true") return { id, props: { ...props, daemonId: containerId, services: {} } };
+        const services = await servicesOf(props).catch(() => ({}) as Record<string, string>);
+        return { id, props: { ...props, daemonId: containerId, services } };
+    },
+
+    async delete(_id: string, props: ComposeStackOutputs) {
+        const c = await run("docker", ["container", "inspect", "--format", "{{.State.Running}}", props.daemon]);
+        if (c.code !== 0 || c.stdout.trim() !== "true") return; // the daemon and its containers are gone already
+        const r = await run("docker", [...composeExecArgs(props, props.override !== ""), "down", "--remove-orphans", "--timeout", "5"], {
+            input: props.override !== "" ? props.override : undefined,
+        });
+        if (r.code !== 0 && !/no such container|is not running|Cannot connect/i.test(r.stderr)) {
+            throw new Error(`project ${props.project}: docker compose down failed (exit ${r.code}): ${r.stderr.trim()}`);
+        }
+    },
+};
+
+export type ComposeStackArgs = { [K in keyof ComposeStackInputs]: pulumi.Input<ComposeStackInputs[K]> };
+
+export class ComposeStack extends pulumi.dynamic.Resource {
+    public readonly services!: pulumi.Output<Record<string, string>>;
+    constructor(name: string, args: ComposeStackArgs, opts?: pulumi.CustomResourceOptions) {
+        super(composeStackProvider, name, { ...args, services: undefined }, opts, "compose", "Stack");
+    }
+}
