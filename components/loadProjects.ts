@@ -1,0 +1,124 @@
+// Reads every project's compose model before any resource is created, so a
+// broken compose file stops `pulumi up` and `pulumi preview` with compose's own
+// message (file and line) and nothing is touched.
+//
+// The canonical model comes from `docker compose config` itself (run in a
+// throw-away container of the dind image, which carries the compose client),
+// so compose's many rules (merging, interpolation, path resolution) are its
+// own. Its result is cached by the digest of everything it read, so a no-op
+// preview does not run it again. Without an engine or image the hand-written
+// reader (compose.ts) is used, and the program says so.
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import {
+    ComposeModel,
+    fileDigests,
+    firstPublishedPort,
+    hostPaths,
+    mountRoots,
+    normalizeComposeConfigJson,
+    readComposeModel,
+    summarizeModel,
+} from "./compose";
+import { ConfigError, ProjectSpec } from "./config";
+import { LoadedProject } from "./environment";
+import { run } from "./providers/exec";
+
+export interface LoadOptions {
+    /** Image that carries the compose client (the dind image). */
+    composeImage: string;
+    /** Where canonical models are cached (gitignored). */
+    cacheDir: string;
+    /** Called with a line for the user (pulumi.log.info in the program). */
+    say: (message: string) => void;
+}
+
+/** Whether a path is a directory, for mountRoots. */
+const isDirectory = (p: string): boolean => {
+    try {
+        return fs.statSync(p).isDirectory();
+    } catch {
+        return false;
+    }
+};
+
+/** A digest of what `docker compose config` reads: the compose files, .env and the env config. */
+function inputDigest(spec: ProjectSpec, image: string): string {
+    const h = crypto.createHash("sha256");
+    h.update(JSON.stringify({ image, files: spec.composeFiles, env: spec.env, dir: spec.dir }));
+    for (const f of [...spec.composeFiles, path.join(spec.dir, ".env")]) {
+        h.update(f);
+        h.update(fs.existsSync(f) ? fs.readFileSync(f) : "(none)");
+    }
+    return h.digest("hex").slice(0, 32);
+}
+
+/** Runs `docker compose config --format json` for a project; undefined when no engine or image can run it. */
+async function canonicalModel(spec: ProjectSpec, opts: LoadOptions): Promise<ComposeModel | undefined> {
+    const cacheFile = path.join(opts.cacheDir, `compose-config-${inputDigest(spec, opts.composeImage)}.json`);
+    if (fs.existsSync(cacheFile)) return normalizeComposeConfigJson(fs.readFileSync(cacheFile, "utf8"));
+
+    const args = [
+        "run", "--rm", "--network", "none", "--entrypoint", "docker",
+        "--volume", `${spec.dir}:${spec.dir}:ro`,
+        ...spec.composeFiles.filter((f) => !f.startsWith(spec.dir + path.sep)).flatMap((f) => ["--volume", `${f}:${f}:ro`]),
+        "--workdir", spec.dir,
+        ...Object.keys(spec.env).sort().flatMap((k) => ["--env", `${k}=${spec.env[k]}`]),
+        opts.composeImage,
+        "compose", "--project-name", spec.name, "--project-directory", spec.dir,
+        ...spec.composeFiles.flatMap((f) => ["--file", f]),
+        "config", "--format", "json",
+    ];
+    const r = await run("docker", args).catch(() => undefined);
+    if (r === undefined) return undefined; // no docker CLI at all
+    if (r.code !== 0) {
+        if (/Unable to find image|No such image|Cannot connect to the Docker daemon|pull access denied/i.test(r.stderr)) return undefined;
+        throw new ConfigError([`project ${spec.name}: docker compose config rejected ${spec.composeFiles.join(", ")}:\n${r.stderr.trim()}`]);
+    }
+    fs.mkdirSync(opts.cacheDir, { recursive: true });
+    fs.writeFileSync(cacheFile, r.stdout);
+    return normalizeComposeConfigJson(r.stdout);
+}
+
+async function loadProject(spec: ProjectSpec, opts: LoadOptions): Promise<LoadedProject> {
+    let model: ComposeModel;
+    try {
+        model = (await canonicalModel(spec, opts)) ?? readFallback(spec, opts);
+    } catch (e) {
+        if (e instanceof ConfigError) throw e;
+        throw new ConfigError([`project ${spec.name}: ${(e as Error).message}`]);
+    }
+    const services = Object.keys(model.services);
+    if (services.length === 0) throw new ConfigError([`project ${spec.name}: ${spec.composeFiles.join(", ")} defines no services; add one`]);
+
+    const port = spec.port ?? firstPublishedPort(model);
+    if (port === undefined) {
+        throw new ConfigError([
+            `project ${spec.name}: no service publishes a port, so the gateway has nothing to route to; publish one in ${path.basename(spec.composeFiles[0])} (ports: ["3000:3000"]) or set dind-compose:projects[].port`,
+        ]);
+    }
+    const paths = hostPaths(model);
+    const roots = mountRoots([spec.dir, ...paths], isDirectory);
+    const buildInputs = paths.filter((p) => Object.values(model.services).some((s) => s.build && (p === s.build.context || p === s.build.dockerfile)));
+    return {
+        services,
+        port,
+        mountRoots: roots,
+        model: summarizeModel(model),
+        buildFiles: fileDigests(buildInputs, spec.dir),
+    };
+}
+
+function readFallback(spec: ProjectSpec, opts: LoadOptions): ComposeModel {
+    opts.say(`project ${spec.name}: image ${opts.composeImage} cannot run 'docker compose config' here; reading the compose files with the built-in reader`);
+    return readComposeModel(spec.composeFiles, spec.env);
+}
+
+/** Loads every project in parallel; throws one ConfigError listing every broken project. */
+export async function loadProjects(projects: ProjectSpec[], opts: LoadOptions): Promise<Record<string, LoadedProject>> {
+    const results = await Promise.allSettled(projects.map((p) => loadProject(p, opts)));
+    const problems = results.flatMap((r) => (r.status === "rejected" ? (r.reason instanceof ConfigError ? r.reason.problems : [String(r.reason)]) : []));
+    if (problems.length > 0) throw new ConfigError(problems);
+    return Object.fromEntries(projects.map((p, i) => [p.name, (results[i] as PromiseFulfilledResult<LoadedProject>).value]));
+}

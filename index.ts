@@ -1,0 +1,46 @@
+// dind-compose: load config -> read the compose models -> Environment -> outputs.
+import * as pulumi from "@pulumi/pulumi";
+import * as fs from "fs";
+import * as path from "path";
+import { CONFIG_NAMESPACE, parseConfig, RawConfig } from "./components/config";
+import { Environment } from "./components/environment";
+import { loadProjects } from "./components/loadProjects";
+
+const config = new pulumi.Config(CONFIG_NAMESPACE);
+const raw: RawConfig = {
+    projects: config.getObject("projects"),
+    domain: config.get("domain"),
+    gateway: config.getObject("gateway"),
+    // Machines without a registry use the stand-in images that the bootstrap
+    // built (it exports their names); explicit config always wins.
+    images: config.getObject("images") ?? localDefaultImages(),
+    dind: config.getObject("dind"),
+};
+
+function localDefaultImages(): unknown {
+    const fromBootstrap = process.env.DIND_COMPOSE_DEFAULT_IMAGES;
+    return fromBootstrap ? JSON.parse(fromBootstrap) : undefined;
+}
+
+const projectDir = process.cwd();
+const files = {
+    isDirectory: (p: string) => fs.existsSync(p) && fs.statSync(p).isDirectory(),
+    isFile: (p: string) => fs.existsSync(p) && fs.statSync(p).isFile(),
+};
+
+export = async () => {
+    const spec = parseConfig(raw, projectDir, files);
+    const loaded = await loadProjects(spec.projects, {
+        composeImage: spec.images.dind,
+        cacheDir: path.join(projectDir, ".dind-compose", "cache"),
+        say: (m) => pulumi.log.info(m),
+    });
+    const env = new Environment("env", { spec, loaded, pulumiProject: pulumi.getProject(), stack: pulumi.getStack() });
+    return {
+        urls: env.urls,
+        daemons: env.daemons,
+        daemonEndpoints: env.daemonEndpoints,
+        services: env.services,
+        gateway: env.gatewayContainer,
+    };
+};
