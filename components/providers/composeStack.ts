@@ -208,7 +208,7 @@ const composeStackProvider: pulumi.dynamic.ResourceProvider = {
 export type ComposeStackArgs = { [K in keyof ComposeStackInputs]: pulumi.Input<ComposeStackInputs[K]> };
 
 export class ComposeStack extends pulumi.dynamic.Resource {
-    public readonly services!: pulumi.Output<Record<string, string>>;
+    declare public readonly services: pulumi.Output<Record<string, string>>;
     constructor(name: string, args: ComposeStackArgs, opts?: pulumi.CustomResourceOptions) {
         super(composeStackProvider, name, { ...args, services: undefined }, opts, "compose", "Stack");
     }

@@ -54,7 +54,7 @@ const volumeProvider: pulumi.dynamic.ResourceProvider = {
 };
 
 export class Volume extends pulumi.dynamic.Resource {
-    public readonly name!: pulumi.Output<string>;
+    declare public readonly name: pulumi.Output<string>;
     constructor(resourceName: string, args: { name: pulumi.Input<string>; labels: pulumi.Input<Labels> }, opts?: pulumi.CustomResourceOptions) {
         super(volumeProvider, resourceName, args, opts, "docker", "Volume");
     }
@@ -91,7 +91,7 @@ const networkProvider: pulumi.dynamic.ResourceProvider = {
 };
 
 export class Network extends pulumi.dynamic.Resource {
-    public readonly name!: pulumi.Output<string>;
+    declare public readonly name: pulumi.Output<string>;
     constructor(resourceName: string, args: { name: pulumi.Input<string>; labels: pulumi.Input<Labels> }, opts?: pulumi.CustomResourceOptions) {
         super(networkProvider, resourceName, args, opts, "docker", "Network");
     }
@@ -284,10 +284,10 @@ const containerProvider: pulumi.dynamic.ResourceProvider = {
 export type ContainerArgs = { [K in keyof ContainerInputs]: pulumi.Input<ContainerInputs[K]> };
 
 export class Container extends pulumi.dynamic.Resource {
-    public readonly name!: pulumi.Output<string>;
-    public readonly containerId!: pulumi.Output<string>;
-    public readonly ipAddresses!: pulumi.Output<Record<string, string>>;
-    public readonly boundPorts!: pulumi.Output<Record<string, string>>;
+    declare public readonly name: pulumi.Output<string>;
+    declare public readonly containerId: pulumi.Output<string>;
+    declare public readonly ipAddresses: pulumi.Output<Record<string, string>>;
+    declare public readonly boundPorts: pulumi.Output<Record<string, string>>;
     constructor(resourceName: string, args: ContainerArgs, opts?: pulumi.CustomResourceOptions) {
         super(containerProvider, resourceName, { ...args, containerId: undefined, ipAddresses: undefined, boundPorts: undefined }, opts, "docker", "Container");
     }

@@ -1,7 +1,9 @@
 // Process helpers for the dynamic providers. These functions are serialized
 // with the providers into the Pulumi state and run in the provider process,
-// so they use only Node built-ins and packages resolved at run time.
-import * as childProcess from "child_process";
+// so they capture no module objects: built-ins and packages are `require`d at
+// call time (a captured module namespace drags Node internals into the
+// serializer, which then fails).
+import type * as childProcessTypes from "child_process";
 
 export interface RunResult {
     code: number;
@@ -21,6 +23,7 @@ export interface RunOptions {
 /** Runs a program and collects its output; never throws for a non-zero exit. */
 export function run(file: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
     return new Promise((resolve, reject) => {
+        const childProcess: typeof childProcessTypes = require("child_process");
         const child = childProcess.spawn(file, args, {
             cwd: opts.cwd,
             env: opts.env ? { ...process.env, ...opts.env } : process.env,

@@ -1,0 +1,141 @@
+// The shape of the resource graph, under Pulumi mocks (no engine, no Docker):
+// names, labels, parents, mounts, networks and the wiring between components.
+// Behaviour is proven by the integration tests against the real engine.
+import * as pulumi from "@pulumi/pulumi";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { EnvironmentSpec } from "../../components/config";
+import type { Environment as EnvironmentClass, LoadedProject } from "../../components/environment";
+
+interface Registered {
+    type: string;
+    name: string;
+    inputs: Record<string, unknown>;
+}
+const registered: Registered[] = [];
+
+let Environment: typeof EnvironmentClass;
+
+beforeAll(async () => {
+    await pulumi.runtime.setMocks(
+        {
+            newResource: (args) => {
+                registered.push({ type: args.type, name: args.name, inputs: args.inputs });
+                const outs: Record<string, unknown> = { ...args.inputs };
+                if (args.type.endsWith("docker:Container")) {
+                    const nets = (args.inputs.networks as { name: string }[]).map((n) => n.name);
+                    outs.containerId = `id-${args.inputs.name}`;
+                    outs.ipAddresses = Object.fromEntries(nets.map((n, i) => [n, `172.30.${i}.2`]));
+                    outs.boundPorts = {};
+                }
+                if (args.type.endsWith("compose:Stack")) outs.services = { web: "running" };
+                return { id: `${args.name}-id`, state: outs };
+            },
+            call: () => ({}),
+        },
+        "dind-compose",
+        "test",
+    );
+    ({ Environment } = await import("../../components/environment"));
+});
+
+const promiseOf = <T>(o: pulumi.Output<T>): Promise<T> => new Promise((resolve) => o.apply(resolve));
+
+const spec: EnvironmentSpec = {
+    domain: "project.localhost",
+    gateway: { bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443 },
+    images: { dind: "docker:29-dind", nginx: "nginx:1.29-alpine" },
+    dind: { security: "capabilities", readyTimeoutSeconds: 30 },
+    projects: ["a", "b"].map((name) => ({
+        name,
+        dir: `/src/${name}`,
+        composeFiles: [`/src/${name}/compose.yaml`],
+        hostname: `${name}.project.localhost`,
+        port: undefined,
+        env: {},
+        preloadImages: [],
+        daemonPort: name === "a" ? 0 : undefined,
+    })),
+};
+const loaded: Record<string, LoadedProject> = {
+    a: { services: ["web"], port: 3000, mountRoots: ["/src/a", "/src/shared"], model: { "services.web.image": "x" }, buildFiles: {} },
+    b: { services: ["web", "db"], port: 80, mountRoots: ["/src/b"], model: { "services.web.image": "y" }, buildFiles: {} },
+};
+
+describe("Environment resource graph", () => {
+    let env: EnvironmentClass;
+    beforeAll(async () => {
+        env = new Environment("env", { spec, loaded, pulumiProject: "dind-compose", stack: "test" });
+        await promiseOf(env.services);
+    });
+
+    const ofType = (suffix: string) => registered.filter((r) => r.type.endsWith(suffix));
+    const byName = (name: string) => {
+        const r = registered.find((x) => x.inputs.name === name);
+        expect(r, `no resource named ${name}`).toBeDefined();
+        return r as Registered;
+    };
+
+    it("creates per project a cert volume, a data volume, a network, a dind container and a compose stack", () => {
+        expect(ofType("docker:Volume").map((r) => r.inputs.name).sort()).toEqual([
+            "dind-compose-test-a-certs",
+            "dind-compose-test-a-data",
+            "dind-compose-test-b-certs",
+            "dind-compose-test-b-data",
+        ]);
+        expect(ofType("docker:Network").map((r) => r.inputs.name).sort()).toEqual(["dind-compose-test-a", "dind-compose-test-b"]);
+        expect(ofType("compose:Stack")).toHaveLength(2);
+        expect(ofType("docker:Container")).toHaveLength(3); // two daemons and the gateway
+    });
+
+    it("labels every engine object with the stack", () => {
+        for (const r of registered.filter((x) => x.type.startsWith("pulumi-nodejs:docker"))) {
+            expect(r.inputs.labels, r.name).toMatchObject({ "dind-compose.stack": "dind-compose/test" });
+        }
+    });
+
+    it("mounts the volumes and every mount root at the same path in the dind container", () => {
+        const dind = byName("dind-compose-test-a-dind");
+        expect(dind.inputs.mounts).toEqual([
+            { type: "volume", source: "dind-compose-test-a-certs", target: "/certs" },
+            { type: "volume", source: "dind-compose-test-a-data", target: "/var/lib/docker" },
+            { type: "bind", source: "/src/a", target: "/src/a" },
+            { type: "bind", source: "/src/shared", target: "/src/shared" },
+        ]);
+        expect(dind.inputs.env).toMatchObject({ DOCKER_TLS_CERTDIR: "/certs" });
+        expect(String((dind.inputs.env as Record<string, string>).DOCKER_TLS_SAN)).toContain("DNS:a");
+        expect(dind.inputs.securityArgs).toContain("--cap-drop=SYS_RESOURCE");
+    });
+
+    it("puts each daemon only on its own network, and the gateway on all of them", () => {
+        expect(byName("dind-compose-test-a-dind").inputs.networks).toEqual([{ name: "dind-compose-test-a", aliases: ["a"] }]);
+        expect(byName("dind-compose-test-b-dind").inputs.networks).toEqual([{ name: "dind-compose-test-b", aliases: ["b"] }]);
+        const gw = byName("dind-compose-test-gateway");
+        expect((gw.inputs.networks as { name: string }[]).map((n) => n.name)).toEqual(["dind-compose-test-a", "dind-compose-test-b"]);
+    });
+
+    it("publishes the gateway only on the bind address, and a daemon endpoint only on request, on 127.0.0.1", () => {
+        expect(byName("dind-compose-test-gateway").inputs.ports).toEqual([{ hostIp: "127.0.0.1", hostPort: 8080, containerPort: 80 }]);
+        expect(byName("dind-compose-test-a-dind").inputs.ports).toEqual([{ hostIp: "127.0.0.1", hostPort: 0, containerPort: 2376 }]);
+        expect(byName("dind-compose-test-b-dind").inputs.ports).toEqual([]);
+    });
+
+    it("routes each hostname to its daemon and port in the gateway's nginx.conf", () => {
+        const files = byName("dind-compose-test-gateway").inputs.files as { path: string; content: string }[];
+        const conf = files.find((f) => f.path.endsWith("nginx.conf"))?.content ?? "";
+        expect(conf).toContain("set $upstream dind-compose-test-a-dind:3000;");
+        expect(conf).toContain("set $upstream dind-compose-test-b-dind:80;");
+    });
+
+    it("gives each stack an override resolving every project hostname to the gateway on its own network", () => {
+        const stacks = ofType("compose:Stack");
+        const b = stacks.find((s) => s.inputs.project === "b");
+        expect(b?.inputs.override).toContain("a.project.localhost:172.30.1.2");
+        expect(b?.inputs.override).toContain("db:");
+        expect(b?.inputs.daemonId).toBe("id-dind-compose-test-b-dind");
+    });
+
+    it("exposes urls and daemons per project", async () => {
+        expect(env.urls).toEqual({ a: "http://a.project.localhost:8080/", b: "http://b.project.localhost:8080/" });
+        expect(await promiseOf(env.daemons)).toEqual({ a: "dind-compose-test-a-dind", b: "dind-compose-test-b-dind" });
+    });
+});
