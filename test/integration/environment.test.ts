@@ -1,0 +1,102 @@
+// The product, for real: `pulumi up` of two example projects against the real
+// Docker engine, routed through the real nginx gateway, checked with real HTTP
+// requests; then a change to one project, a no-op up, and destroy.
+import * as fs from "fs";
+import * as path from "path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { copyExample, docker, freePort, httpGet, TestStack } from "./harness";
+
+describe("two projects behind the gateway (real engine, real Pulumi)", () => {
+    const stack = new TestStack("env");
+    let port = 0;
+    let projectB = "";
+    let daemons: Record<string, string> = {};
+
+    /** Inner container IDs of a project, from its own daemon. */
+    const innerContainers = (project: string) => docker("exec", daemons[project], "docker", "ps", "-aq", "--no-trunc").then((s) => s.split("\n").sort());
+
+    beforeAll(async () => {
+        port = await freePort();
+        const projectA = copyExample("project-a", stack.workDir);
+        projectB = copyExample("project-b", stack.workDir);
+        await stack.init({
+            projects: [
+                { name: "a", path: projectA, preloadImages: ["dind-compose/busybox:trixie"] },
+                { name: "b", path: projectB, preloadImages: ["dind-compose/busybox:trixie"] },
+            ],
+            gateway: { httpPort: port, httpsPort: await freePort() },
+            dind: { security: "capabilities" },
+        });
+    });
+    afterAll(async () => {
+        await stack.cleanup();
+        expect(await stack.leftovers()).toEqual([]);
+    });
+
+    it("pulumi up brings both projects up; each hostname answers through the gateway with its own content", async () => {
+        const up = await stack.pulumiOk("up", "--yes", "--skip-preview");
+        expect(up.stdout).toMatch(/inner daemon .* ready after/);
+        const outputs = await stack.outputs();
+        daemons = outputs.daemons as Record<string, string>;
+        expect(outputs.urls).toEqual({ a: `http://a.project.localhost:${port}/`, b: `http://b.project.localhost:${port}/` });
+
+        const a = await httpGet(port, "a.project.localhost");
+        expect(a.status).toBe(200);
+        expect(a.body).toContain("<h1 id=\"title\">Project A</h1>");
+        const b = await httpGet(port, "b.project.localhost");
+        expect(b.status).toBe(200);
+        expect(b.body).toContain("<h1 id=\"title\">Project B</h1>");
+    });
+
+    it("both projects call their service `web` on their own daemon; the names do not clash", async () => {
+        const namesA = await docker("exec", daemons.a, "docker", "ps", "--format", "{{.Names}}");
+        const namesB = await docker("exec", daemons.b, "docker", "ps", "--format", "{{.Names}}");
+        expect(namesA).toBe("a-web-1");
+        expect(namesB).toBe("b-web-1");
+        // Nothing of theirs is on the outer engine.
+        expect(await docker("ps", "-q", "--filter", "name=a-web-1")).toBe("");
+    });
+
+    it("project a's relative bind mount ./web:/app is live: an edit on the host shows through the gateway", async () => {
+        const file = path.join(stack.workDir, "project-a", "web", "live.txt");
+        fs.writeFileSync(file, "edited on the host\n");
+        const r = await httpGet(port, "a.project.localhost", "/live.txt");
+        expect(r.body).toBe("edited on the host\n");
+    });
+
+    it("an unknown hostname gets a 404 naming the known ones", async () => {
+        const r = await httpGet(port, "nope.project.localhost");
+        expect(r.status).toBe(404);
+        expect(r.body).toContain("a.project.localhost");
+    });
+
+    it("a change to project b's compose file: preview --diff names only project b, up applies it, project a's containers keep their IDs", async () => {
+        const aBefore = await innerContainers("a");
+        const composeFile = path.join(projectB, "compose.yaml");
+        fs.writeFileSync(composeFile, fs.readFileSync(composeFile, "utf8").replace("      - ./html:/www:ro", "      - ./html:/www:ro\n    environment:\n      RELEASE: \"2\""));
+
+        const preview = await stack.pulumiOk("preview", "--diff");
+        expect(preview.stdout).toContain('model["services.web.environment.RELEASE"]');
+        const changed = preview.stdout.split("\n").filter((l) => /^\s+~ /.test(l) && l.includes("::"));
+        expect(changed.join("\n")).not.toMatch(/-a-|env-a/);
+        expect(preview.stdout).toMatch(/~ 1 to update/);
+
+        await stack.pulumiOk("up", "--yes", "--skip-preview");
+        const env = await docker("exec", daemons.b, "docker", "inspect", "b-web-1", "--format", "{{range .Config.Env}}{{println .}}{{end}}");
+        expect(env).toContain("RELEASE=2");
+        expect(await innerContainers("a")).toEqual(aBefore);
+        expect((await httpGet(port, "b.project.localhost")).status).toBe(200);
+    });
+
+    it("a no-op up changes nothing and runs no command", async () => {
+        const up = await stack.pulumiOk("up", "--yes", "--skip-preview");
+        expect(up.stdout).not.toMatch(/docker compose up/);
+        expect(up.stdout).toMatch(/\d+ unchanged/);
+        expect(up.stdout).not.toMatch(/ to update| updated| created| replaced/);
+    });
+
+    it("pulumi destroy leaves no container, volume or network with the stack's label", async () => {
+        await stack.pulumiOk("destroy", "--yes", "--skip-preview");
+        expect(await stack.leftovers()).toEqual([]);
+    });
+});

@@ -1,0 +1,172 @@
+// Drives the real Pulumi CLI (the one the bootstrap installed, on PATH through
+// scripts/env.sh) against the real Docker engine, with a throw-away local
+// backend and stack per test file.
+import { execFile, spawn } from "child_process";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as http from "http";
+import * as net from "net";
+import * as os from "os";
+import * as path from "path";
+import { promisify } from "util";
+import { stringify } from "yaml";
+
+export const REPO_DIR = path.resolve(__dirname, "../..");
+const execFileAsync = promisify(execFile);
+
+export interface CliResult {
+    code: number;
+    stdout: string;
+    stderr: string;
+    seconds: number;
+}
+
+/** Runs a command, echoing a one-line summary (so `npm test` shows what really ran). */
+export function runCommand(file: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<CliResult> {
+    const started = Date.now();
+    return new Promise((resolve, reject) => {
+        const child = spawn(file, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ["pipe", "pipe", "pipe"] });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+        child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+        child.on("error", reject);
+        child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr, seconds: (Date.now() - started) / 1000 }));
+        child.stdin.end(opts.input ?? "");
+    });
+}
+
+export async function docker(...args: string[]): Promise<string> {
+    const { stdout } = await execFileAsync("docker", args, { maxBuffer: 64 * 1024 * 1024 });
+    return stdout.trim();
+}
+
+/** A free TCP port on 127.0.0.1. */
+export function freePort(): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const srv = net.createServer();
+        srv.listen(0, "127.0.0.1", () => {
+            const addr = srv.address();
+            const port = typeof addr === "object" && addr ? addr.port : 0;
+            srv.close(() => resolve(port));
+        });
+        srv.on("error", reject);
+    });
+}
+
+export interface HttpResult {
+    status: number;
+    body: string;
+}
+
+/** GET through the gateway with a Host header (*.localhost names do not resolve here). */
+export function httpGet(port: number, hostname: string, urlPath = "/", timeoutMs = 10_000): Promise<HttpResult> {
+    return new Promise((resolve, reject) => {
+        const req = http.request({ host: "127.0.0.1", port, path: urlPath, headers: { Host: hostname }, timeout: timeoutMs }, (res) => {
+            let body = "";
+            res.on("data", (d: Buffer) => (body += d.toString()));
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on("timeout", () => req.destroy(new Error(`GET http://${hostname}:${port}${urlPath} timed out`)));
+        req.on("error", reject);
+        req.end();
+    });
+}
+
+/** Copies an example project into a temp dir (tests edit their copies). */
+export function copyExample(name: string, into: string): string {
+    const dest = path.join(into, name);
+    fs.cpSync(path.join(REPO_DIR, "examples", name), dest, { recursive: true });
+    return dest;
+}
+
+export interface StackConfig {
+    projects: Record<string, unknown>[];
+    gateway?: Record<string, unknown>;
+    domain?: string;
+    dind?: Record<string, unknown>;
+    images?: Record<string, string>;
+}
+
+/** One Pulumi stack of this program, in its own temporary backend. */
+export class TestStack {
+    readonly name: string;
+    readonly label: string;
+    readonly workDir: string;
+    private readonly backendDir: string;
+    private readonly env: NodeJS.ProcessEnv;
+
+    constructor(prefix: string) {
+        this.name = `it-${prefix}-${crypto.randomBytes(3).toString("hex")}`;
+        this.label = `dind-compose/${this.name}`;
+        this.workDir = fs.mkdtempSync(path.join(os.tmpdir(), `dind-compose-${prefix}-`));
+        this.backendDir = path.join(this.workDir, "backend");
+        fs.mkdirSync(this.backendDir);
+        this.env = { ...process.env, PULUMI_BACKEND_URL: `file://${this.backendDir}`, PULUMI_CONFIG_PASSPHRASE: "" };
+    }
+
+    private get stackFile(): string {
+        return path.join(REPO_DIR, `Pulumi.${this.name}.yaml`);
+    }
+
+    async pulumi(...args: string[]): Promise<CliResult> {
+        const r = await runCommand("pulumi", [...args, "--stack", this.name, "--non-interactive", "--color", "never"], { cwd: REPO_DIR, env: this.env });
+        console.log(`[${this.name}] pulumi ${args.join(" ")} -> exit ${r.code} in ${r.seconds.toFixed(1)} s`);
+        return r;
+    }
+
+    /** Runs pulumi and fails with its output when it exits non-zero. */
+    async pulumiOk(...args: string[]): Promise<CliResult> {
+        const r = await this.pulumi(...args);
+        if (r.code !== 0) throw new Error(`pulumi ${args.join(" ")} failed (exit ${r.code}):\n${r.stdout.slice(-6000)}\n${r.stderr.slice(-3000)}`);
+        return r;
+    }
+
+    async init(config: StackConfig): Promise<void> {
+        const r = await runCommand("pulumi", ["stack", "init", this.name, "--non-interactive"], { cwd: REPO_DIR, env: this.env });
+        if (r.code !== 0) throw new Error(`pulumi stack init failed: ${r.stderr}`);
+        this.setConfig(config);
+    }
+
+    /** Rewrites the stack's config file (keeps the passphrase salt that `stack init` wrote). */
+    setConfig(config: StackConfig): void {
+        const salt = fs.readFileSync(this.stackFile, "utf8").match(/^encryptionsalt: .*$/m)?.[0] ?? "";
+        const values: Record<string, unknown> = { "dind-compose:projects": config.projects };
+        if (config.gateway) values["dind-compose:gateway"] = config.gateway;
+        if (config.domain) values["dind-compose:domain"] = config.domain;
+        if (config.dind) values["dind-compose:dind"] = config.dind;
+        if (config.images) values["dind-compose:images"] = config.images;
+        fs.writeFileSync(this.stackFile, `${salt}\n${stringify({ config: values })}`);
+    }
+
+    async outputs(): Promise<Record<string, unknown>> {
+        const r = await this.pulumiOk("stack", "output", "--json");
+        return JSON.parse(r.stdout) as Record<string, unknown>;
+    }
+
+    /** Engine objects that carry this stack's label. */
+    async leftovers(): Promise<string[]> {
+        const filter = `label=dind-compose.stack=${this.label}`;
+        const [c, v, n] = await Promise.all([
+            docker("ps", "-aq", "--filter", filter),
+            docker("volume", "ls", "-q", "--filter", filter),
+            docker("network", "ls", "-q", "--filter", filter),
+        ]);
+        return [...c.split("\n").map((x) => `container ${x}`), ...v.split("\n").map((x) => `volume ${x}`), ...n.split("\n").map((x) => `network ${x}`)].filter(
+            (x) => !/ $/.test(x),
+        );
+    }
+
+    /** Destroys the stack (if anything is left), removes it, its files, and any labelled object a failed test left. */
+    async cleanup(): Promise<void> {
+        await this.pulumi("destroy", "--yes", "--skip-preview");
+        await this.pulumi("stack", "rm", "--yes", "--force");
+        const filter = `label=dind-compose.stack=${this.label}`;
+        const ids = (args: string[]) => docker(...args).then((s) => s.split("\n").filter(Boolean));
+        for (const id of await ids(["ps", "-aq", "--filter", filter])) await docker("rm", "-f", "-v", id);
+        for (const id of await ids(["network", "ls", "-q", "--filter", filter])) await docker("network", "rm", id);
+        for (const id of await ids(["volume", "ls", "-q", "--filter", filter])) await docker("volume", "rm", "-f", id);
+        fs.rmSync(this.stackFile, { force: true });
+        fs.rmSync(this.workDir, { recursive: true, force: true });
+    }
+}
