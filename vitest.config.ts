@@ -5,6 +5,8 @@ import { defineConfig } from "vitest/config";
 // engine and run one file at a time (they share the engine and host ports).
 export default defineConfig({
     test: {
+        // Integration tests share the engine and host ports: one file at a time.
+        fileParallelism: false,
         projects: [
             {
                 test: {
@@ -16,7 +18,6 @@ export default defineConfig({
                 test: {
                     name: "integration",
                     include: ["test/integration/**/*.test.ts"],
-                    fileParallelism: false,
                     testTimeout: 15 * 60_000,
                     hookTimeout: 15 * 60_000,
                 },

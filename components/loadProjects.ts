@@ -12,6 +12,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import {
+    buildInputs,
     ComposeModel,
     fileDigests,
     firstPublishedPort,
@@ -82,37 +83,46 @@ async function canonicalModel(spec: ProjectSpec, opts: LoadOptions): Promise<Com
 }
 
 async function loadProject(spec: ProjectSpec, opts: LoadOptions): Promise<LoadedProject> {
-    let model: ComposeModel;
+    const readOptions = { projectDir: spec.dir, onWarning: (w: string) => opts.say(`project ${spec.name}: ${w}`) };
+    let canonical: ComposeModel | undefined;
+    let handWritten: ComposeModel | undefined;
+    let handError: Error | undefined;
     try {
-        model = (await canonicalModel(spec, opts)) ?? readFallback(spec, opts);
+        canonical = await canonicalModel(spec, opts);
     } catch (e) {
         if (e instanceof ConfigError) throw e;
         throw new ConfigError([`project ${spec.name}: ${(e as Error).message}`]);
     }
+    try {
+        handWritten = readComposeModel(spec.composeFiles, spec.env, undefined, readOptions);
+    } catch (e) {
+        handError = e as Error;
+    }
+    if (canonical === undefined && handWritten === undefined) {
+        throw new ConfigError([`project ${spec.name}: ${handError?.message ?? "cannot read the compose files"}`]);
+    }
+    if (canonical === undefined) {
+        opts.say(`project ${spec.name}: image ${opts.composeImage} cannot run 'docker compose config' here; read the compose files with the built-in reader`);
+    }
+    const model = (canonical ?? handWritten) as ComposeModel;
+
     const services = Object.keys(model.services);
     if (services.length === 0) throw new ConfigError([`project ${spec.name}: ${spec.composeFiles.join(", ")} defines no services; add one`]);
 
-    const port = spec.port ?? firstPublishedPort(model);
+    // File order decides "the first published port"; compose's canonical output sorts services by name.
+    const port = spec.port ?? firstPublishedPort(handWritten ?? model);
     if (port === undefined) {
         throw new ConfigError([
             `project ${spec.name}: no service publishes a port, so the gateway has nothing to route to; publish one in ${path.basename(spec.composeFiles[0])} (ports: ["3000:3000"]) or set dind-compose:projects[].port`,
         ]);
     }
-    const paths = hostPaths(model);
-    const roots = mountRoots([spec.dir, ...paths], isDirectory);
-    const buildInputs = paths.filter((p) => Object.values(model.services).some((s) => s.build && (p === s.build.context || p === s.build.dockerfile)));
     return {
         services,
         port,
-        mountRoots: roots,
-        model: summarizeModel(model),
-        buildFiles: fileDigests(buildInputs, spec.dir),
+        mountRoots: mountRoots([spec.dir, ...hostPaths(model)], isDirectory),
+        model: summarizeModel(model, { projectDir: spec.dir }),
+        buildFiles: fileDigests(buildInputs(model), spec.dir),
     };
-}
-
-function readFallback(spec: ProjectSpec, opts: LoadOptions): ComposeModel {
-    opts.say(`project ${spec.name}: image ${opts.composeImage} cannot run 'docker compose config' here; reading the compose files with the built-in reader`);
-    return readComposeModel(spec.composeFiles, spec.env);
 }
 
 /** Loads every project in parallel; throws one ConfigError listing every broken project. */

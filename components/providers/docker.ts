@@ -281,7 +281,14 @@ const containerProvider: pulumi.dynamic.ResourceProvider = {
     },
 };
 
-export type ContainerArgs = { [K in keyof ContainerInputs]: pulumi.Input<ContainerInputs[K]> };
+/** Inputs at any depth may be Outputs: the engine resolves them before the provider runs. */
+export type DeepInput<T> = T extends (infer U)[]
+    ? pulumi.Input<DeepInput<U>[]>
+    : T extends object
+      ? pulumi.Input<{ [K in keyof T]: DeepInput<T[K]> }>
+      : pulumi.Input<T>;
+
+export type ContainerArgs = { [K in keyof ContainerInputs]: DeepInput<ContainerInputs[K]> };
 
 export class Container extends pulumi.dynamic.Resource {
     declare public readonly name: pulumi.Output<string>;
