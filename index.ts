@@ -5,6 +5,8 @@ import * as path from "path";
 import { CONFIG_NAMESPACE, parseConfig, RawConfig } from "./components/config";
 import { Environment } from "./components/environment";
 import { loadProjects } from "./components/loadProjects";
+import { StackNames } from "./components/names";
+import { preflight } from "./components/preflight";
 
 const config = new pulumi.Config(CONFIG_NAMESPACE);
 const raw: RawConfig = {
@@ -30,6 +32,8 @@ const files = {
 
 export = async () => {
     const spec = parseConfig(raw, projectDir, files);
+    const names = new StackNames(pulumi.getProject(), pulumi.getStack());
+    await preflight(spec, names.gateway());
     const loaded = await loadProjects(spec.projects, {
         composeImage: spec.images.dind,
         cacheDir: path.join(projectDir, ".dind-compose", "cache"),

@@ -48,11 +48,18 @@ export function run(file: string, args: string[], opts: RunOptions = {}): Promis
     });
 }
 
+/** A short form of a docker command line for error messages: the verb and the object's name. */
+export function commandLine(args: string[]): string {
+    const nameAt = args.indexOf("--name");
+    const object = nameAt >= 0 ? args[nameAt + 1] : args.length <= 4 ? args.slice(1).join(" ") : `${args.slice(1, 3).join(" ")} …`;
+    return `docker ${args[0]} ${object}`.trim();
+}
+
 /** The docker CLI (honours DOCKER_HOST and friends from the environment). */
 export async function docker(args: string[], opts: RunOptions = {}): Promise<string> {
     const r = await run("docker", args, opts);
     if (r.code !== 0) {
-        throw new Error(`docker ${args.join(" ")} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`);
+        throw new Error(`${commandLine(args)} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`);
     }
     return r.stdout;
 }
@@ -67,7 +74,7 @@ export async function dockerIgnoringMissing(args: string[]): Promise<string | un
     const r = await run("docker", args);
     if (r.code === 0) return r.stdout;
     if (isNotFound(r.stderr)) return undefined;
-    throw new Error(`docker ${args.join(" ")} failed (exit ${r.code}): ${r.stderr.trim()}`);
+    throw new Error(`${commandLine(args)} failed (exit ${r.code}): ${r.stderr.trim()}`);
 }
 
 /**

@@ -1,0 +1,57 @@
+// Checks on the engine and the host that must pass before any resource is
+// created: images that exist (or can be pulled) and a free gateway port.
+// Each failure is a ConfigError naming the key, the value and the fix.
+import * as net from "net";
+import { ConfigError, EnvironmentSpec } from "./config";
+import { run } from "./providers/exec";
+
+/** Whether an image is on the engine, pulling it if not; the pull error otherwise. */
+async function imageProblem(image: string): Promise<string | undefined> {
+    const inspect = await run("docker", ["image", "inspect", "--format", "{{.Id}}", image]);
+    if (inspect.code === 0) return undefined;
+    if (/Cannot connect to the Docker daemon|error during connect/i.test(inspect.stderr)) {
+        return `the Docker engine does not answer (${inspect.stderr.trim()}); start it (npm run bootstrap does)`;
+    }
+    const pull = await run("docker", ["pull", "--quiet", image]);
+    if (pull.code === 0) return undefined;
+    return `not on the engine and not pullable (${pull.stderr.trim().split("\n").slice(-1)[0]})`;
+}
+
+/** Whether something other than this stack's own gateway listens on the gateway port. */
+async function portProblem(bindAddress: string, port: number, gatewayContainer: string): Promise<string | undefined> {
+    const free = await new Promise<boolean>((resolve) => {
+        const srv = net.createServer();
+        srv.once("error", () => resolve(false));
+        srv.listen(port, bindAddress, () => srv.close(() => resolve(true)));
+    });
+    if (free) return undefined;
+    const ours = await run("docker", ["container", "inspect", "--format", "{{json .HostConfig.PortBindings}}", gatewayContainer]);
+    if (ours.code === 0 && ours.stdout.includes(`"HostPort":"${port}"`)) return undefined;
+    return `${bindAddress}:${port} is already in use by another program`;
+}
+
+export async function preflight(spec: EnvironmentSpec, gatewayContainer: string): Promise<void> {
+    const problems: string[] = [];
+    const images: [string, string][] = [
+        ["dind-compose:images.dind", spec.images.dind],
+        ["dind-compose:images.nginx", spec.images.nginx],
+        ...spec.projects.flatMap((p, i) => p.preloadImages.map((img, j): [string, string] => [`dind-compose:projects[${i}].preloadImages[${j}]`, img])),
+    ];
+    const unique = [...new Set(images.map(([, img]) => img))];
+    const results = new Map(await Promise.all(unique.map(async (img) => [img, await imageProblem(img)] as const)));
+    for (const [key, img] of images) {
+        const problem = results.get(img);
+        if (problem) {
+            problems.push(
+                `${key} "${img}" is ${problem}; build or load it (npm run bootstrap builds offline stand-ins such as dind-compose/dind:26-trixie), or point ${key} at an image the engine has (docker image ls)`,
+            );
+        }
+    }
+    for (const [key, port] of [
+        ["dind-compose:gateway.httpPort", spec.gateway.httpPort],
+    ] as const) {
+        const problem = await portProblem(spec.gateway.bindAddress, port, gatewayContainer);
+        if (problem) problems.push(`${key} ${port}: ${problem}; choose a free port (ss -ltn shows the ones in use) or stop that program`);
+    }
+    if (problems.length > 0) throw new ConfigError(problems);
+}
