@@ -16,8 +16,16 @@ const raw: RawConfig = {
     // Machines without a registry use the stand-in images that the bootstrap
     // built (it exports their names); explicit config always wins.
     images: config.getObject("images") ?? localDefaultImages(),
-    dind: config.getObject("dind"),
+    // Without dind-compose:dind.security, the mode the bootstrap found to work
+    // on this engine (it probes --privileged); explicit config always wins.
+    dind: withLocalDefaults(config.getObject("dind"), { security: process.env.DIND_COMPOSE_DEFAULT_SECURITY }),
 };
+
+function withLocalDefaults(configured: unknown, local: Record<string, string | undefined>): unknown {
+    const defined = Object.fromEntries(Object.entries(local).filter(([, v]) => v !== undefined && v !== ""));
+    if (configured === undefined) return Object.keys(defined).length > 0 ? defined : undefined;
+    return typeof configured === "object" && configured !== null && !Array.isArray(configured) ? { ...defined, ...configured } : configured;
+}
 
 function localDefaultImages(): unknown {
     const fromBootstrap = process.env.DIND_COMPOSE_DEFAULT_IMAGES;

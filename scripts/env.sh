@@ -27,3 +27,13 @@ export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 export PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK=true
 mkdir -p "$PULUMI_HOME" "$REPO_DIR/.pulumi-state"
+# The images the bootstrap chose for stacks that do not configure dind-compose:images.
+if [ -z "${DIND_COMPOSE_DEFAULT_IMAGES:-}" ] && [ -f "$CACHE_DIR/default-images.json" ]; then
+  DIND_COMPOSE_DEFAULT_IMAGES="$(cat "$CACHE_DIR/default-images.json")"
+  export DIND_COMPOSE_DEFAULT_IMAGES
+fi
+# The dind security mode the bootstrap found to work on this engine.
+if [ -z "${DIND_COMPOSE_DEFAULT_SECURITY:-}" ] && [ -f "$CACHE_DIR/engine.json" ]; then
+  DIND_COMPOSE_DEFAULT_SECURITY="$(sed -n 's/.*"securityMode": *"\([a-z]*\)".*/\1/p' "$CACHE_DIR/engine.json")"
+  export DIND_COMPOSE_DEFAULT_SECURITY
+fi
