@@ -126,9 +126,11 @@ async function preload(i: ComposeStackInputs): Promise<void> {
 async function up(i: ComposeStackInputs): Promise<ComposeStackOutputs> {
     await waitForDaemon(i);
     await preload(i);
-    await progress(`[${i.project}] docker compose up -d --wait --remove-orphans`);
+    await progress(`[${i.project}] docker compose up -d --wait --remove-orphans --build`);
     const started = Date.now();
-    await compose(i, ["up", "--detach", "--wait", "--remove-orphans", "--quiet-pull"], "docker compose up");
+    // --build: a changed Dockerfile or build context (buildFiles) must give a new image;
+    // unchanged ones come from the inner daemon's build cache in a moment.
+    await compose(i, ["up", "--detach", "--wait", "--remove-orphans", "--quiet-pull", "--build"], "docker compose up");
     const services = await servicesOf(i);
     await progress(`[${i.project}] up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${Object.entries(services).map(([s, st]) => `${s} ${st}`).join(", ")}`);
     return { ...i, services };
