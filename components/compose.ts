@@ -1070,7 +1070,8 @@ export function normalizeComposeConfigJson(json: string, options: CanonicalOptio
 function unescapeDollars(v: unknown): unknown {
     if (typeof v === "string") return v.replace(/\$\$/g, "$");
     if (Array.isArray(v)) return v.map(unescapeDollars);
-    if (isRecord(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unescapeDollars(x)]));
+    // compose escapes keys too (an environment key "${X}" prints as "$${X}")
+    if (isRecord(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k.replace(/\$\$/g, "$"), unescapeDollars(x)]));
     return v;
 }
 
