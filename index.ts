@@ -54,5 +54,6 @@ export = async () => {
         daemonEndpoints: env.daemonEndpoints,
         services: env.services,
         gateway: env.gatewayContainer,
+        compose: env.compose,
     };
 };

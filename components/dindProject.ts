@@ -5,6 +5,14 @@ import { ComposeStack } from "./providers/composeStack";
 import { Container, Network, Volume } from "./providers/docker";
 import { securityArgs } from "./security";
 
+export interface ComposeInvocation {
+    daemon: string;
+    dir: string;
+    composeFiles: string[];
+    env: Record<string, string>;
+    override: string;
+}
+
 export interface DindProjectArgs {
     /** The validated project (see config.ts). */
     spec: ProjectSpec;
@@ -40,6 +48,8 @@ export class DindProject extends pulumi.ComponentResource {
     public readonly daemonEndpoint: pulumi.Output<string | undefined>;
     /** Service -> state after the last `up`. */
     public readonly services: pulumi.Output<Record<string, string>>;
+    /** What `npm run compose` needs to run compose against this project's daemon as the stack does. */
+    public readonly compose: pulumi.Output<ComposeInvocation>;
 
     constructor(name: string, args: DindProjectArgs, opts?: pulumi.ComponentResourceOptions) {
         super("dind-compose:index:DindProject", name, {}, opts);
@@ -100,6 +110,7 @@ export class DindProject extends pulumi.ComponentResource {
         this.daemon = dind.name;
         this.daemonEndpoint = dind.boundPorts.apply((p) => (p["2376/tcp"] ? `tcp://${p["2376/tcp"]}` : undefined));
         this.services = stack.services;
-        this.registerOutputs({ daemon: this.daemon, daemonEndpoint: this.daemonEndpoint, services: this.services });
+        this.compose = pulumi.output({ daemon: dind.name, dir: spec.dir, composeFiles: spec.composeFiles, env: spec.env, override: args.override });
+        this.registerOutputs({ daemon: this.daemon, daemonEndpoint: this.daemonEndpoint, services: this.services, compose: this.compose });
     }
 }

@@ -3,7 +3,7 @@ import { EnvironmentSpec } from "./config";
 import { Gateway } from "./gateway";
 import { Route } from "./gatewayConfig";
 import { projectUrl } from "./indexPage";
-import { DindProject } from "./dindProject";
+import { ComposeInvocation, DindProject } from "./dindProject";
 import { StackNames, STACK_LABEL, stackLabelValue } from "./names";
 import { renderOverride } from "./override";
 import { Network } from "./providers/docker";
@@ -44,6 +44,8 @@ export class Environment extends pulumi.ComponentResource {
     /** Project name -> service -> state after the last up. */
     public readonly services: pulumi.Output<Record<string, Record<string, string>>>;
     public readonly gatewayContainer: pulumi.Output<string>;
+    /** Project name -> how to run compose against its daemon (scripts/compose.js). */
+    public readonly compose: pulumi.Output<Record<string, ComposeInvocation>>;
 
     constructor(name: string, args: EnvironmentArgs, opts?: pulumi.ComponentResourceOptions) {
         super("dind-compose:index:Environment", name, {}, opts);
@@ -102,6 +104,7 @@ export class Environment extends pulumi.ComponentResource {
         );
         this.services = byName(projects.map((p) => p.services));
         this.gatewayContainer = gateway.containerName;
+        this.compose = byName(projects.map((p) => p.compose));
         this.registerOutputs({ urls: this.urls, daemons: this.daemons, daemonEndpoints: this.daemonEndpoints, services: this.services });
     }
 }

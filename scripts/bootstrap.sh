@@ -49,4 +49,20 @@ fi
 bash "$REPO_DIR/scripts/docker-engine.sh"
 bash "$REPO_DIR/scripts/select-images.sh"
 
+# --- docker compose on the host (for host access: npm run env) ----------------
+# The host may have only the docker CLI; the dind image carries the compose v2
+# plugin, whose binary links only libc.
+if ! docker compose version >/dev/null 2>&1; then
+  plugin_dir=/usr/local/lib/docker/cli-plugins
+  dind_image="$(sed -n 's/.*"dind":"\([^"]*\)".*/\1/p' "$CACHE_DIR/default-images.json")"
+  if mkdir -p "$plugin_dir" 2>/dev/null &&
+    docker run --rm --entrypoint cat "$dind_image" /usr/libexec/docker/cli-plugins/docker-compose >"$plugin_dir/docker-compose.tmp" 2>/dev/null &&
+    chmod 0755 "$plugin_dir/docker-compose.tmp" && mv "$plugin_dir/docker-compose.tmp" "$plugin_dir/docker-compose"; then
+    log "docker compose on the host: installed $plugin_dir/docker-compose from $dind_image ($(docker compose version --short))"
+  else
+    rm -f "$plugin_dir/docker-compose.tmp"
+    log "docker compose on the host: not installed (only needed for host access to a project's daemon)"
+  fi
+fi
+
 log "ready in $(( $(date +%s) - started )) s"

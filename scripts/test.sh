@@ -5,6 +5,8 @@ set -euo pipefail
 bash "$(dirname "$0")/bootstrap.sh"
 source "$(dirname "$0")/env.sh"
 cd "$REPO_DIR"
+log "typecheck (tsc --noEmit, strict)"
+tsc --noEmit -p .
 mkdir -p test-artifacts
 status=0
 vitest run --reporter=default --reporter=json --outputFile.json=test-artifacts/vitest.json "$@" || status=$?

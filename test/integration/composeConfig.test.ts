@@ -22,7 +22,7 @@ async function composeConfig(dir: string, files: string[], env: Record<string, s
     return r.stdout;
 }
 
-describe.each([
+describe.each<{ fixture: string; files: string[]; env: Record<string, string> }>([
     { fixture: "paths", files: ["compose.yaml"], env: {} },
     { fixture: "merge", files: ["compose.yaml", "compose.override.yaml", "compose.ports.yaml"], env: {} },
     { fixture: "interp", files: ["compose.yaml"], env: { TAG: "from-env", FROM_ENV: "x", EMPTY: "" } },
