@@ -47,9 +47,21 @@ export = async () => {
         cacheDir: path.join(projectDir, ".dind-compose", "cache"),
         say: (m) => pulumi.log.info(m),
     });
-    const env = new Environment("env", { spec, loaded, pulumiProject: pulumi.getProject(), stack: pulumi.getStack() });
+    const tlsFiles = spec.gateway.tls;
+    const userTls = tlsFiles && { cert: fs.readFileSync(tlsFiles.certFile, "utf8"), key: fs.readFileSync(tlsFiles.keyFile, "utf8") };
+    const env = new Environment("env", {
+        spec,
+        loaded,
+        pulumiProject: pulumi.getProject(),
+        stack: pulumi.getStack(),
+        userTls: userTls && { cert: userTls.cert, key: pulumi.secret(userTls.key) },
+        caFile: path.join(projectDir, ".dind-compose", pulumi.getStack(), "gateway-ca.pem"),
+    });
     return {
         urls: env.urls,
+        httpsUrls: env.httpsUrls,
+        caCertificate: env.caCertificate,
+        caFile: env.caCertificate && path.join(projectDir, ".dind-compose", pulumi.getStack(), "gateway-ca.pem"),
         daemons: env.daemons,
         daemonEndpoints: env.daemonEndpoints,
         services: env.services,

@@ -43,6 +43,8 @@ export interface GatewaySpec {
     bindAddress: string;
     httpPort: number;
     httpsPort: number;
+    /** A user-supplied certificate and key (absolute paths); undefined: a local CA issues one. */
+    tls: { certFile: string; keyFile: string } | undefined;
 }
 
 export interface EnvironmentSpec {
@@ -159,7 +161,7 @@ export function parseConfig(raw: RawConfig, projectDir: string, files: FileCheck
     });
 
     const gatewayRaw = p.object(`${ns}:gateway`, raw.gateway);
-    p.unknownKeys(`${ns}:gateway`, gatewayRaw, ["bindAddress", "httpPort", "httpsPort"]);
+    p.unknownKeys(`${ns}:gateway`, gatewayRaw, ["bindAddress", "httpPort", "httpsPort", "certFile", "keyFile"]);
     const gateway: GatewaySpec = {
         bindAddress: p.string(`${ns}:gateway.bindAddress`, gatewayRaw.bindAddress, DEFAULTS.gateway.bindAddress, {
             re: IPV4,
@@ -168,6 +170,7 @@ export function parseConfig(raw: RawConfig, projectDir: string, files: FileCheck
         }),
         httpPort: p.port(`${ns}:gateway.httpPort`, gatewayRaw.httpPort, DEFAULTS.gateway.httpPort) ?? DEFAULTS.gateway.httpPort,
         httpsPort: p.port(`${ns}:gateway.httpsPort`, gatewayRaw.httpsPort, DEFAULTS.gateway.httpsPort) ?? DEFAULTS.gateway.httpsPort,
+        tls: parseGatewayTls(p, gatewayRaw, projectDir, files),
     };
     if (gateway.httpPort === gateway.httpsPort) {
         p.add(`${ns}:gateway.httpPort and ${ns}:gateway.httpsPort are both ${gateway.httpPort}; give them different ports`);
@@ -205,6 +208,22 @@ export function parseConfig(raw: RawConfig, projectDir: string, files: FileCheck
 
     if (p.list.length > 0) throw new ConfigError(p.list);
     return { domain, gateway, images, dind: { security, readyTimeoutSeconds }, projects };
+}
+
+function parseGatewayTls(p: Problems, raw: Record<string, unknown>, projectDir: string, files: FileChecks): GatewaySpec["tls"] {
+    const key = `${CONFIG_NAMESPACE}:gateway`;
+    const certFile = p.string(`${key}.certFile`, raw.certFile, "");
+    const keyFile = p.string(`${key}.keyFile`, raw.keyFile, "");
+    if (certFile === "" && keyFile === "") return undefined;
+    if (certFile === "" || keyFile === "") {
+        p.add(`${key}: certFile and keyFile go together (got only ${certFile ? "certFile" : "keyFile"}); set both, or neither for a locally generated certificate`);
+        return undefined;
+    }
+    const resolved = { certFile: path.resolve(projectDir, certFile), keyFile: path.resolve(projectDir, keyFile) };
+    for (const k of ["certFile", "keyFile"] as const) {
+        if (!files.isFile(resolved[k])) p.add(`${key}.${k} ${show(k === "certFile" ? certFile : keyFile)}: file ${resolved[k]} does not exist; fix the path (PEM file)`);
+    }
+    return resolved;
 }
 
 const PROJECT_KEYS = ["name", "path", "composeFiles", "hostname", "port", "env", "preloadImages", "daemonPort"];

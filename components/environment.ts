@@ -6,6 +6,7 @@ import { projectUrl } from "./indexPage";
 import { ComposeInvocation, DindProject } from "./dindProject";
 import { StackNames, STACK_LABEL, stackLabelValue } from "./names";
 import { renderOverride } from "./override";
+import { GatewayCertificate } from "./providers/certificates";
 import { Network } from "./providers/docker";
 
 /** What the program learned from a project's compose files before creating anything. */
@@ -28,6 +29,10 @@ export interface EnvironmentArgs {
     loaded: Record<string, LoadedProject>;
     pulumiProject: string;
     stack: string;
+    /** The user's certificate and key contents (gateway.certFile/keyFile); undefined: a local CA issues one. */
+    userTls: { cert: string; key: pulumi.Input<string> } | undefined;
+    /** Where the local CA's certificate is written for the user to trust. */
+    caFile: string;
 }
 
 /**
@@ -44,6 +49,10 @@ export class Environment extends pulumi.ComponentResource {
     /** Project name -> service -> state after the last up. */
     public readonly services: pulumi.Output<Record<string, Record<string, string>>>;
     public readonly gatewayContainer: pulumi.Output<string>;
+    /** The local CA's certificate (PEM) to trust for HTTPS; undefined with a user-supplied certificate. */
+    public readonly caCertificate: pulumi.Output<string> | undefined;
+    /** Project name -> its HTTPS URL through the gateway. */
+    public readonly httpsUrls: Record<string, string>;
     /** Project name -> how to run compose against its daemon (scripts/compose.js). */
     public readonly compose: pulumi.Output<Record<string, ComposeInvocation>>;
 
@@ -64,9 +73,13 @@ export class Environment extends pulumi.ComponentResource {
             upstreamHost: names.dind(p.name),
             upstreamPort: loaded[p.name].port,
         }));
+        const certificate = args.userTls
+            ? undefined
+            : new GatewayCertificate(`${name}-certificate`, { domain: spec.domain, hostnames: spec.projects.map((p) => p.hostname), caFile: args.caFile }, { parent: this });
+        const tls = args.userTls ?? { cert: (certificate as GatewayCertificate).cert, key: (certificate as GatewayCertificate).key };
         const gateway = new Gateway(
             `${name}-gateway`,
-            { containerName: names.gateway(), image: spec.images.nginx, labels, domain: spec.domain, spec: spec.gateway, routes, networks },
+            { containerName: names.gateway(), image: spec.images.nginx, labels, domain: spec.domain, spec: spec.gateway, routes, networks, tls },
             { parent: this },
         );
 
@@ -98,6 +111,8 @@ export class Environment extends pulumi.ComponentResource {
             pulumi.all(values).apply((vs) => Object.fromEntries(spec.projects.map((p, i) => [p.name, vs[i] as T])));
 
         this.urls = Object.fromEntries(spec.projects.map((p) => [p.name, projectUrl(p.hostname, spec.gateway.httpPort)]));
+        this.httpsUrls = Object.fromEntries(spec.projects.map((p) => [p.name, projectUrl(p.hostname, spec.gateway.httpsPort, "https")]));
+        this.caCertificate = certificate?.caCert;
         this.daemons = byName(projects.map((p) => p.daemon));
         this.daemonEndpoints = byName(projects.map((p) => p.daemonEndpoint)).apply((m) =>
             Object.fromEntries(Object.entries(m).filter((e): e is [string, string] => e[1] !== undefined)),
@@ -105,6 +120,6 @@ export class Environment extends pulumi.ComponentResource {
         this.services = byName(projects.map((p) => p.services));
         this.gatewayContainer = gateway.containerName;
         this.compose = byName(projects.map((p) => p.compose));
-        this.registerOutputs({ urls: this.urls, daemons: this.daemons, daemonEndpoints: this.daemonEndpoints, services: this.services });
+        this.registerOutputs({ caCertificate: this.caCertificate, httpsUrls: this.httpsUrls, urls: this.urls, daemons: this.daemons, daemonEndpoints: this.daemonEndpoints, services: this.services });
     }
 }

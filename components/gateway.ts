@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { GatewaySpec } from "./config";
-import { GATEWAY_HTTP_PORT, GATEWAY_INDEX_ROOT, renderNginxConf, Route } from "./gatewayConfig";
+import { GATEWAY_HTTP_PORT, GATEWAY_HTTPS_PORT, GATEWAY_INDEX_ROOT, renderNginxConf, Route } from "./gatewayConfig";
 import { renderIndexPage } from "./indexPage";
 import { Container, Network } from "./providers/docker";
 
@@ -14,11 +14,15 @@ export interface GatewayArgs {
     routes: Route[];
     /** Project networks to join: project name -> network. */
     networks: Record<string, Network>;
+    /** PEM certificate (chain) and key for HTTPS on spec.httpsPort. */
+    tls: { cert: pulumi.Input<string>; key: pulumi.Input<string> };
 }
+
+const TLS_DIR = "/etc/dind-compose/tls";
 
 /**
  * The nginx gateway: joins every project network, routes `<hostname>` to its
- * project's daemon, and publishes HTTP only on `gateway.bindAddress`. A config
+ * project's daemon, and publishes HTTP and HTTPS only on `gateway.bindAddress`. A config
  * change is applied in place (new nginx.conf, `nginx -s reload`): no dropped
  * container, no new address.
  */
@@ -30,7 +34,13 @@ export class Gateway extends pulumi.ComponentResource {
     constructor(name: string, args: GatewayArgs, opts?: pulumi.ComponentResourceOptions) {
         super("dind-compose:index:Gateway", name, {}, opts);
         const projects = Object.keys(args.networks).sort();
-        const nginxConf = renderNginxConf({ domain: args.domain, routes: args.routes, httpPort: GATEWAY_HTTP_PORT, indexRoot: GATEWAY_INDEX_ROOT });
+        const nginxConf = renderNginxConf({
+            domain: args.domain,
+            routes: args.routes,
+            httpPort: GATEWAY_HTTP_PORT,
+            indexRoot: GATEWAY_INDEX_ROOT,
+            https: { port: GATEWAY_HTTPS_PORT, certFile: `${TLS_DIR}/cert.pem`, keyFile: `${TLS_DIR}/key.pem` },
+        });
         const indexHtml = renderIndexPage({ domain: args.domain, routes: args.routes, httpPort: args.spec.httpPort });
 
         const container = new Container(
@@ -44,11 +54,16 @@ export class Gateway extends pulumi.ComponentResource {
                 command: ["nginx", "-c", "/etc/dind-compose/nginx.conf", "-g", "daemon off;"],
                 mounts: [],
                 networks: projects.map((p) => ({ name: args.networks[p].name, aliases: [] })),
-                ports: [{ hostIp: args.spec.bindAddress, hostPort: args.spec.httpPort, containerPort: GATEWAY_HTTP_PORT }],
+                ports: [
+                    { hostIp: args.spec.bindAddress, hostPort: args.spec.httpPort, containerPort: GATEWAY_HTTP_PORT },
+                    { hostIp: args.spec.bindAddress, hostPort: args.spec.httpsPort, containerPort: GATEWAY_HTTPS_PORT },
+                ],
                 securityArgs: [],
                 files: [
                     { path: "/etc/dind-compose/nginx.conf", content: nginxConf },
                     { path: `${GATEWAY_INDEX_ROOT}/index.html`, content: indexHtml },
+                    { path: `${TLS_DIR}/cert.pem`, content: args.tls.cert },
+                    { path: `${TLS_DIR}/key.pem`, content: args.tls.key },
                 ],
                 reloadCommand: ["nginx", "-c", "/etc/dind-compose/nginx.conf", "-s", "reload"],
                 running: true,

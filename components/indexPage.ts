@@ -4,9 +4,10 @@ import { Route } from "./gatewayConfig";
 const escapeHtml = (s: string): string =>
     s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] ?? c);
 
-/** The URL of a hostname through the gateway (the port is omitted when it is 80). */
-export function projectUrl(hostname: string, httpPort: number): string {
-    return `http://${hostname}${httpPort === 80 ? "" : `:${httpPort}`}/`;
+/** The URL of a hostname through the gateway (the port is omitted when it is the scheme's default). */
+export function projectUrl(hostname: string, port: number, scheme: "http" | "https" = "http"): string {
+    const defaultPort = scheme === "http" ? 80 : 443;
+    return `${scheme}://${hostname}${port === defaultPort ? "" : `:${port}`}/`;
 }
 
 export function renderIndexPage(args: { domain: string; routes: Route[]; httpPort: number }): string {

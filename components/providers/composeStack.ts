@@ -39,8 +39,15 @@ export interface ComposeStackInputs {
 }
 
 export interface ComposeStackOutputs extends ComposeStackInputs {
-    /** `docker compose ps` after the last `up`: service -> state. */
+    /** `docker compose ps` after the last `up` (or the last refresh): service -> state. */
     services: Record<string, string>;
+    /**
+     * The services that were running after the last `up`. A refresh that finds one of
+     * them not running (its dind container was stopped or killed, its containers were
+     * removed) makes the next `up` run `docker compose up` again. Absent in states
+     * written before this field existed.
+     */
+    runningAfterUp?: string[];
 }
 
 /** Environment for the compose client inside the dind container: TLS to its own daemon. */
@@ -133,7 +140,8 @@ async function up(i: ComposeStackInputs): Promise<ComposeStackOutputs> {
     await compose(i, ["up", "--detach", "--wait", "--remove-orphans", "--quiet-pull", "--build"], "docker compose up");
     const services = await servicesOf(i);
     await progress(`[${i.project}] up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${Object.entries(services).map(([s, st]) => `${s} ${st}`).join(", ")}`);
-    return { ...i, services };
+    const runningAfterUp = Object.keys(services).filter((s) => services[s] === "running").sort();
+    return { ...i, services, runningAfterUp };
 }
 
 async function servicesOf(i: ComposeStackInputs): Promise<Record<string, string>> {
@@ -175,6 +183,10 @@ const composeStackProvider: pulumi.dynamic.ResourceProvider = {
 
     async diff(_id: string, olds: ComposeStackOutputs, news: ComposeStackInputs) {
         const d = detailedDiff(olds, news);
+        // After a refresh: services that ran after the last `up` but do not run now
+        // (a stopped dind container restarts with its children exited) need `up` again.
+        const down = (olds.runningAfterUp ?? []).filter((s) => (olds.services ?? {})[s] !== "running");
+        for (const s of down) d[`services["${s}"]`] = { kind: "update", inputDiff: false };
         // The project name decides the compose project: a new one is a new stack.
         const replaces = olds.project !== news.project ? ["project"] : [];
         return { changes: Object.keys(d).length > 0 || replaces.length > 0, replaces, detailedDiff: d } as pulumi.dynamic.DiffResult;

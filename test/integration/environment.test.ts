@@ -4,11 +4,12 @@
 import * as fs from "fs";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { copyExample, docker, freePort, httpGet, TestStack } from "./harness";
+import { copyExample, docker, freePort, httpGet, httpsGet, TestStack } from "./harness";
 
 describe("two projects behind the gateway (real engine, real Pulumi)", () => {
     const stack = new TestStack("env");
     let port = 0;
+    let httpsPort = 0;
     let projectB = "";
     let daemons: Record<string, string> = {};
 
@@ -17,6 +18,7 @@ describe("two projects behind the gateway (real engine, real Pulumi)", () => {
 
     beforeAll(async () => {
         port = await freePort();
+        httpsPort = await freePort();
         const projectA = copyExample("project-a", stack.workDir);
         projectB = copyExample("project-b", stack.workDir);
         await stack.init({
@@ -24,7 +26,7 @@ describe("two projects behind the gateway (real engine, real Pulumi)", () => {
                 { name: "a", path: projectA, preloadImages: ["dind-compose/busybox:trixie"] },
                 { name: "b", path: projectB, preloadImages: ["dind-compose/busybox:trixie"] },
             ],
-            gateway: { httpPort: port, httpsPort: await freePort() },
+            gateway: { httpPort: port, httpsPort },
             dind: { security: "capabilities" },
         });
     });
@@ -46,6 +48,22 @@ describe("two projects behind the gateway (real engine, real Pulumi)", () => {
         const b = await httpGet(port, "b.project.localhost");
         expect(b.status).toBe(200);
         expect(b.body).toContain("<h1 id=\"title\">Project B</h1>");
+    });
+
+    it("HTTPS works too, with a certificate from the local CA that the stack exports as a file and an output", async () => {
+        const outputs = await stack.outputs();
+        const caFile = String(outputs.caFile);
+        expect(fs.readFileSync(caFile, "utf8")).toBe(outputs.caCertificate);
+        const r = await httpsGet(httpsPort, "b.project.localhost", String(outputs.caCertificate));
+        expect(r.body).toContain("<h1 id=\"title\">Project B</h1>");
+        await expect(httpsGet(httpsPort, "b.project.localhost", "")).rejects.toThrow(/self[- ]signed|unable to verify|certificate/i);
+    });
+
+    it("the private keys stay out of the stack's plain outputs", async () => {
+        const plain = await stack.pulumiOk("stack", "output", "--json");
+        expect(plain.stdout).not.toContain("PRIVATE KEY");
+        const state = await stack.pulumiOk("stack", "export");
+        expect(state.stdout).not.toContain("PRIVATE KEY");
     });
 
     it("both projects call their service `web` on their own daemon; the names do not clash", async () => {

@@ -29,7 +29,7 @@ describe("parseConfig: valid input", () => {
     it("applies every default", () => {
         const spec = parseConfig({ projects: [a] }, root, fs);
         expect(spec.domain).toBe(DEFAULTS.domain);
-        expect(spec.gateway).toEqual({ bindAddress: "127.0.0.1", httpPort: 80, httpsPort: 443 });
+        expect(spec.gateway).toEqual({ bindAddress: "127.0.0.1", httpPort: 80, httpsPort: 443, tls: undefined });
         expect(spec.images).toEqual({ dind: "docker:29-dind", nginx: "nginx:1.29-alpine" });
         expect(spec.dind).toEqual({ security: "privileged", readyTimeoutSeconds: 60 });
         expect(spec.projects).toEqual([
@@ -63,7 +63,7 @@ describe("parseConfig: valid input", () => {
             root,
             fs,
         );
-        expect(spec.gateway).toEqual({ bindAddress: "127.0.0.2", httpPort: 8080, httpsPort: 8443 });
+        expect(spec.gateway).toEqual({ bindAddress: "127.0.0.2", httpPort: 8080, httpsPort: 8443, tls: undefined });
         expect(spec.dind.security).toBe("capabilities");
         expect(spec.projects[0]).toMatchObject({
             dir: "/abs/c",
@@ -100,6 +100,8 @@ describe("parseConfig: every bad input names the key, the value and the fix", ()
         ["unknown key (typo)", { projects: [{ ...a, hostName: "x" }] }, /dind-compose:projects\[0\]\.hostName is not a known key/],
         ["bad image reference", { projects: [a], images: { dind: "Docker:29 dind" } }, /dind-compose:images\.dind "Docker:29 dind" is not an image reference/],
         ["bad env variable name", { projects: [{ ...a, env: { "1X": "v" } }] }, /env key "1X" is not a variable name/],
+        ["certificate without its key", { projects: [a], gateway: { certFile: "/abs/c/compose.yml" } }, /certFile and keyFile go together \(got only certFile\)/],
+        ["certificate file missing", { projects: [a], gateway: { certFile: "tls/cert.pem", keyFile: "/abs/c/compose.yml" } }, /gateway\.certFile "tls\/cert.pem": file \/repo\/tls\/cert.pem does not exist/],
         ["gateway not an object", { projects: [a], gateway: 80 }, /dind-compose:gateway must be an object, got 80/],
     ])("%s", (_title, raw, expected) => {
         it("is rejected with a message that says how to fix it", () => {

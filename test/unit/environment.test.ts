@@ -28,6 +28,7 @@ beforeAll(async () => {
                     outs.boundPorts = {};
                 }
                 if (args.type.endsWith("compose:Stack")) outs.services = { web: "running" };
+                if (args.type.endsWith("tls:GatewayCertificate")) Object.assign(outs, { caCert: "CA", cert: "CERT", key: "KEY" });
                 return { id: `${args.name}-id`, state: outs };
             },
             call: () => ({}),
@@ -42,7 +43,7 @@ const promiseOf = <T>(o: pulumi.Output<T>): Promise<T> => new Promise((resolve) 
 
 const spec: EnvironmentSpec = {
     domain: "project.localhost",
-    gateway: { bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443 },
+    gateway: { bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443, tls: undefined },
     images: { dind: "docker:29-dind", nginx: "nginx:1.29-alpine" },
     dind: { security: "capabilities", readyTimeoutSeconds: 30 },
     projects: ["a", "b"].map((name) => ({
@@ -64,7 +65,7 @@ const loaded: Record<string, LoadedProject> = {
 describe("Environment resource graph", () => {
     let env: EnvironmentClass;
     beforeAll(async () => {
-        env = new Environment("env", { spec, loaded, pulumiProject: "dind-compose", stack: "test" });
+        env = new Environment("env", { spec, loaded, pulumiProject: "dind-compose", stack: "test", userTls: undefined, caFile: "/tmp/ca.pem" });
         await promiseOf(env.services);
     });
 
@@ -114,7 +115,10 @@ describe("Environment resource graph", () => {
     });
 
     it("publishes the gateway only on the bind address, and a daemon endpoint only on request, on 127.0.0.1", () => {
-        expect(byName("dind-compose-test-gateway").inputs.ports).toEqual([{ hostIp: "127.0.0.1", hostPort: 8080, containerPort: 80 }]);
+        expect(byName("dind-compose-test-gateway").inputs.ports).toEqual([
+            { hostIp: "127.0.0.1", hostPort: 8080, containerPort: 80 },
+            { hostIp: "127.0.0.1", hostPort: 8443, containerPort: 443 },
+        ]);
         expect(byName("dind-compose-test-a-dind").inputs.ports).toEqual([{ hostIp: "127.0.0.1", hostPort: 0, containerPort: 2376 }]);
         expect(byName("dind-compose-test-b-dind").inputs.ports).toEqual([]);
     });
@@ -134,8 +138,17 @@ describe("Environment resource graph", () => {
         expect(b?.inputs.daemonId).toBe("id-dind-compose-test-b-dind");
     });
 
+    it("issues the gateway's certificate from a local CA for the domain and every hostname, and mounts it", () => {
+        const cert = ofType("tls:GatewayCertificate");
+        expect(cert).toHaveLength(1);
+        expect(cert[0].inputs).toMatchObject({ domain: "project.localhost", hostnames: ["a.project.localhost", "b.project.localhost"], caFile: "/tmp/ca.pem" });
+        const files = byName("dind-compose-test-gateway").inputs.files as { path: string; content: string }[];
+        expect(files.find((f) => f.path.endsWith("tls/key.pem"))?.content).toBe("KEY");
+    });
+
     it("exposes urls and daemons per project", async () => {
         expect(env.urls).toEqual({ a: "http://a.project.localhost:8080/", b: "http://b.project.localhost:8080/" });
+        expect(env.httpsUrls).toEqual({ a: "https://a.project.localhost:8443/", b: "https://b.project.localhost:8443/" });
         expect(await promiseOf(env.daemons)).toEqual({ a: "dind-compose-test-a-dind", b: "dind-compose-test-b-dind" });
     });
 });
