@@ -82,6 +82,29 @@ describe("two projects behind the gateway (real engine, real Pulumi)", () => {
         expect(r.body).toBe("edited on the host\n");
     });
 
+    it("the bare domain serves the index page listing every project, with a live status probe each", async () => {
+        const index = await httpGet(port, "project.localhost");
+        expect(index.status).toBe(200);
+        expect(index.body).toContain(`http://a.project.localhost:${port}/`);
+        expect(index.body).toContain(`http://b.project.localhost:${port}/`);
+        expect((await httpGet(port, "project.localhost", "/_status/a")).status).toBe(200);
+    });
+
+    it("a project whose service is down gets a 502 naming it, while the other keeps answering", async () => {
+        await docker("exec", daemons.b, "docker", "stop", "b-web-1");
+        try {
+            const down = await httpGet(port, "b.project.localhost");
+            expect(down.status).toBe(502);
+            expect(down.body).toContain("project b (b.project.localhost) is not answering");
+            expect((await httpGet(port, "project.localhost", "/_status/b")).status).toBe(502);
+            expect((await httpGet(port, "a.project.localhost")).status).toBe(200);
+        } finally {
+            await docker("exec", daemons.b, "docker", "start", "b-web-1");
+        }
+        for (let i = 0; i < 50 && (await httpGet(port, "b.project.localhost")).status !== 200; i++) await new Promise((r) => setTimeout(r, 200));
+        expect((await httpGet(port, "b.project.localhost")).status).toBe(200);
+    });
+
     it("an unknown hostname gets a 404 naming the known ones", async () => {
         const r = await httpGet(port, "nope.project.localhost");
         expect(r.status).toBe(404);
