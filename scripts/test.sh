@@ -3,6 +3,7 @@
 # the integration tests against the real Docker engine with the real Pulumi engine).
 set -euo pipefail
 bash "$(dirname "$0")/bootstrap.sh"
+bash "$(dirname "$0")/chromium.sh"
 source "$(dirname "$0")/env.sh"
 cd "$REPO_DIR"
 log "typecheck (tsc --noEmit, strict)"
