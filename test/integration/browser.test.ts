@@ -1,0 +1,91 @@
+// What a user sees, in a real browser: headless Chromium (Debian's package,
+// driven by playwright-core) opens the projects and the index page through the
+// gateway over HTTP and HTTPS. Chromium resolves *.localhost to this machine
+// by itself. Screenshots are kept in test-artifacts/.
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import * as tls from "tls";
+import { chromium, type Browser } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { copyExample, freePort, REPO_DIR, TestStack } from "./harness";
+
+const ARTIFACTS = path.join(REPO_DIR, "test-artifacts");
+
+/** base64 sha256 of the server certificate's public key, for Chromium's --ignore-certificate-errors-spki-list. */
+function spkiHash(port: number, servername: string, ca: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+        // Verified against the stack's CA: the browser is told to accept exactly this certificate.
+        const socket = tls.connect({ host: "127.0.0.1", port, servername, ca }, () => {
+            const cert = socket.getPeerCertificate();
+            socket.end();
+            const spki = new crypto.X509Certificate(cert.raw).publicKey.export({ type: "spki", format: "der" });
+            resolve(crypto.createHash("sha256").update(spki).digest("base64"));
+        });
+        socket.on("error", reject);
+    });
+}
+
+describe("in a real browser (headless Chromium)", () => {
+    const stack = new TestStack("browser");
+    let port = 0;
+    let httpsPort = 0;
+    let browser: Browser;
+
+    beforeAll(async () => {
+        port = await freePort();
+        httpsPort = await freePort();
+        await stack.init({
+            projects: [
+                { name: "a", path: copyExample("project-a", stack.workDir), preloadImages: ["dind-compose/busybox:trixie"] },
+                { name: "b", path: copyExample("project-b", stack.workDir), preloadImages: ["dind-compose/busybox:trixie"] },
+            ],
+            gateway: { httpPort: port, httpsPort },
+        });
+        await stack.pulumiOk("up", "--yes", "--skip-preview");
+        const ca = String((await stack.outputs()).caCertificate);
+        const spki = await spkiHash(httpsPort, "a.project.localhost", ca);
+        fs.mkdirSync(ARTIFACTS, { recursive: true });
+        browser = await chromium.launch({
+            executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+            args: [
+                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", `--ignore-certificate-errors-spki-list=${spki}`,
+            ],
+        });
+    });
+    afterAll(async () => {
+        await browser?.close();
+        await stack.cleanup();
+        expect(await stack.leftovers()).toEqual([]);
+    });
+
+    it("project a over HTTP shows its page and what its container fetched from project b by name", async () => {
+        const page = await browser.newPage();
+        await page.goto(`http://a.project.localhost:${port}/`);
+        expect(await page.textContent("#title")).toBe("Project A");
+        await expect.poll(() => page.textContent("#from-b"), { timeout: 15_000 }).toContain("Hello from project B.");
+        await page.screenshot({ path: path.join(ARTIFACTS, "project-a.png") });
+        await page.close();
+    });
+
+    it("project b over HTTPS, with the certificate the stack's CA issued", async () => {
+        const page = await browser.newPage();
+        const response = await page.goto(`https://b.project.localhost:${httpsPort}/`);
+        expect(response?.status()).toBe(200);
+        expect(await page.textContent("#title")).toBe("Project B");
+        await page.screenshot({ path: path.join(ARTIFACTS, "project-b-https.png") });
+        await page.close();
+    });
+
+    it("the index page lists both projects and shows them up", async () => {
+        const page = await browser.newPage();
+        await page.goto(`http://project.localhost:${port}/`);
+        await expect.poll(() => page.locator("td.status.up").count(), { timeout: 15_000 }).toBe(2);
+        const text = await page.textContent("table");
+        expect(text).toContain(`http://a.project.localhost:${port}/`);
+        expect(text).toContain(`http://b.project.localhost:${port}/`);
+        await page.screenshot({ path: path.join(ARTIFACTS, "index.png") });
+        await page.close();
+    });
+});
