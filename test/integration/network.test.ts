@@ -1,0 +1,312 @@
+// Issue 7, for real: projects call each other by the hostnames users type
+// (http://<project>.<domain>/ resolves, inside every child container, to the
+// gateway's address on that project's own network), and are otherwise apart:
+// one Docker network per project, so a child of one project cannot reach
+// another project's dind container (TLS port or inner published ports).
+// Then a third project is added: preview says what moves, up makes its
+// hostname reachable from the existing projects.
+import * as fs from "fs";
+import * as path from "path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CliResult, copyExample, docker, freePort, httpGet, REPO_DIR, runCommand, StackConfig, TestStack } from "./harness";
+
+const IMAGE = "dind-compose/busybox:trixie";
+const TITLE = (p: string) => `<h1 id="title">Project ${p}</h1>`;
+
+/**
+ * The resources that `pulumi preview --diff` (plain text, --color never) shows as changing:
+ * resource name -> operation, and the top-level input fields marked as changed (`~ field`).
+ */
+function previewChanges(out: string): Record<string, { op: string; changed?: string[] }> {
+    const lines = out.split("\n");
+    const result: Record<string, { op: string; changed?: string[] }> = {};
+    for (let i = 0; i < lines.length; i++) {
+        const header = /^(\s*)(\+-|[+~-])\s?[\w:/.$-]+: \(([\w-]+)\)$/.exec(lines[i]);
+        if (!header) continue;
+        const urn = lines.slice(i + 1, i + 3).map((l) => /\[urn=.*::([^:\]]+)\]/.exec(l)?.[1]).find(Boolean);
+        if (!urn) continue;
+        const fieldIndent = header[1].length + 2;
+        const changed: string[] = [];
+        for (let j = i + 1; j < lines.length; j++) {
+            const l = lines[j];
+            if (/^\s*(\+-|[+~-])\s?[\w:/.$-]+: \([\w-]+\)$/.test(l) || /^\S/.test(l) || /^\s*--outputs:--/.test(l)) break;
+            const field = /^(\s*)[~+-] (\w+)\s*:/.exec(l);
+            if (field && field[1].length === fieldIndent) changed.push(field[2]);
+        }
+        result[urn] = header[3] === "create" ? { op: "create" } : { op: header[3], changed: [...new Set(changed)].sort() };
+    }
+    return result;
+}
+
+describe("projects call each other by hostname through the gateway, and are otherwise isolated (issue 7)", () => {
+    const stack = new TestStack("net");
+    let config: StackConfig;
+    let port = 0;
+    let daemons: Record<string, string> = {};
+    let gateway = "";
+
+    /** Runs `sh -c script` in the child container `<project>-web-1`, inside the project's daemon; never throws. */
+    const inChild = (project: string, script: string): Promise<CliResult> =>
+        runCommand("docker", ["exec", daemons[project], "docker", "exec", `${project}-web-1`, "sh", "-c", script]);
+
+    /** Network name -> the container's IPv4 address on it. */
+    const ipsOf = async (container: string): Promise<Record<string, string>> => {
+        const nets = JSON.parse(await docker("inspect", container, "--format", "{{json .NetworkSettings.Networks}}")) as Record<string, { IPAddress: string }>;
+        return Object.fromEntries(Object.entries(nets).map(([n, s]) => [n, s.IPAddress]));
+    };
+    /** The project's network: the only one its dind container joined. */
+    const networkOf = async (project: string): Promise<{ name: string; daemonIp: string }> => {
+        const ips = await ipsOf(daemons[project]);
+        const names = Object.keys(ips);
+        expect(names, `${daemons[project]} should be on exactly one network`).toHaveLength(1);
+        return { name: names[0], daemonIp: ips[names[0]] };
+    };
+    const containerId = (name: string) => docker("inspect", name, "--format", "{{.Id}}");
+    const innerId = (project: string) => docker("exec", daemons[project], "docker", "inspect", `${project}-web-1`, "--format", "{{.Id}}");
+
+    beforeAll(async () => {
+        port = await freePort();
+        config = {
+            projects: [
+                { name: "a", path: copyExample("project-a", stack.workDir), preloadImages: [IMAGE] },
+                { name: "b", path: copyExample("project-b", stack.workDir), preloadImages: [IMAGE] },
+            ],
+            gateway: { httpPort: port, httpsPort: await freePort() },
+            dind: { security: "capabilities" },
+        };
+        await stack.init(config);
+        await stack.pulumiOk("up", "--yes", "--skip-preview");
+        const outputs = await stack.outputs();
+        daemons = outputs.daemons as Record<string, string>;
+        gateway = outputs.gateway as string;
+    });
+    afterAll(async () => {
+        await stack.cleanup();
+        expect(await stack.leftovers()).toEqual([]);
+    });
+
+    it("each project is on its own network, joined by its dind container and the gateway only", async () => {
+        const a = await networkOf("a");
+        const b = await networkOf("b");
+        expect(a.name).not.toBe(b.name);
+        const gw = await ipsOf(gateway);
+        expect(Object.keys(gw).sort()).toEqual([a.name, b.name].sort());
+        for (const net of [a.name, b.name]) {
+            const members = JSON.parse(await docker("network", "inspect", net, "--format", "{{json .Containers}}")) as Record<string, { Name: string }>;
+            const project = net === a.name ? "a" : "b";
+            expect(Object.values(members).map((m) => m.Name).sort()).toEqual([daemons[project], gateway].sort());
+        }
+    });
+
+    it("a child of a gets b's page at http://b.project.localhost/, and a child of b gets a's page at http://a.project.localhost/", async () => {
+        const aToB = await inChild("a", "wget -qO- -T 5 http://b.project.localhost/");
+        expect(aToB.code, aToB.stderr).toBe(0);
+        expect(aToB.stdout).toContain(TITLE("B"));
+        const bToA = await inChild("b", "wget -qO- -T 5 http://a.project.localhost/");
+        expect(bToA.code, bToA.stderr).toBe(0);
+        expect(bToA.stdout).toContain(TITLE("A"));
+        // The names point at the gateway's address on the caller's own network.
+        const gw = await ipsOf(gateway);
+        for (const project of ["a", "b"]) {
+            const hosts = await inChild(project, "cat /etc/hosts");
+            const gwIp = gw[(await networkOf(project)).name];
+            for (const h of ["a.project.localhost", "b.project.localhost", "project.localhost"]) {
+                expect(hosts.stdout).toMatch(new RegExp(`^${gwIp.replace(/\./g, "\\.")}\\s+${h.replace(/\./g, "\\.")}$`, "m"));
+            }
+        }
+    });
+
+    it("a's page shows b's content, fetched by a's container by name: GET a.project.localhost/cgi-bin/from-b through the gateway", async () => {
+        const r = await httpGet(port, "a.project.localhost", "/cgi-bin/from-b");
+        expect(r.status).toBe(200);
+        expect(r.body).toContain(TITLE("B"));
+    });
+
+    it("a child of a cannot reach b's dind container by IP (TLS port 2376, inner published port 80); the same tools reach the gateway and a's own daemon", async () => {
+        const a = await networkOf("a");
+        const b = await networkOf("b");
+        const gw = await ipsOf(gateway);
+        const gwOnA = gw[a.name];
+        const gwOnB = gw[b.name];
+
+        // Positive controls: the tools work, and what is on a's network answers.
+        const ncGateway = await inChild("a", `nc -w 3 ${gwOnA} 80 </dev/null`);
+        expect(ncGateway.code, `nc to the gateway on a's network: ${ncGateway.stderr}`).toBe(0);
+        const wgetGateway = await inChild("a", `wget -qO- -T 3 --header 'Host: b.project.localhost' http://${gwOnA}/`);
+        expect(wgetGateway.code, wgetGateway.stderr).toBe(0);
+        expect(wgetGateway.stdout).toContain(TITLE("B"));
+        const ncOwnDaemon = await inChild("a", `nc -w 3 ${a.daemonIp} 2376 </dev/null`);
+        expect(ncOwnDaemon.code, `nc to a's own daemon TLS port: ${ncOwnDaemon.stderr}`).toBe(0);
+        const wgetOwnPort = await inChild("a", `wget -qO- -T 3 http://${a.daemonIp}:3000/`);
+        expect(wgetOwnPort.code, wgetOwnPort.stderr).toBe(0);
+        expect(wgetOwnPort.stdout).toContain(TITLE("A"));
+
+        // b's dind container, by IP: neither its TLS port nor its inner published port.
+        const tls = await inChild("a", `nc -w 3 ${b.daemonIp} 2376 </dev/null`);
+        expect(tls.code, `nc ${b.daemonIp} 2376 from a child of a should fail`).not.toBe(0);
+        const published = await inChild("a", `wget -qO- -T 3 http://${b.daemonIp}:80/`);
+        expect(published.code, `wget http://${b.daemonIp}:80/ from a child of a should fail`).not.toBe(0);
+        expect(published.stdout).not.toContain(TITLE("B"));
+        const publishedNc = await inChild("a", `nc -w 3 ${b.daemonIp} 80 </dev/null`);
+        expect(publishedNc.code).not.toBe(0);
+        // Nor the gateway through its address on b's network: b's network is b's.
+        const gwOtherSide = await inChild("a", `nc -w 3 ${gwOnB} 80 </dev/null`);
+        expect(gwOtherSide.code, `nc ${gwOnB} 80 (the gateway on b's network) from a child of a should fail`).not.toBe(0);
+        console.log(`isolation: a child of a -> b dind ${b.daemonIp}:2376 [${tls.stderr.trim()}], :80 [${published.stderr.trim()}]`);
+    });
+
+    it("names that are not project hostnames resolve as in a container without the override", async () => {
+        // Resolution through the libc resolver (/etc/hosts, then DNS): busybox ping prints the address or "bad address".
+        const names = [
+            "web", // a's compose service, on a's inner network
+            "a-web-1",
+            "localhost",
+            daemons.a, // outer names: never visible from inside an inner daemon
+            "a",
+            daemons.b,
+            "b",
+            gateway,
+            "no-such-name.invalid",
+        ];
+        const hostnames = ["a.project.localhost", "b.project.localhost", "project.localhost"];
+        const script = [...names, ...hostnames]
+            .map((n) => `r=$(ping -c 1 -W 1 ${n} 2>&1 | head -n 1); case "$r" in PING*) echo "${n} $(echo "$r" | sed -E 's/^PING [^ ]+ \\(([^)]*)\\).*/\\1/')";; *) echo "${n} -";; esac`)
+            .join("; ");
+        const parse = (out: string) => Object.fromEntries(out.trim().split("\n").map((l) => l.split(" ") as [string, string]));
+
+        const withOverride = await inChild("a", script);
+        expect(withOverride.code, withOverride.stderr).toBe(0);
+        // A plain container on the same inner network, not started by dind-compose: no override.
+        const network = (await docker("exec", daemons.a, "docker", "inspect", "a-web-1", "--format", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}")).trim();
+        const plain = await runCommand("docker", ["exec", daemons.a, "docker", "run", "--rm", "--network", network, IMAGE, "sh", "-c", script]);
+        expect(plain.code, plain.stderr).toBe(0);
+
+        const got = parse(withOverride.stdout);
+        const before = parse(plain.stdout);
+        console.log(`resolution in a-web-1: ${JSON.stringify(got)}\nin a plain container on ${network}: ${JSON.stringify(before)}`);
+        for (const n of names) expect(got[n], n).toBe(before[n]);
+        expect(got.web).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+        expect(got.web).toBe(got["a-web-1"]);
+        expect(got.localhost).toBe("127.0.0.1");
+        for (const n of [daemons.b, "b", gateway, "no-such-name.invalid"]) expect(got[n], n).toBe("-");
+        // Only the project hostnames differ: the gateway, instead of nothing.
+        const gwOnA = (await ipsOf(gateway))[(await networkOf("a")).name];
+        for (const h of hostnames) {
+            expect(got[h], h).toBe(gwOnA);
+            expect(before[h], h).toBe("-");
+        }
+    });
+
+    it("adding project c: preview --diff names what changes, up makes c.project.localhost reachable from a and b", async () => {
+        const cDir = path.join(stack.workDir, "project-c");
+        fs.cpSync(path.join(REPO_DIR, "examples", "project-b"), cDir, { recursive: true });
+        fs.writeFileSync(path.join(cDir, "html", "index.html"), `<!doctype html>\n<html><body>${TITLE("C")}<p>Hello from project C.</p></body></html>\n`);
+
+        const snapshot = async () => ({
+            gateway: await containerId(gateway),
+            dindA: await containerId(daemons.a),
+            dindB: await containerId(daemons.b),
+            webA: await innerId("a"),
+            webB: await innerId("b"),
+        });
+        const before = await snapshot();
+
+        config = { ...config, projects: [...config.projects, { name: "c", path: cDir, preloadImages: [IMAGE] }] };
+        stack.setConfig(config);
+
+        // ---- preview --diff: exactly which resources change, and how.
+        const preview = await stack.pulumiOk("preview", "--diff");
+        const changes = previewChanges(preview.stdout);
+        console.log(`preview --diff (adding c): ${JSON.stringify(changes)}`);
+        // c's resources are created.
+        for (const r of ["env-c", "env-c-network", "env-c-certs", "env-c-data", "env-c-dind", "env-c-stack"]) expect(changes[r]?.op, r).toBe("create");
+        // The existing projects: only their compose stacks move, and only through the generated override
+        // (c.project.localhost joins their extra_hosts). Their daemons, volumes and networks stay.
+        expect(changes["env-a-stack"]).toEqual({ op: "update", changed: ["override"] });
+        expect(changes["env-b-stack"]).toEqual({ op: "update", changed: ["override"] });
+        expect(Object.keys(changes).filter((r) => /^env-[ab]-/.test(r)).sort()).toEqual(["env-a-stack", "env-b-stack"]);
+        // The gateway gets c's route (files: nginx.conf, index page) and joins c's network.
+        // NOTE: this is what happens today, not what components/gateway.ts promises ("a config change
+        // is applied in place ... no dropped container, no new address"): `networks` is a
+        // replace key of the Container provider (components/providers/docker.ts, REPLACE_KEYS), so a new
+        // project network deletes and recreates the gateway. Once the provider connects networks in
+        // place, expect { op: "update", changed: ["files", "networks"] } here.
+        expect(changes["env-gateway-nginx"]).toEqual({ op: "replace", changed: ["files", "networks"] });
+        // Anything else may only be the gateway's TLS certificate, re-issued in place for the new hostname.
+        const others = Object.keys(changes).filter((r) => !/^env-c(-|$)|^env-[ab]-stack$|^env-gateway-nginx$/.test(r));
+        for (const r of others) expect({ [r]: changes[r] }).toEqual({ [r]: { op: "update", changed: ["hostnames"] } });
+        expect(preview.stdout).toMatch(/\+-1 to replace/);
+        expect(preview.stdout).not.toMatch(/to delete/);
+
+        // ---- up, while a.project.localhost is polled from the host through the gateway (logged, not asserted:
+        // the gateway is recreated, and a's web container is stopped and recreated, see below).
+        let upDone = false;
+        const started = Date.now();
+        const poller = (async () => {
+            const results: { at: number; ok: boolean }[] = [];
+            while (!upDone) {
+                const at = Date.now() - started;
+                const ok = await httpGet(port, "a.project.localhost", "/", 2000).then((r) => r.status === 200 && r.body.includes(TITLE("A")), () => false);
+                results.push({ at, ok });
+                await new Promise((r) => setTimeout(r, 200));
+            }
+            return results;
+        })();
+        const up = await stack.pulumiOk("up", "--yes", "--skip-preview").finally(() => (upDone = true));
+        const polled = await poller;
+        const outages: string[] = [];
+        for (let i = 0; i < polled.length; i++) {
+            if (polled[i].ok || (i > 0 && !polled[i - 1].ok)) continue;
+            let j = i;
+            while (j + 1 < polled.length && !polled[j + 1].ok) j++;
+            const until = j + 1 < polled.length ? polled[j + 1].at : Date.now() - started;
+            outages.push(`${((until - polled[i].at) / 1000).toFixed(1)} s from +${(polled[i].at / 1000).toFixed(1)} s`);
+        }
+        console.log(`up with c took ${up.seconds.toFixed(1)} s; a.project.localhost polled ${polled.length} times, unavailable: ${outages.join(", ") || "never"}`);
+        expect(up.stdout).toMatch(/env-a-stack updated .*\[diff: ~override\]/);
+        expect(up.stdout).toMatch(/env-b-stack updated .*\[diff: ~override\]/);
+        daemons = (await stack.outputs()).daemons as Record<string, string>;
+        const after = await snapshot();
+
+        // ---- c answers, by name, from the children of the existing projects (and c reaches them).
+        for (const project of ["a", "b"]) {
+            const r = await inChild(project, "wget -qO- -T 5 http://c.project.localhost/");
+            expect(r.code, `${project} -> c: ${r.stderr}`).toBe(0);
+            expect(r.stdout).toContain(TITLE("C"));
+        }
+        const cToA = await inChild("c", "wget -qO- -T 5 http://a.project.localhost/");
+        expect(cToA.code, cToA.stderr).toBe(0);
+        expect(cToA.stdout).toContain(TITLE("A"));
+        expect((await httpGet(port, "c.project.localhost")).body).toContain(TITLE("C"));
+        expect((await httpGet(port, "a.project.localhost", "/cgi-bin/from-b")).body).toContain(TITLE("B"));
+
+        // Every child's hostnames point at the gateway's current address on its own network.
+        const gw = await ipsOf(gateway);
+        for (const project of ["a", "b", "c"]) {
+            const gwIp = gw[(await networkOf(project)).name];
+            expect(gwIp, `gateway on ${project}'s network`).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+            const hosts = (await inChild(project, "cat /etc/hosts")).stdout;
+            for (const h of ["a", "b", "c"]) expect(hosts).toMatch(new RegExp(`^${gwIp.replace(/\./g, "\\.")}\\s+${h}\\.project\\.localhost$`, "m"));
+        }
+        // c is as isolated as the others: a child of c cannot reach a's dind container.
+        const cToDindA = await inChild("c", `nc -w 3 ${(await networkOf("a")).daemonIp} 2376 </dev/null`);
+        expect(cToDindA.code).not.toBe(0);
+
+        // What moved on the existing projects: their dind containers stay (inner daemons not restarted,
+        // images and volumes untouched), but their web containers are RECREATED: extra_hosts is fixed
+        // when a container is created, so `docker compose up` replaces every service of every existing
+        // project when a project is added (or removed). This is the accepted cost of the override.
+        expect(after.dindA).toBe(before.dindA);
+        expect(after.dindB).toBe(before.dindB);
+        expect(after.webA).not.toBe(before.webA);
+        expect(after.webB).not.toBe(before.webB);
+        // And the gateway container is a new one (see the NOTE above).
+        expect(after.gateway).not.toBe(before.gateway);
+    });
+
+    it("a second preview after adding c shows no changes (the override is stable)", async () => {
+        const preview = await stack.pulumiOk("preview", "--diff");
+        expect(previewChanges(preview.stdout)).toEqual({});
+        expect(preview.stdout).toMatch(/\d+ unchanged/);
+    });
+});
