@@ -360,6 +360,19 @@ function formatYamlError(file: string, e: YAMLError): string {
     return `${file}${pos ? `:${pos.line}:${pos.col}` : ""}: ${what} (${e.code})${excerpt.length > 0 ? `\n${excerpt.join("\n").trimEnd()}` : ""}`;
 }
 
+/**
+ * The first YAML syntax error of a compose file's text, with its exact place (`file:line:col`) and
+ * yaml's excerpt of the line; undefined when the text parses. For messages: compose's own YAML
+ * errors (go-yaml) often give the line where the enclosing block starts, not the bad line.
+ */
+export function yamlSyntaxError(text: string, file: string): { where: string; message: string } | undefined {
+    const doc = parseDocument(text, { lineCounter: new LineCounter(), merge: true, prettyErrors: true });
+    const e = doc.errors[0];
+    if (e === undefined) return undefined;
+    const pos = e.linePos?.[0];
+    return { where: pos ? `${file}:${pos.line}:${pos.col}` : file, message: formatYamlError(file, e) };
+}
+
 interface LoadedFile {
     ctx: FileContext;
     raw: unknown;
@@ -1157,12 +1170,28 @@ export function firstPublishedPort(model: ComposeModel): number | undefined {
  * @param isDirectory tells directories from files (injected: pure).
  */
 export function mountRoots(paths: string[], isDirectory: (p: string) => boolean): string[] {
-    const dirs = [...new Set(paths.map((p) => path.resolve(p)).map((p) => (isDirectory(p) ? p : path.dirname(p))))].sort();
+    const dirs = [...new Set(paths.map((p) => path.resolve(p)).filter((p) => !isSystemPath(p)).map((p) => (isDirectory(p) ? p : path.dirname(p))))]
+        .filter((d) => !isSystemPath(d))
+        .sort();
     const roots: string[] = [];
     for (const d of dirs) {
         if (!roots.some((r) => isInside(d, r))) roots.push(d);
     }
     return roots;
+}
+
+/**
+ * Host system locations that are never mounted into a dind container: a compose file's
+ * `/var/run/docker.sock`, `/etc/localtime` or `/dev/fuse` then means the dind container's own
+ * (for the socket: the project's own daemon, which is the point), and mounting the host's `/run`
+ * or `/etc` over the dind container's would break it and expose the outer engine.
+ */
+export const SYSTEM_PATHS = ["/proc", "/sys", "/dev", "/run", "/var/run", "/etc", "/var/lib/docker", "/usr", "/bin", "/sbin", "/lib", "/lib64", "/boot", "/tmp/.X11-unix"];
+
+/** A system location, its parent chain up to `/` (`/`, `/var`) included: never a mount root. */
+export function isSystemPath(p: string): boolean {
+    const abs = path.resolve(p);
+    return abs === "/" || abs === "/var" || SYSTEM_PATHS.some((s) => isInside(abs, s));
 }
 
 function isInside(p: string, dir: string): boolean {

@@ -83,6 +83,7 @@ export class DindProject extends pulumi.ComponentResource {
                 ports: spec.daemonPort === undefined ? [] : [{ hostIp: "127.0.0.1", hostPort: spec.daemonPort, containerPort: 2376 }],
                 securityArgs: securityArgs(args.security),
                 files: [],
+                secretFiles: [],
                 reloadCommand: [],
                 running: true,
             },

@@ -62,6 +62,7 @@ export class Environment extends pulumi.ComponentResource {
         const names = new StackNames(args.pulumiProject, args.stack);
         const labels = { [STACK_LABEL]: stackLabelValue(args.pulumiProject, args.stack) };
 
+        const gatewayNetwork = new Network(`${name}-gateway-network`, { name: names.gatewayNetwork(), labels }, { parent: this });
         const networks: Record<string, Network> = {};
         for (const p of spec.projects) {
             networks[p.name] = new Network(`${name}-${p.name}-network`, { name: names.network(p.name), labels: { ...labels, "dind-compose.project": p.name } }, { parent: this });
@@ -79,7 +80,7 @@ export class Environment extends pulumi.ComponentResource {
         const tls = args.userTls ?? { cert: (certificate as GatewayCertificate).cert, key: (certificate as GatewayCertificate).key };
         const gateway = new Gateway(
             `${name}-gateway`,
-            { containerName: names.gateway(), image: spec.images.nginx, labels, domain: spec.domain, spec: spec.gateway, routes, networks, tls },
+            { containerName: names.gateway(), image: spec.images.nginx, labels, domain: spec.domain, spec: spec.gateway, routes, ownNetwork: gatewayNetwork, networks, tls },
             { parent: this },
         );
 

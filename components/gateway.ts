@@ -12,6 +12,8 @@ export interface GatewayArgs {
     domain: string;
     spec: GatewaySpec;
     routes: Route[];
+    /** The gateway's own network, joined first (so project networks can come and go in place). */
+    ownNetwork: Network;
     /** Project networks to join: project name -> network. */
     networks: Record<string, Network>;
     /** PEM certificate (chain) and key for HTTPS on spec.httpsPort. */
@@ -23,8 +25,9 @@ const TLS_DIR = "/etc/dind-compose/tls";
 /**
  * The nginx gateway: joins every project network, routes `<hostname>` to its
  * project's daemon, and publishes HTTP and HTTPS only on `gateway.bindAddress`. A config
- * change is applied in place (new nginx.conf, `nginx -s reload`): no dropped
- * container, no new address.
+ * change is applied in place (new nginx.conf, `nginx -s reload`; a new project
+ * network is joined with `docker network connect`): no dropped container, no
+ * new address.
  */
 export class Gateway extends pulumi.ComponentResource {
     /** The gateway's IPv4 address on each project network: project name -> address. */
@@ -53,7 +56,7 @@ export class Gateway extends pulumi.ComponentResource {
                 env: {},
                 command: ["nginx", "-c", "/etc/dind-compose/nginx.conf", "-g", "daemon off;"],
                 mounts: [],
-                networks: projects.map((p) => ({ name: args.networks[p].name, aliases: [] })),
+                networks: [args.ownNetwork, ...projects.map((p) => args.networks[p])].map((n) => ({ name: n.name, aliases: [] })),
                 ports: [
                     { hostIp: args.spec.bindAddress, hostPort: args.spec.httpPort, containerPort: GATEWAY_HTTP_PORT },
                     { hostIp: args.spec.bindAddress, hostPort: args.spec.httpsPort, containerPort: GATEWAY_HTTPS_PORT },
@@ -63,8 +66,8 @@ export class Gateway extends pulumi.ComponentResource {
                     { path: "/etc/dind-compose/nginx.conf", content: nginxConf },
                     { path: `${GATEWAY_INDEX_ROOT}/index.html`, content: indexHtml },
                     { path: `${TLS_DIR}/cert.pem`, content: args.tls.cert },
-                    { path: `${TLS_DIR}/key.pem`, content: args.tls.key },
                 ],
+                secretFiles: [{ path: `${TLS_DIR}/key.pem`, content: args.tls.key }],
                 reloadCommand: ["nginx", "-c", "/etc/dind-compose/nginx.conf", "-s", "reload"],
                 running: true,
             },

@@ -16,6 +16,10 @@ export class StackNames {
     gateway(): string {
         return `${this.prefix}-gateway`;
     }
+    /** The gateway's own network: its first, so joining and leaving project networks never replaces it. */
+    gatewayNetwork(): string {
+        return `${this.prefix}-gateway-net`;
+    }
     network(project: string): string {
         return `${this.prefix}-${project}`;
     }

@@ -134,6 +134,11 @@ export interface ContainerInputs {
     hostname: string;
     /** Written into the container before it starts; changes are applied in place (see reloadCommand). */
     files: UploadedFile[];
+    /**
+     * Like `files`, for secrets (private keys): a separate input, so that a secret
+     * one does not hide the readable diff of `files` in `pulumi preview --diff`.
+     */
+    secretFiles: UploadedFile[];
     /** Run in the container after the files changed in place (e.g. nginx -s reload). */
     reloadCommand: string[];
     /** Desired state; a stopped container reads back as false, so `up --refresh` starts it. */
@@ -148,7 +153,23 @@ export interface ContainerOutputs extends ContainerInputs {
     boundPorts: Record<string, string>;
 }
 
-const REPLACE_KEYS = ["name", "image", "labels", "env", "command", "mounts", "networks", "ports", "securityArgs", "hostname"];
+// `networks` is not here: networks after the first are joined and left in place (see networksUpdate).
+const REPLACE_KEYS = ["name", "image", "labels", "env", "command", "mounts", "ports", "securityArgs", "hostname"];
+const UPDATE_KEYS = ["networks", "files", "secretFiles", "reloadCommand", "running"];
+
+/** Whether a change of networks needs a new container: only the first one (given to `docker create`) does. */
+function firstNetworkChanged(olds: NetworkAttachment[] | undefined, news: NetworkAttachment[]): boolean {
+    return JSON.stringify((olds ?? [])[0] ?? null) !== JSON.stringify(news[0] ?? null);
+}
+
+/** Joins the networks that are new and leaves those that are gone, without stopping the container. */
+async function networksUpdate(name: string, olds: NetworkAttachment[], news: NetworkAttachment[]): Promise<void> {
+    const key = (n: NetworkAttachment): string => JSON.stringify(n);
+    const oldKeys = new Set(olds.map(key));
+    const newKeys = new Set(news.map(key));
+    for (const n of olds.slice(1)) if (!newKeys.has(key(n))) await dockerIgnoringMissing(["network", "disconnect", n.name, name]);
+    for (const n of news.slice(1)) if (!oldKeys.has(key(n))) await docker(["network", "connect", ...n.aliases.flatMap((a) => ["--alias", a]), n.name, name]);
+}
 
 /** A tar archive (ustar) holding `files`, for `docker cp - container:/`. */
 function tarOf(files: UploadedFile[]): Buffer {
@@ -232,7 +253,7 @@ const containerProvider: pulumi.dynamic.ResourceProvider = {
             for (const n of inputs.networks.slice(1)) {
                 await docker(["network", "connect", ...n.aliases.flatMap((a) => ["--alias", a]), n.name, inputs.name]);
             }
-            await uploadFiles(inputs.name, inputs.files);
+            await uploadFiles(inputs.name, [...inputs.files, ...inputs.secretFiles]);
             if (inputs.running) await docker(["start", inputs.name]);
         } catch (err) {
             await dockerIgnoringMissing(["rm", "--force", inputs.name]);
@@ -251,8 +272,9 @@ const containerProvider: pulumi.dynamic.ResourceProvider = {
 
     async diff(_id: string, olds: ContainerOutputs, news: ContainerInputs) {
         const replaces = changedKeys({ ...olds }, { ...news }, REPLACE_KEYS);
+        if (firstNetworkChanged(olds.networks, news.networks)) replaces.push("networks");
         if (replaces.length > 0) return replaceDiff(replaces);
-        const updates = changedKeys({ ...olds }, { ...news }, ["files", "reloadCommand", "running"]);
+        const updates = changedKeys({ ...olds }, { ...news }, UPDATE_KEYS);
         return {
             changes: updates.length > 0,
             detailedDiff: Object.fromEntries(updates.map((k) => [k, { kind: "update", inputDiff: true }])),
@@ -263,8 +285,9 @@ const containerProvider: pulumi.dynamic.ResourceProvider = {
         const c = await inspectContainer(id);
         if (!c) throw new Error(`container ${news.name} (${id.slice(0, 12)}) is gone; run 'pulumi up --refresh' to recreate it`);
         if (news.running && !c.State.Running) await docker(["start", news.name]);
-        if (JSON.stringify(olds.files) !== JSON.stringify(news.files)) {
-            await uploadFiles(news.name, news.files);
+        await networksUpdate(news.name, olds.networks ?? [], news.networks);
+        if (JSON.stringify(olds.files) !== JSON.stringify(news.files) || JSON.stringify(olds.secretFiles) !== JSON.stringify(news.secretFiles)) {
+            await uploadFiles(news.name, [...news.files, ...news.secretFiles]);
             if (news.running && news.reloadCommand.length > 0) await docker(["exec", news.name, ...news.reloadCommand]);
         }
         if (!news.running && c.State.Running) await docker(["stop", news.name]);

@@ -21,6 +21,7 @@ import {
     TreeFs,
     TRUNCATED_KEY,
     VolumeModel,
+    yamlSyntaxError,
 } from "../../components/compose";
 
 const FIXTURES = path.resolve(__dirname, "../fixtures/compose");
@@ -403,6 +404,14 @@ describe("readComposeModel: errors name the file, line and column", () => {
         expect(message).toMatch(/compose\.yaml:\d+:\d+: .*\(BLOCK_AS_IMPLICIT_KEY\)/);
     });
 
+    it("yamlSyntaxError: the first syntax error at its exact line and column (compose's go-yaml names the enclosing block)", () => {
+        const text = "services:\n  web:\n    image: x\n    command: [a]\n   ports:\n      - '80:80'\n";
+        const e = yamlSyntaxError(text, "/p/compose.yaml");
+        expect(e?.where).toBe("/p/compose.yaml:5:1");
+        expect(e?.message).toMatch(/^\/p\/compose\.yaml:5:1: All mapping items must start at the same column \(BAD_INDENT\)\n[\s\S]*   ports:/);
+        expect(yamlSyntaxError("services:\n  web:\n    image: x\n", "/p/compose.yaml")).toBeUndefined();
+    });
+
     it("a missing required variable (fixture broken/required.yaml)", () => {
         expect(composeErrorOf(() => readComposeModel([fixture("broken/required.yaml")], {}))).toBe(
             `${fixture("broken/required.yaml")}:4:26: services.db.environment.POSTGRES_PASSWORD: required variable DB_PASSWORD is missing a value: set DB_PASSWORD in the project env`,
@@ -717,5 +726,22 @@ describe("fileDigests", () => {
             const d = fileDigests(["/p/app"], "/p/app", { fs: tree({ ...files, "/p/app/.dockerignore": ignore }) });
             expect(Object.keys(d).filter((k) => k !== ".dockerignore")).toEqual(kept);
         });
+    });
+});
+
+describe("mountRoots never mounts host system locations", () => {
+    const isDir = (p: string): boolean => !/\.(sock|pem)$|localtime$/.test(p);
+    it.each([
+        ["the docker socket (the project's own daemon inside dind)", "/var/run/docker.sock"],
+        ["/etc/localtime", "/etc/localtime"],
+        ["a device", "/dev/fuse"],
+        ["the host's /run", "/run/user/0"],
+        ["the root directory", "/"],
+    ])("%s: %s is left to the dind container", (_what, p) => {
+        expect(mountRoots(["/src/app", p], isDir)).toEqual(["/src/app"]);
+    });
+
+    it("keeps ordinary paths outside the project, such as /var/data or a home directory", () => {
+        expect(mountRoots(["/src/app", "/var/data/x.pem", "/root/shared"], isDir)).toEqual(["/root/shared", "/src/app", "/var/data"]);
     });
 });

@@ -83,9 +83,10 @@ describe("Environment resource graph", () => {
             "dind-compose-test-b-certs",
             "dind-compose-test-b-data",
         ]);
-        expect(ofType("docker:Network").map((r) => r.inputs.name).sort()).toEqual(["dind-compose-test-a", "dind-compose-test-b"]);
+        expect(ofType("docker:Network").map((r) => r.inputs.name).sort()).toEqual(["dind-compose-test-a", "dind-compose-test-b", "dind-compose-test-gateway-net"]);
         expect(ofType("compose:Stack")).toHaveLength(2);
         expect(ofType("docker:Container")).toHaveLength(3); // two daemons and the gateway
+        expect(ofType("docker:Network")).toHaveLength(3); // one per project and the gateway's own
     });
 
     it("labels every engine object with the stack", () => {
@@ -111,7 +112,7 @@ describe("Environment resource graph", () => {
         expect(byName("dind-compose-test-a-dind").inputs.networks).toEqual([{ name: "dind-compose-test-a", aliases: ["a"] }]);
         expect(byName("dind-compose-test-b-dind").inputs.networks).toEqual([{ name: "dind-compose-test-b", aliases: ["b"] }]);
         const gw = byName("dind-compose-test-gateway");
-        expect((gw.inputs.networks as { name: string }[]).map((n) => n.name)).toEqual(["dind-compose-test-a", "dind-compose-test-b"]);
+        expect((gw.inputs.networks as { name: string }[]).map((n) => n.name)).toEqual(["dind-compose-test-gateway-net", "dind-compose-test-a", "dind-compose-test-b"]);
     });
 
     it("publishes the gateway only on the bind address, and a daemon endpoint only on request, on 127.0.0.1", () => {
@@ -133,7 +134,7 @@ describe("Environment resource graph", () => {
     it("gives each stack an override resolving every project hostname to the gateway on its own network", () => {
         const stacks = ofType("compose:Stack");
         const b = stacks.find((s) => s.inputs.project === "b");
-        expect(b?.inputs.override).toContain("a.project.localhost:172.30.1.2");
+        expect(b?.inputs.override).toContain("a.project.localhost:172.30.2.2");
         expect(b?.inputs.override).toContain("db:");
         expect(b?.inputs.daemonId).toBe("id-dind-compose-test-b-dind");
     });
@@ -143,7 +144,9 @@ describe("Environment resource graph", () => {
         expect(cert).toHaveLength(1);
         expect(cert[0].inputs).toMatchObject({ domain: "project.localhost", hostnames: ["a.project.localhost", "b.project.localhost"], caFile: "/tmp/ca.pem" });
         const files = byName("dind-compose-test-gateway").inputs.files as { path: string; content: string }[];
-        expect(files.find((f) => f.path.endsWith("tls/key.pem"))?.content).toBe("KEY");
+        const secretFiles = byName("dind-compose-test-gateway").inputs.secretFiles as { path: string; content: string }[];
+        expect(secretFiles).toEqual([{ path: "/etc/dind-compose/tls/key.pem", content: "KEY" }]);
+        expect(files.map((f) => f.path)).not.toContain("/etc/dind-compose/tls/key.pem");
     });
 
     it("exposes urls and daemons per project", async () => {
