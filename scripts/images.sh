@@ -17,8 +17,10 @@
 #                                   also the docker/compose client image
 #   dind-compose/nginx:1.26-trixie  nginx in the foreground, /etc/nginx/nginx.conf
 #   dind-compose/busybox:trixie     FROM scratch + busybox-static (sh, httpd, wget)
+#   dind-compose/python:3-trixie    python3 (3.13, the whole standard library) on
+#                                   the minbase rootfs, for examples/code-runner
 # Env: DEBIAN_MIRROR (default: the URI of the machine's debian.sources),
-#      DIND_COMPOSE_IMAGES="dind nginx busybox" (a subset to build).
+#      DIND_COMPOSE_IMAGES="dind nginx busybox python" (a subset to build).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 IMAGES_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/images" && pwd)"
@@ -29,10 +31,13 @@ SUITE=trixie
 DIND_IMAGE=dind-compose/dind:26-trixie
 NGINX_IMAGE=dind-compose/nginx:1.26-trixie
 BUSYBOX_IMAGE=dind-compose/busybox:trixie
+PYTHON_IMAGE=dind-compose/python:3-trixie
 # docker.io 26.1.5 (dockerd, containerd, runc, tini as docker-init), the CLI and
 # the compose v2 plugin, and what the entrypoint uses (openssl, ip, iptables).
 DIND_PACKAGES=docker.io,docker-cli,docker-compose,containerd,runc,tini,openssl,iptables,iproute2,ca-certificates,procps,kmod,pigz,xz-utils
 NGINX_PACKAGES=nginx,ca-certificates,busybox-static
+# python3 pulls libpython3.13-stdlib (http.server, json, ...), not only -minimal.
+PYTHON_PACKAGES=python3
 LABEL_KEY=dind-compose.image-version
 PATH_ENV='PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 
@@ -231,15 +236,19 @@ exec 9>"$CACHE_DIR/images.lock"
 flock 9
 
 started=$SECONDS
-images="${DIND_COMPOSE_IMAGES:-dind nginx busybox}"
+images="${DIND_COMPOSE_IMAGES:-dind nginx busybox python}"
 
 # Rootfs tarballs that a stale image needs and that are not there yet are
 # built first, side by side (debootstrap is mostly waiting on one core).
 declare -A missing=()
 for image in $images; do
   case "$image" in
-    dind | nginx)
-      if [ "$image" = dind ]; then tag="$DIND_IMAGE" packages="$DIND_PACKAGES"; else tag="$NGINX_IMAGE" packages="$NGINX_PACKAGES"; fi
+    dind | nginx | python)
+      case "$image" in
+        dind) tag="$DIND_IMAGE" packages="$DIND_PACKAGES" ;;
+        nginx) tag="$NGINX_IMAGE" packages="$NGINX_PACKAGES" ;;
+        python) tag="$PYTHON_IMAGE" packages="$PYTHON_PACKAGES" ;;
+      esac
       if [ "$(image_label "$tag")" != "$(image_version "$image" "$packages")" ] &&
          ! docker image inspect "$(base_tag "$image" "$packages")" >/dev/null 2>&1 &&
          [ ! -s "$(tarball_path "$image" "$packages")" ]; then
@@ -271,7 +280,8 @@ for image in $images; do
     dind) build_image "$DIND_IMAGE" dind "$DIND_PACKAGES" ;;
     nginx) build_image "$NGINX_IMAGE" nginx "$NGINX_PACKAGES" ;;
     busybox) build_busybox ;;
-    *) die "unknown image '$image' (dind, nginx, busybox)" ;;
+    python) build_image "$PYTHON_IMAGE" python "$PYTHON_PACKAGES" ;;
+    *) die "unknown image '$image' (dind, nginx, busybox, python)" ;;
   esac
 done
 log "images ready in $(( SECONDS - started )) s"
