@@ -2,7 +2,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as fs from "fs";
 import * as path from "path";
-import { CONFIG_NAMESPACE, parseConfig, RawConfig } from "./components/config";
+import { CONFIG_NAMESPACE, ConfigError, parseConfig, RawConfig } from "./components/config";
 import { Environment } from "./components/environment";
 import { loadProjects } from "./components/loadProjects";
 import { StackNames } from "./components/names";
@@ -38,7 +38,28 @@ const files = {
     isFile: (p: string) => fs.existsSync(p) && fs.statSync(p).isFile(),
 };
 
+/**
+ * A ConfigError ends the run with its message alone (Pulumi prints a RunError without a stack):
+ * each problem already names the key or file, the bad value and the fix, so a stack trace is noise.
+ * The stack is dropped too, because Pulumi formats it even for a RunError, and Node 22.23's
+ * util.inspect (with colors) loops on ts-node's source-mapped frames such as
+ * `node_modules/@pulumi/resource.ts` until the string overflows: 15-30 s per bad config.
+ */
+function configRunError(e: ConfigError): pulumi.RunError {
+    const err = new pulumi.RunError(e.message);
+    err.stack = undefined;
+    return err;
+}
+
 export = async () => {
+    try {
+        return await program();
+    } catch (e) {
+        throw e instanceof ConfigError ? configRunError(e) : e;
+    }
+};
+
+async function program() {
     const spec = parseConfig(raw, projectDir, files);
     const names = new StackNames(pulumi.getProject(), pulumi.getStack());
     await preflight(spec, names.gateway());
@@ -68,4 +89,4 @@ export = async () => {
         gateway: env.gatewayContainer,
         compose: env.compose,
     };
-};
+}

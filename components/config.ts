@@ -74,7 +74,8 @@ export class ConfigError extends Error {
     constructor(public readonly problems: string[]) {
         super(
             `invalid dind-compose configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}); nothing was created or changed:\n` +
-                problems.map((p) => `  - ${p}`).join("\n"),
+                // A problem of several lines (compose's own message, a YAML excerpt) stays under its dash.
+                problems.map((p) => `  - ${p.replace(/\n/g, "\n    ")}`).join("\n"),
         );
         this.name = "ConfigError";
     }

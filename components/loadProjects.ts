@@ -21,6 +21,7 @@ import {
     normalizeComposeConfigJson,
     readComposeModel,
     summarizeModel,
+    yamlSyntaxError,
 } from "./compose";
 import { ConfigError, ProjectSpec } from "./config";
 import { LoadedProject } from "./environment";
@@ -44,10 +45,14 @@ const isDirectory = (p: string): boolean => {
     }
 };
 
-/** A digest of what `docker compose config` reads: the compose files, .env and the env config. */
+/**
+ * A digest of what `docker compose config` reads: the compose files, .env and the env config,
+ * and the project name (compose derives the default network's and volumes' names from it, so two
+ * projects with the same directory must not share a cached model).
+ */
 function inputDigest(spec: ProjectSpec, image: string): string {
     const h = crypto.createHash("sha256");
-    h.update(JSON.stringify({ image, files: spec.composeFiles, env: spec.env, dir: spec.dir }));
+    h.update(JSON.stringify({ image, project: spec.name, files: spec.composeFiles, env: spec.env, dir: spec.dir }));
     for (const f of [...spec.composeFiles, path.join(spec.dir, ".env")]) {
         h.update(f);
         h.update(fs.existsSync(f) ? fs.readFileSync(f) : "(none)");
@@ -75,11 +80,26 @@ async function canonicalModel(spec: ProjectSpec, opts: LoadOptions): Promise<Com
     if (r === undefined) return undefined; // no docker CLI at all
     if (r.code !== 0) {
         if (/Unable to find image|No such image|Cannot connect to the Docker daemon|pull access denied/i.test(r.stderr)) return undefined;
-        throw new ConfigError([`project ${spec.name}: docker compose config rejected ${spec.composeFiles.join(", ")}:\n${r.stderr.trim()}`]);
+        throw new ConfigError([composeRejected(spec, r.stderr.trim())]);
     }
     fs.mkdirSync(opts.cacheDir, { recursive: true });
     fs.writeFileSync(cacheFile, r.stdout);
     return normalizeComposeConfigJson(r.stdout);
+}
+
+/**
+ * compose's own message for files it rejects, and the fix. For a YAML syntax error, also the exact
+ * place from the yaml parser: compose's "yaml: line N" is often where the enclosing block starts.
+ */
+function composeRejected(spec: ProjectSpec, stderr: string): string {
+    const exact = /^yaml: /m.test(stderr)
+        ? spec.composeFiles.map((f) => (fs.existsSync(f) ? yamlSyntaxError(fs.readFileSync(f, "utf8"), f) : undefined)).find((e) => e !== undefined)
+        : undefined;
+    return [
+        `project ${spec.name}: docker compose config rejected ${spec.composeFiles.join(", ")}:`,
+        stderr,
+        ...(exact ? [`exactly: ${exact.message}`, `fix the YAML at ${exact.where}, then run again`] : [`fix what compose names in ${spec.composeFiles.join(", ")}, then run again`]),
+    ].join("\n");
 }
 
 async function loadProject(spec: ProjectSpec, opts: LoadOptions): Promise<LoadedProject> {

@@ -1,5 +1,5 @@
 // Checks on the engine and the host that must pass before any resource is
-// created: images that exist (or can be pulled) and a free gateway port.
+// created: images that exist (or can be pulled) and free gateway ports (HTTP and HTTPS).
 // Each failure is a ConfigError naming the key, the value and the fix.
 import * as net from "net";
 import { ConfigError, EnvironmentSpec } from "./config";
@@ -49,6 +49,7 @@ export async function preflight(spec: EnvironmentSpec, gatewayContainer: string)
     }
     for (const [key, port] of [
         ["dind-compose:gateway.httpPort", spec.gateway.httpPort],
+        ["dind-compose:gateway.httpsPort", spec.gateway.httpsPort],
     ] as const) {
         const problem = await portProblem(spec.gateway.bindAddress, port, gatewayContainer);
         if (problem) problems.push(`${key} ${port}: ${problem}; choose a free port (ss -ltn shows the ones in use) or stop that program`);
