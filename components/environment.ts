@@ -11,7 +11,7 @@ import { Network } from "./providers/docker";
 
 /** What the program learned from a project's compose files before creating anything. */
 export interface LoadedProject {
-    /** Service names of the compose model. */
+    /** Service names of the compose model that get the gateway override (not those sharing another's network namespace). */
     services: string[];
     /** The port the gateway routes to (config, or the first published port of the model). */
     port: number;

@@ -137,7 +137,9 @@ async function loadProject(spec: ProjectSpec, opts: LoadOptions): Promise<Loaded
         ]);
     }
     return {
-        services,
+        // Services that share another container's network namespace (network_mode service:x or
+        // container:x) take its /etc/hosts, and Docker refuses extra_hosts on them.
+        services: services.filter((name) => !/^(service|container):/.test(String(model.services[name].extra.network_mode ?? ""))),
         port,
         mountRoots: mountRoots([spec.dir, ...hostPaths(model)], isDirectory),
         model: summarizeModel(model, { projectDir: spec.dir }),
