@@ -2,10 +2,25 @@
 // do not resolve everywhere; see the README).
 const outputs = JSON.parse(process.argv[2] || "{}");
 const urls = outputs.urls || {};
+const httpsUrls = outputs.httpsUrls || {};
+const resolve = (url) => {
+    const u = new URL(url);
+    return `${u.hostname}:${u.port || (u.protocol === "https:" ? 443 : 80)}:127.0.0.1`;
+};
 console.log("\ndind-compose is up. Projects:");
 for (const [name, url] of Object.entries(urls)) {
-    const u = new URL(url);
     console.log(`  ${name.padEnd(10)} ${url}`);
-    console.log(`  ${"".padEnd(10)} curl --resolve ${u.hostname}:${u.port || 80}:127.0.0.1 ${url}`);
+    console.log(`  ${"".padEnd(10)} curl --resolve ${resolve(url)} ${url}`);
+}
+const first = Object.values(urls)[0];
+if (first) {
+    const u = new URL(first);
+    const domain = u.hostname.split(".").slice(1).join(".");
+    console.log(`\nIndex of all projects: http://${domain}${u.port ? `:${u.port}` : ""}/`);
+}
+const firstHttps = Object.values(httpsUrls)[0];
+if (firstHttps) {
+    const ca = outputs.caFile ? ` --cacert ${require("path").relative(process.cwd(), outputs.caFile)}` : "";
+    console.log(`HTTPS too: curl${ca} --resolve ${resolve(firstHttps)} ${firstHttps}`);
 }
 console.log("\nBrowsers such as Chromium resolve *.localhost by themselves. Tear down with: npm run pulumi -- destroy --yes -s dev");
