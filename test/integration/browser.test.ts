@@ -39,6 +39,7 @@ describe("in a real browser (headless Chromium)", () => {
             projects: [
                 { name: "a", path: copyExample("project-a", stack.workDir), preloadImages: ["dind-compose/busybox:trixie"] },
                 { name: "b", path: copyExample("project-b", stack.workDir), preloadImages: ["dind-compose/busybox:trixie"] },
+                { name: "runner", path: copyExample("code-runner", stack.workDir), preloadImages: ["dind-compose/python:3-trixie", "dind-compose/busybox:trixie"] },
             ],
             gateway: { httpPort: port, httpsPort },
         });
@@ -78,14 +79,27 @@ describe("in a real browser (headless Chromium)", () => {
         await page.close();
     });
 
-    it("the index page lists both projects and shows them up", async () => {
+    it("the index page lists every project and shows them up", async () => {
         const page = await browser.newPage();
         await page.goto(`http://project.localhost:${port}/`);
-        await expect.poll(() => page.locator("td.status.up").count(), { timeout: 15_000 }).toBe(2);
+        await expect.poll(() => page.locator("td.status.up").count(), { timeout: 15_000 }).toBe(3);
         const text = await page.textContent("table");
         expect(text).toContain(`http://a.project.localhost:${port}/`);
         expect(text).toContain(`http://b.project.localhost:${port}/`);
         await page.screenshot({ path: path.join(ARTIFACTS, "index.png") });
+        await page.close();
+    });
+
+    it("the code runner: type a python snippet, run it, read its output and exit code (over HTTPS)", async () => {
+        const page = await browser.newPage();
+        await page.goto(`https://runner.project.localhost:${httpsPort}/`);
+        expect(await page.textContent("#title")).toBe("Code runner");
+        await page.selectOption("#language", "python");
+        await page.fill("#code", "import sys\nprint(6 * 7)\nsys.exit(3)");
+        await page.click("#run");
+        await expect.poll(() => page.textContent("#exit-code"), { timeout: 20_000 }).toBe("3");
+        expect(await page.textContent("#output")).toBe("42\n");
+        await page.screenshot({ path: path.join(ARTIFACTS, "code-runner.png") });
         await page.close();
     });
 });
