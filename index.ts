@@ -68,6 +68,8 @@ async function program() {
         cacheDir: path.join(projectDir, ".dind-compose", "cache"),
         say: (m) => pulumi.log.info(m),
     });
+    // The local CA's certificate, for the user to trust (written by the certificate resource).
+    const caFile = path.join(projectDir, ".dind-compose", pulumi.getStack(), "gateway-ca.pem");
     const tlsFiles = spec.gateway.tls;
     const userTls = tlsFiles && { cert: fs.readFileSync(tlsFiles.certFile, "utf8"), key: fs.readFileSync(tlsFiles.keyFile, "utf8") };
     const env = new Environment("env", {
@@ -76,13 +78,13 @@ async function program() {
         pulumiProject: pulumi.getProject(),
         stack: pulumi.getStack(),
         userTls: userTls && { cert: userTls.cert, key: pulumi.secret(userTls.key) },
-        caFile: path.join(projectDir, ".dind-compose", pulumi.getStack(), "gateway-ca.pem"),
+        caFile,
     });
     return {
         urls: env.urls,
         httpsUrls: env.httpsUrls,
         caCertificate: env.caCertificate,
-        caFile: env.caCertificate && path.join(projectDir, ".dind-compose", pulumi.getStack(), "gateway-ca.pem"),
+        caFile: env.caCertificate && caFile,
         daemons: env.daemons,
         daemonEndpoints: env.daemonEndpoints,
         services: env.services,
