@@ -144,6 +144,26 @@ async function up(i: ComposeStackInputs): Promise<ComposeStackOutputs> {
     return { ...i, services, runningAfterUp };
 }
 
+/**
+ * `up` for an update. When it fails, the stack on the daemon is neither the old one nor the new
+ * one, so the error carries the new inputs as the resource's state: a partial failure (the dynamic
+ * provider reports an error with an id as ErrorResourceInitFailed). Without it Pulumi would keep
+ * the last good inputs, and a config changed back to them would show no diff while the broken
+ * stack runs on. A resource with such errors is updated again by the next `up`, changed or not.
+ */
+async function upOrPartialFailure(id: string, news: ComposeStackInputs): Promise<ComposeStackOutputs> {
+    try {
+        return await up(news);
+    } catch (e) {
+        const err = e as Error & { id?: string; properties?: ComposeStackOutputs; reasons?: string[] };
+        const services = await servicesOf(news).catch(() => ({}) as Record<string, string>);
+        err.id = id;
+        err.properties = { ...news, services, runningAfterUp: [] };
+        err.reasons = [err.message];
+        throw err;
+    }
+}
+
 async function servicesOf(i: ComposeStackInputs): Promise<Record<string, string>> {
     const out = await compose(i, ["ps", "--all", "--format", "{{.Service}}\t{{.State}}"], "docker compose ps");
     const services: Record<string, string> = {};
@@ -192,9 +212,9 @@ const composeStackProvider: pulumi.dynamic.ResourceProvider = {
         return { changes: Object.keys(d).length > 0 || replaces.length > 0, replaces, detailedDiff: d } as pulumi.dynamic.DiffResult;
     },
 
-    async update(_id: string, _olds: ComposeStackOutputs, news: ComposeStackInputs) {
+    async update(id: string, _olds: ComposeStackOutputs, news: ComposeStackInputs) {
         // `up` in place: compose recreates only the services whose config changed; child volumes stay.
-        return { outs: await up(news) };
+        return { outs: await upOrPartialFailure(id, news) };
     },
 
     async read(id: string, props: ComposeStackOutputs) {

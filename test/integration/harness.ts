@@ -73,6 +73,21 @@ export function httpGet(port: number, hostname: string, urlPath = "/", timeoutMs
     });
 }
 
+/** GET over HTTPS through the gateway, verifying its certificate against `ca` for `hostname`. */
+export function httpsGet(port: number, hostname: string, ca: string, urlPath = "/"): Promise<HttpResult> {
+    const https: typeof import("https") = require("https");
+    return new Promise((resolve, reject) => {
+        const req = https.request({ host: "127.0.0.1", port, path: urlPath, servername: hostname, headers: { Host: hostname }, ca, timeout: 10_000 }, (res) => {
+            let body = "";
+            res.on("data", (d: Buffer) => (body += d.toString()));
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on("timeout", () => req.destroy(new Error(`GET https://${hostname}:${port}${urlPath} timed out`)));
+        req.on("error", reject);
+        req.end();
+    });
+}
+
 /** Copies an example project into a temp dir (tests edit their copies). */
 export function copyExample(name: string, into: string): string {
     const dest = path.join(into, name);
@@ -86,6 +101,63 @@ export interface StackConfig {
     domain?: string;
     dind?: Record<string, unknown>;
     images?: Record<string, string>;
+}
+
+/** A pulumi command started with TestStack.start. */
+export interface RunningPulumi {
+    pid: number;
+    /** Output so far. */
+    stdout: string;
+    stderr: string;
+    /** Settles when the process ends (code 128 when a signal ended it). */
+    done: Promise<CliResult>;
+    /** Resolves once the output matches `re`; rejects if pulumi ends first or the time is up. */
+    waitForOutput(re: RegExp, timeoutMs?: number): Promise<void>;
+    /** PIDs of every process pulumi started that is still running (language host, program, provider plugins, docker CLIs). */
+    descendants(): number[];
+    /** Sends `signal` (default SIGKILL) to the pulumi CLI process only, as `kill -9 <pid>` would. */
+    kill(signal?: NodeJS.Signals): void;
+}
+
+/** Parent PID of each running process, from /proc. */
+function parentPids(): Map<number, number> {
+    const parents = new Map<number, number>();
+    for (const entry of fs.readdirSync("/proc")) {
+        if (!/^\d+$/.test(entry)) continue;
+        try {
+            const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
+            // pid (comm) state ppid ...: comm may hold spaces and parentheses.
+            const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+            parents.set(Number(entry), ppid);
+        } catch {
+            // the process ended meanwhile
+        }
+    }
+    return parents;
+}
+
+/** Every running descendant of `pid`. */
+export function descendantsOf(pid: number): number[] {
+    const parents = parentPids();
+    const found: number[] = [];
+    let frontier = [pid];
+    while (frontier.length > 0) {
+        const next = [...parents].filter(([, ppid]) => frontier.includes(ppid)).map(([p]) => p);
+        found.push(...next);
+        frontier = next;
+    }
+    return found;
+}
+
+/** Which of `pids` are still running (not zombies). */
+export function alive(pids: number[]): number[] {
+    return pids.filter((p) => {
+        try {
+            return !/^\S+ \(.*\) Z/.test(fs.readFileSync(`/proc/${p}/stat`, "utf8"));
+        } catch {
+            return false;
+        }
+    });
 }
 
 /** One Pulumi stack of this program, in its own temporary backend. */
@@ -115,6 +187,58 @@ export class TestStack {
         return r;
     }
 
+    /** Starts pulumi without waiting for it, so a test can interrupt it (see RunningPulumi). */
+    start(...args: string[]): RunningPulumi {
+        const started = Date.now();
+        const child = spawn("pulumi", [...args, "--stack", this.name, "--non-interactive", "--color", "never"], {
+            cwd: REPO_DIR,
+            env: this.env,
+            stdio: ["ignore", "pipe", "pipe"],
+        });
+        const pid = child.pid ?? 0;
+        const handle: RunningPulumi = {
+            pid,
+            stdout: "",
+            stderr: "",
+            done: new Promise((resolve, reject) => {
+                child.on("error", reject);
+                child.on("close", (code, signal) => {
+                    const seconds = (Date.now() - started) / 1000;
+                    console.log(`[${this.name}] pulumi ${args.join(" ")} -> ${signal ?? `exit ${code}`} in ${seconds.toFixed(1)} s`);
+                    resolve({ code: code ?? 128, stdout: handle.stdout, stderr: handle.stderr, seconds });
+                });
+            }),
+            async waitForOutput(re: RegExp, timeoutMs = 120_000): Promise<void> {
+                const deadline = Date.now() + timeoutMs;
+                while (!re.test(handle.stdout + handle.stderr)) {
+                    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`pulumi ended before printing ${re}:\n${handle.stdout}\n${handle.stderr}`);
+                    if (Date.now() > deadline) throw new Error(`pulumi did not print ${re} within ${timeoutMs} ms:\n${handle.stdout}`);
+                    await new Promise((r) => setTimeout(r, 100));
+                }
+            },
+            descendants: () => descendantsOf(pid),
+            kill(signal: NodeJS.Signals = "SIGKILL"): void {
+                process.kill(pid, signal);
+            },
+        };
+        child.stdout.on("data", (d: Buffer) => (handle.stdout += d.toString()));
+        child.stderr.on("data", (d: Buffer) => (handle.stderr += d.toString()));
+        return handle;
+    }
+
+    /** Lock files of this stack in its backend (the file backend keeps them under .pulumi/locks). */
+    locks(): string[] {
+        const dir = path.join(this.backendDir, ".pulumi", "locks");
+        if (!fs.existsSync(dir)) return [];
+        return (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith(".json")).map((f) => path.join(dir, f));
+    }
+
+    /** The stack's checkpoint (`pulumi stack export`). */
+    async exportState(): Promise<{ resources?: { urn: string; type: string; id?: string }[]; pending_operations?: unknown[] }> {
+        const r = await this.pulumiOk("stack", "export");
+        return (JSON.parse(r.stdout) as { deployment: { resources?: { urn: string; type: string; id?: string }[]; pending_operations?: unknown[] } }).deployment;
+    }
+
     /** Runs pulumi and fails with its output when it exits non-zero. */
     async pulumiOk(...args: string[]): Promise<CliResult> {
         const r = await this.pulumi(...args);
@@ -137,6 +261,13 @@ export class TestStack {
         if (config.dind) values["dind-compose:dind"] = config.dind;
         if (config.images) values["dind-compose:images"] = config.images;
         fs.writeFileSync(this.stackFile, `${salt}\n${stringify({ config: values })}`);
+    }
+
+    /** Runs a command with this stack's backend settings (e.g. the project's scripts), echoing a summary. */
+    async run(file: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+        const r = await runCommand(file, args, { cwd: opts.cwd ?? REPO_DIR, env: { ...this.env, ...opts.env } });
+        console.log(`[${this.name}] ${file} ${args.join(" ")} -> exit ${r.code} in ${r.seconds.toFixed(1)} s`);
+        return r;
     }
 
     async outputs(): Promise<Record<string, unknown>> {
@@ -168,5 +299,8 @@ export class TestStack {
         for (const id of await ids(["volume", "ls", "-q", "--filter", filter])) await docker("volume", "rm", "-f", id);
         fs.rmSync(this.stackFile, { force: true });
         fs.rmSync(this.workDir, { recursive: true, force: true });
+        // What the program and the scripts wrote for this stack: the gateway CA, exported client certificates.
+        fs.rmSync(path.join(REPO_DIR, ".dind-compose", this.name), { recursive: true, force: true });
+        fs.rmSync(path.join(REPO_DIR, ".dind-compose", "certs", this.name), { recursive: true, force: true });
     }
 }
