@@ -48,6 +48,15 @@ export interface ComposeStackOutputs extends ComposeStackInputs {
      * written before this field existed.
      */
     runningAfterUp?: string[];
+    /** When the dind container last started, as of the last `up`: a restart since then needs `up` again. */
+    daemonStartedAt?: string;
+}
+
+/** When the dind container last started ("" when it is not there or not running). */
+async function daemonStartedAt(daemon: string): Promise<string> {
+    const r = await run("docker", ["container", "inspect", "--format", "{{.State.Running}} {{.State.StartedAt}}", daemon]);
+    const [running, startedAt] = r.stdout.trim().split(" ");
+    return r.code === 0 && running === "true" ? (startedAt ?? "") : "";
 }
 
 /** Environment for the compose client inside the dind container: TLS to its own daemon. */
@@ -141,7 +150,7 @@ async function up(i: ComposeStackInputs): Promise<ComposeStackOutputs> {
     const services = await servicesOf(i);
     await progress(`[${i.project}] up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${Object.entries(services).map(([s, st]) => `${s} ${st}`).join(", ")}`);
     const runningAfterUp = Object.keys(services).filter((s) => services[s] === "running").sort();
-    return { ...i, services, runningAfterUp };
+    return { ...i, services, runningAfterUp, daemonStartedAt: await daemonStartedAt(i.daemon) };
 }
 
 /**
@@ -207,6 +216,12 @@ const composeStackProvider: pulumi.dynamic.ResourceProvider = {
         // (a stopped dind container restarts with its children exited) need `up` again.
         const down = (olds.runningAfterUp ?? []).filter((s) => (olds.services ?? {})[s] !== "running");
         for (const s of down) d[`services["${s}"]`] = { kind: "update", inputDiff: false };
+        // Without a refresh: the dind container restarted since the last `up` (its children do not
+        // come back by themselves). One `docker inspect`, so a no-op `up` still runs no compose command.
+        if (olds.daemonStartedAt && !d.daemonId) {
+            const now = await daemonStartedAt(news.daemon);
+            if (now !== "" && now !== olds.daemonStartedAt) d.daemonStartedAt = { kind: "update", inputDiff: false };
+        }
         // The project name decides the compose project: a new one is a new stack.
         const replaces = olds.project !== news.project ? ["project"] : [];
         return { changes: Object.keys(d).length > 0 || replaces.length > 0, replaces, detailedDiff: d } as pulumi.dynamic.DiffResult;

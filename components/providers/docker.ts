@@ -19,6 +19,15 @@ function changedKeys(olds: Record<string, unknown>, news: Record<string, unknown
     return keys.filter((k) => JSON.stringify(olds[k] ?? null) !== JSON.stringify(news[k] ?? null));
 }
 
+/**
+ * Adds "name" to the replacement reasons when the object is gone from the engine: a plain
+ * `pulumi up` (without --refresh) then recreates what was removed behind Pulumi's back.
+ */
+async function withMissing(changed: string[], inspectArgs: string[]): Promise<string[]> {
+    if (changed.includes("name")) return changed;
+    return (await dockerIgnoringMissing(inspectArgs)) === undefined ? [...changed, "name"] : changed;
+}
+
 function replaceDiff(changed: string[]): pulumi.dynamic.DiffResult {
     return {
         changes: changed.length > 0,
@@ -45,8 +54,8 @@ const volumeProvider: pulumi.dynamic.ResourceProvider = {
         const found = await dockerIgnoringMissing(["volume", "inspect", id]);
         return found === undefined ? { id: "", props: {} } : { id, props };
     },
-    async diff(_id: string, olds: VolumeInputs, news: VolumeInputs) {
-        return replaceDiff(changedKeys({ ...olds }, { ...news }, ["name", "labels"]));
+    async diff(id: string, olds: VolumeInputs, news: VolumeInputs) {
+        return replaceDiff(await withMissing(changedKeys({ ...olds }, { ...news }, ["name", "labels"]), ["volume", "inspect", id]));
     },
     async delete(id: string) {
         await dockerIgnoringMissing(["volume", "rm", "--force", id]);
@@ -76,8 +85,8 @@ const networkProvider: pulumi.dynamic.ResourceProvider = {
         const found = await dockerIgnoringMissing(["network", "inspect", id]);
         return found === undefined ? { id: "", props: {} } : { id, props };
     },
-    async diff(_id: string, olds: NetworkInputs, news: NetworkInputs) {
-        return replaceDiff(changedKeys({ ...olds }, { ...news }, ["name", "labels"]));
+    async diff(id: string, olds: NetworkInputs, news: NetworkInputs) {
+        return replaceDiff(await withMissing(changedKeys({ ...olds }, { ...news }, ["name", "labels"]), ["network", "inspect", id]));
     },
     async delete(id: string) {
         // Containers joined by hand (not ours) would block removal: detach them first.
@@ -162,13 +171,19 @@ function firstNetworkChanged(olds: NetworkAttachment[] | undefined, news: Networ
     return JSON.stringify((olds ?? [])[0] ?? null) !== JSON.stringify(news[0] ?? null);
 }
 
+/** Runs the calls concurrently (one `docker network connect` per project network adds up at 8 projects); throws the first error once all have settled. */
+async function allSettledOrThrow(calls: Promise<unknown>[]): Promise<void> {
+    const failed = (await Promise.allSettled(calls)).find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
+}
+
 /** Joins the networks that are new and leaves those that are gone, without stopping the container. */
 async function networksUpdate(name: string, olds: NetworkAttachment[], news: NetworkAttachment[]): Promise<void> {
     const key = (n: NetworkAttachment): string => JSON.stringify(n);
     const oldKeys = new Set(olds.map(key));
     const newKeys = new Set(news.map(key));
-    for (const n of olds.slice(1)) if (!newKeys.has(key(n))) await dockerIgnoringMissing(["network", "disconnect", n.name, name]);
-    for (const n of news.slice(1)) if (!oldKeys.has(key(n))) await docker(["network", "connect", ...n.aliases.flatMap((a) => ["--alias", a]), n.name, name]);
+    await allSettledOrThrow(olds.slice(1).filter((n) => !newKeys.has(key(n))).map((n) => dockerIgnoringMissing(["network", "disconnect", n.name, name])));
+    await allSettledOrThrow(news.slice(1).filter((n) => !oldKeys.has(key(n))).map((n) => docker(["network", "connect", ...n.aliases.flatMap((a) => ["--alias", a]), n.name, name])));
 }
 
 /** A tar archive (ustar) holding `files`, for `docker cp - container:/`. */
@@ -250,9 +265,7 @@ const containerProvider: pulumi.dynamic.ResourceProvider = {
         await dockerIgnoringMissing(["rm", "--force", inputs.name]);
         await docker(createArgs(inputs));
         try {
-            for (const n of inputs.networks.slice(1)) {
-                await docker(["network", "connect", ...n.aliases.flatMap((a) => ["--alias", a]), n.name, inputs.name]);
-            }
+            await allSettledOrThrow(inputs.networks.slice(1).map((n) => docker(["network", "connect", ...n.aliases.flatMap((a) => ["--alias", a]), n.name, inputs.name])));
             await uploadFiles(inputs.name, [...inputs.files, ...inputs.secretFiles]);
             if (inputs.running) await docker(["start", inputs.name]);
         } catch (err) {
@@ -270,11 +283,15 @@ const containerProvider: pulumi.dynamic.ResourceProvider = {
         return { id, props: outputsOf(props, c) };
     },
 
-    async diff(_id: string, olds: ContainerOutputs, news: ContainerInputs) {
+    async diff(id: string, olds: ContainerOutputs, news: ContainerInputs) {
         const replaces = changedKeys({ ...olds }, { ...news }, REPLACE_KEYS);
         if (firstNetworkChanged(olds.networks, news.networks)) replaces.push("networks");
+        // The engine, not only the state: a container removed by hand is recreated, a stopped one started.
+        const actual = await inspectContainer(id);
+        if (!actual) replaces.push("containerId");
         if (replaces.length > 0) return replaceDiff(replaces);
         const updates = changedKeys({ ...olds }, { ...news }, UPDATE_KEYS);
+        if (actual && news.running && !actual.State.Running && !updates.includes("running")) updates.push("running");
         return {
             changes: updates.length > 0,
             detailedDiff: Object.fromEntries(updates.map((k) => [k, { kind: "update", inputDiff: true }])),

@@ -249,6 +249,23 @@ describe("faults 2, 3, 7: dind containers removed, killed, replaced; a child wip
         expect(await innerIds(n.dind("b"))).toEqual(bInner);
     });
 
+    it("fault 2 without --refresh: a plain up sees a removed dind container and a killed one on the engine and restores both; data intact", async () => {
+        await docker("rm", "--force", n.dind("a"));
+        await docker("kill", n.dind("b"));
+        const preview = await stack.pulumiOk("preview", "--diff");
+        expect(preview.stdout).toMatch(/Container: \(replace\)\n.*\n.*::env-a-dind\]/);
+        expect(preview.stdout).toMatch(/Container: \(update\)\n.*\n.*::env-b-dind\]/);
+        const up = await stack.pulumiOk("up", "--yes", "--skip-preview");
+        expect(up.stdout).toMatch(/env-a-dind +(created|replaced)/);
+        expect(up.stdout).toMatch(/env-b-dind +updated/);
+        expect(up.stdout).toMatch(/\[b\] docker compose up/);
+        expect(await token("a")).toBe(tokens.a);
+        expect(await token("b")).toBe(tokens.b);
+        // And the up after that runs no command.
+        const again = await stack.pulumiOk("up", "--yes", "--skip-preview");
+        expect(again.stdout).not.toMatch(/docker compose up/);
+    });
+
     it("fault 3: dind containers replaced (images.dind now names another tag): what children wrote into named volumes is read back unchanged", async () => {
         // One more file, written by the child process itself just before the replacement.
         await inner(n.dind("a"), "exec", "a-web-1", "sh", "-c", "echo written-before-replace > /data/extra");
