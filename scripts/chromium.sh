@@ -7,8 +7,6 @@ if command -v chromium >/dev/null 2>&1; then
   log "Chromium: $(chromium --version 2>/dev/null)"
   exit 0
 fi
-command -v apt-get >/dev/null || die "no chromium on PATH and no apt-get to install it; install Chromium and put it on PATH as 'chromium'"
 log "Chromium: installing Debian's chromium package (for the browser test)"
-apt-cache policy chromium 2>/dev/null | grep -q 'Candidate: [0-9]' || apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+apt_install chromium
 log "Chromium: $(chromium --version 2>/dev/null)"

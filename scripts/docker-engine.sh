@@ -50,17 +50,8 @@ install_docker_io() {
     log "dockerd: $(command -v dockerd) is installed"
     return
   fi
-  command -v apt-get >/dev/null || die "dockerd is missing and there is no apt-get to install docker.io"
-  export DEBIAN_FRONTEND=noninteractive
-  local candidate
-  candidate="$(apt-cache policy docker.io 2>/dev/null | awk '/Candidate:/ { print $2 }')"
-  if [ -z "$candidate" ] || [ "$candidate" = "(none)" ]; then
-    log "apt-get update (no docker.io candidate in the package lists)"
-    apt-get update -qq >/dev/null
-  fi
   # No recommends: apparmor, needrestart, git, cgroupfs-mount are not needed here.
-  log "apt-get install docker.io (Debian's dockerd, containerd, runc, iptables)"
-  apt-get install -y -qq --no-install-recommends docker.io >/dev/null
+  apt_install docker.io
   command -v dockerd >/dev/null || die "docker.io installed but dockerd is not on PATH"
 }
 

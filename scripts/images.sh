@@ -66,16 +66,7 @@ image_label() { # image_label TAG -> the version label, or nothing
 }
 
 ensure_debootstrap() {
-  command -v debootstrap >/dev/null && return
-  export DEBIAN_FRONTEND=noninteractive
-  local candidate
-  candidate="$(apt-cache policy debootstrap 2>/dev/null | awk '/Candidate:/ { print $2 }')"
-  if [ -z "$candidate" ] || [ "$candidate" = "(none)" ]; then
-    log "apt-get update (no debootstrap candidate in the package lists)"
-    apt-get update -qq >/dev/null
-  fi
-  log "apt-get install debootstrap"
-  apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+  command -v debootstrap >/dev/null || apt_install debootstrap
 }
 
 rootfs_key() { echo "$ROOTFS_VERSION-$(printf '%s|%s' "$SUITE" "$1" | short_hash)"; }

@@ -26,3 +26,18 @@ build_from_wrapper() {
   (cd "$dir" && go_env CGO_ENABLED=0 go build -trimpath ${GO_BUILD_TAGS:+-tags "$GO_BUILD_TAGS"} \
     -ldflags "$ldflags" -o "$output" "$main")
 }
+
+# apt_install <package>: installs a Debian package
+# without recommends, running `apt-get update` only when apt knows no candidate.
+apt_install() {
+  local package="$1" candidate
+  command -v apt-get >/dev/null || die "$package is needed and there is no apt-get to install it"
+  export DEBIAN_FRONTEND=noninteractive
+  candidate="$(apt-cache policy "$package" 2>/dev/null | awk '/Candidate:/ { print $2 }')"
+  if [ -z "$candidate" ] || [ "$candidate" = "(none)" ]; then
+    log "apt-get update (no $package candidate in the package lists)"
+    apt-get update -qq >/dev/null
+  fi
+  log "apt-get install $package"
+  apt-get install -y -qq --no-install-recommends "$package" >/dev/null
+}

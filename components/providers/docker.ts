@@ -37,71 +37,64 @@ function replaceDiff(changed: string[]): pulumi.dynamic.DiffResult {
     } as pulumi.dynamic.DiffResult;
 }
 
-// ---------------------------------------------------------------- volumes
-export interface VolumeInputs {
+// ---------------------------------------------------------------- volumes and networks
+/** A named, labelled engine object: a volume or a network. */
+export interface NamedObjectInputs {
     name: string;
     labels: Labels;
 }
 
-const volumeProvider: pulumi.dynamic.ResourceProvider = {
-    async create(inputs: VolumeInputs) {
-        // A volume left behind by an earlier, interrupted run is adopted: its data is the point.
-        const existing = await dockerIgnoringMissing(["volume", "inspect", inputs.name]);
-        if (existing === undefined) await docker(["volume", "create", ...labelArgs(inputs.labels), inputs.name]);
-        return { id: inputs.name, outs: inputs };
-    },
-    async read(id: string, props: VolumeInputs) {
-        const found = await dockerIgnoringMissing(["volume", "inspect", id]);
-        return found === undefined ? { id: "", props: {} } : { id, props };
-    },
-    async diff(id: string, olds: VolumeInputs, news: VolumeInputs) {
-        return replaceDiff(await withMissing(changedKeys({ ...olds }, { ...news }, ["name", "labels"]), ["volume", "inspect", id]));
-    },
-    async delete(id: string) {
-        await dockerIgnoringMissing(["volume", "rm", "--force", id]);
-    },
-};
+/**
+ * The provider of a named object. Create adopts an object of the same name left
+ * by an earlier, interrupted run (for a volume its data is the point); read and
+ * diff ask the engine, so one removed by hand is recreated; delete of a missing
+ * one succeeds.
+ */
+function namedObjectProvider(kind: "volume" | "network", createArgs: string[], beforeRemove?: (id: string) => Promise<void>): pulumi.dynamic.ResourceProvider {
+    return {
+        async create(inputs: NamedObjectInputs) {
+            const existing = await dockerIgnoringMissing([kind, "inspect", inputs.name]);
+            if (existing === undefined) await docker([kind, "create", ...createArgs, ...labelArgs(inputs.labels), inputs.name]);
+            return { id: inputs.name, outs: inputs };
+        },
+        async read(id: string, props: NamedObjectInputs) {
+            const found = await dockerIgnoringMissing([kind, "inspect", id]);
+            return found === undefined ? { id: "", props: {} } : { id, props };
+        },
+        async diff(id: string, olds: NamedObjectInputs, news: NamedObjectInputs) {
+            return replaceDiff(await withMissing(changedKeys({ ...olds }, { ...news }, ["name", "labels"]), [kind, "inspect", id]));
+        },
+        async delete(id: string) {
+            await beforeRemove?.(id);
+            await dockerIgnoringMissing(kind === "volume" ? ["volume", "rm", "--force", id] : ["network", "rm", id]);
+        },
+    };
+}
+
+const volumeProvider = namedObjectProvider("volume", []);
+
+/** Containers joined by hand (not ours) would block a network's removal: detach them first. */
+async function detachAll(network: string): Promise<void> {
+    const inspected = await dockerIgnoringMissing(["network", "inspect", "--format", "{{range $k, $v := .Containers}}{{$k}} {{end}}", network]);
+    for (const c of (inspected ?? "").trim().split(/\s+/).filter(Boolean)) {
+        await dockerIgnoringMissing(["network", "disconnect", "--force", network, c]);
+    }
+}
+
+const networkProvider = namedObjectProvider("network", ["--driver", "bridge"], detachAll);
+
+type NamedObjectArgs = { name: pulumi.Input<string>; labels: pulumi.Input<Labels> };
 
 export class Volume extends pulumi.dynamic.Resource {
     declare public readonly name: pulumi.Output<string>;
-    constructor(resourceName: string, args: { name: pulumi.Input<string>; labels: pulumi.Input<Labels> }, opts?: pulumi.CustomResourceOptions) {
+    constructor(resourceName: string, args: NamedObjectArgs, opts?: pulumi.CustomResourceOptions) {
         super(volumeProvider, resourceName, args, opts, "docker", "Volume");
     }
 }
 
-// ---------------------------------------------------------------- networks
-export interface NetworkInputs {
-    name: string;
-    labels: Labels;
-}
-
-const networkProvider: pulumi.dynamic.ResourceProvider = {
-    async create(inputs: NetworkInputs) {
-        const existing = await dockerIgnoringMissing(["network", "inspect", inputs.name]);
-        if (existing === undefined) await docker(["network", "create", "--driver", "bridge", ...labelArgs(inputs.labels), inputs.name]);
-        return { id: inputs.name, outs: inputs };
-    },
-    async read(id: string, props: NetworkInputs) {
-        const found = await dockerIgnoringMissing(["network", "inspect", id]);
-        return found === undefined ? { id: "", props: {} } : { id, props };
-    },
-    async diff(id: string, olds: NetworkInputs, news: NetworkInputs) {
-        return replaceDiff(await withMissing(changedKeys({ ...olds }, { ...news }, ["name", "labels"]), ["network", "inspect", id]));
-    },
-    async delete(id: string) {
-        // Containers joined by hand (not ours) would block removal: detach them first.
-        const inspected = await dockerIgnoringMissing(["network", "inspect", "--format", "{{range $k, $v := .Containers}}{{$k}} {{end}}", id]);
-        if (inspected === undefined) return;
-        for (const c of inspected.trim().split(/\s+/).filter(Boolean)) {
-            await dockerIgnoringMissing(["network", "disconnect", "--force", id, c]);
-        }
-        await dockerIgnoringMissing(["network", "rm", id]);
-    },
-};
-
 export class Network extends pulumi.dynamic.Resource {
     declare public readonly name: pulumi.Output<string>;
-    constructor(resourceName: string, args: { name: pulumi.Input<string>; labels: pulumi.Input<Labels> }, opts?: pulumi.CustomResourceOptions) {
+    constructor(resourceName: string, args: NamedObjectArgs, opts?: pulumi.CustomResourceOptions) {
         super(networkProvider, resourceName, args, opts, "docker", "Network");
     }
 }
