@@ -105,7 +105,12 @@ export class DindProject extends pulumi.ComponentResource {
                 model: args.model,
                 buildFiles: args.buildFiles,
             },
-            { parent: this },
+            // When the dind container goes too (destroy, a project removed from the config),
+            // `docker compose down` inside it is wasted time (up to its stop timeout per project):
+            // removing the container stops its daemon and every child at once, and the children's
+            // volumes live in the data volume, which goes as well. The stack's own delete (compose
+            // down) still runs when the stack alone is deleted.
+            { parent: this, deletedWith: dind },
         );
 
         this.daemon = dind.name;

@@ -1,0 +1,792 @@
+#!/usr/bin/env node
+// `npm run bench`: dind-compose against plain compose and a hand-written dind
+// script, on this machine's engine, for N = 1, 2, 4, 8 copies of the example
+// projects (see BENCHMARKS.md for what each column means and the findings).
+//
+// Everything it creates is named bench-* (the program's objects are
+// dind-compose-bench-*, the program's own prefix), lives in a temp dir or a
+// temp Pulumi backend, and is removed at the end, also on failure or Ctrl-C.
+//
+// Knobs (for development; the defaults are the published run):
+//   BENCH_N=1,2,4,8   BENCH_REPS=3   BENCH_WRK_SECONDS=10   BENCH_GATEWAY=1
+//   BENCH_WRITE=1 (update BENCHMARKS.md between its bench markers)
+"use strict";
+const { spawn } = require("child_process");
+const crypto = require("crypto");
+const fs = require("fs");
+const http = require("http");
+const net = require("net");
+const os = require("os");
+const path = require("path");
+const YAML = require("yaml");
+
+const REPO = path.resolve(__dirname, "..");
+const NS = (process.env.BENCH_N || "1,2,4,8").split(",").map(Number);
+const REPS = Number(process.env.BENCH_REPS || 3);
+const WRK_SECONDS = Number(process.env.BENCH_WRK_SECONDS || 10);
+const DO_GATEWAY = process.env.BENCH_GATEWAY !== "0";
+const WRITE = process.env.BENCH_WRITE !== "0";
+const RUN_ID = crypto.randomBytes(2).toString("hex");
+
+const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "bench-dind-compose-"));
+const LOGS = path.join(TMP, "logs");
+fs.mkdirSync(LOGS);
+
+const images = JSON.parse(process.env.DIND_COMPOSE_DEFAULT_IMAGES || '{"dind":"docker:29-dind","nginx":"nginx:1.29-alpine"}');
+const DIND = images.dind;
+const NGINX = images.nginx;
+const DIND_ALT = `bench-dind:${RUN_ID}`; // a second tag of the same image: replaces the dind containers, keeps the data volumes
+const BUSYBOX = "dind-compose/busybox:trixie";
+const SECURITY = process.env.DIND_COMPOSE_DEFAULT_SECURITY || "privileged";
+
+/** The `capabilities` flags, read from components/security.ts (one source of truth). */
+function securityArgs(mode) {
+    if (mode === "privileged") return ["--privileged"];
+    const src = fs.readFileSync(path.join(REPO, "components/security.ts"), "utf8");
+    const block = src.match(/CAPABILITIES_ARGS = \[([\s\S]*?)\];/);
+    if (!block) throw new Error("cannot find CAPABILITIES_ARGS in components/security.ts");
+    return [...block[1].matchAll(/"([^"]*)"/g)].map((m) => m[1]);
+}
+
+// ------------------------------------------------------------------ processes
+const say = (m) => process.stderr.write(`[bench] ${m}\n`);
+
+function run(file, args, opts = {}) {
+    const started = process.hrtime.bigint();
+    const startedEpoch = Date.now() / 1000;
+    return new Promise((resolve, reject) => {
+        const child = spawn(file, args, { cwd: opts.cwd || REPO, env: opts.env || process.env, stdio: ["pipe", "pipe", "pipe"] });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d) => (stdout += d));
+        child.stderr.on("data", (d) => (stderr += d));
+        child.on("error", reject);
+        child.on("close", (code) =>
+            resolve({ code: code ?? 1, stdout, stderr, seconds: Number(process.hrtime.bigint() - started) / 1e9, startedEpoch }),
+        );
+        child.stdin.on("error", () => {}); // a child that exits without reading its input
+        child.stdin.end(opts.input || "");
+    });
+}
+
+async function must(file, args, opts) {
+    const r = await run(file, args, opts);
+    if (r.code !== 0) throw new Error(`${file} ${args.join(" ")} failed (exit ${r.code}):\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
+    return r;
+}
+
+const docker = (...args) => must("docker", args).then((r) => r.stdout.trim());
+const dockerQuiet = (...args) => run("docker", args);
+
+/** Wall time of several commands started together (a script with `&` and `wait`). */
+async function parallel(commands) {
+    const t0 = process.hrtime.bigint();
+    const results = await Promise.all(commands.map(([f, a, o]) => run(f, a, o)));
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const failed = results.find((r) => r.code !== 0);
+    if (failed) throw new Error(`a parallel command failed:\n${failed.stdout.slice(-2000)}\n${failed.stderr.slice(-2000)}`);
+    return seconds;
+}
+
+const median = (xs) => {
+    const s = xs.filter((x) => x !== undefined && !Number.isNaN(x)).sort((a, b) => a - b);
+    if (s.length === 0) return undefined;
+    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+function freePort() {
+    return new Promise((resolve, reject) => {
+        const srv = net.createServer();
+        srv.listen(0, "127.0.0.1", () => {
+            const { port } = srv.address();
+            srv.close(() => resolve(port));
+        });
+        srv.on("error", reject);
+    });
+}
+
+function httpGet(host, port, hostHeader, urlPath = "/") {
+    return new Promise((resolve) => {
+        const req = http.request({ host, port, path: urlPath, headers: hostHeader ? { Host: hostHeader } : {}, timeout: 5000 }, (res) => {
+            let body = "";
+            res.on("data", (d) => (body += d));
+            res.on("end", () => resolve({ status: res.statusCode, body }));
+        });
+        req.on("timeout", () => req.destroy(new Error("timeout")));
+        req.on("error", (e) => resolve({ status: 0, body: String(e) }));
+        req.end();
+    });
+}
+
+// ------------------------------------------------------------------ docker CLI shim
+// Every docker command the program runs (preflight, compose config, providers)
+// goes through this wrapper, which appends "start end exit args" to
+// $BENCH_DOCKER_LOG: the profile of where `pulumi up` spends its time.
+const SHIM = path.join(TMP, "shim");
+let REAL_DOCKER;
+async function installShim() {
+    REAL_DOCKER = (await must("bash", ["-c", "command -v docker"])).stdout.trim();
+    fs.mkdirSync(SHIM);
+    fs.writeFileSync(
+        path.join(SHIM, "docker"),
+        `#!/bin/bash
+s=$EPOCHREALTIME
+${REAL_DOCKER} "$@"
+rc=$?
+[ -n "\${BENCH_DOCKER_LOG:-}" ] && printf '%s %s %s %s\\n' "$s" "$EPOCHREALTIME" "$rc" "\${*//$'\\n'/ }" >> "$BENCH_DOCKER_LOG"
+exit $rc
+`,
+        { mode: 0o755 },
+    );
+}
+
+const CATEGORIES = [
+    ["readiness polls", /^exec .*docker version/],
+    ["image copy", /^save |^exec -i \S+ docker load|^exec \S+ docker image inspect/],
+    ["compose up", /^exec .* compose .* up --detach/],
+    ["compose down", /^exec .* compose .* down/],
+    ["compose ps", /^exec .* compose .* ps /],
+    ["compose config", /^run --rm .* compose .* config/],
+    ["containers", /^(create|start|stop|rm|cp) |^network (connect|disconnect)|^exec \S+ nginx/],
+    ["volumes, networks", /^(volume|network) (create|rm)/],
+    ["inspect", /inspect/],
+];
+
+/** Reads a shim log: per category count, summed seconds and wall time covered; overall coverage. */
+function dockerProfile(logFile, t0, wall) {
+    const calls = fs.existsSync(logFile)
+        ? fs.readFileSync(logFile, "utf8").trim().split("\n").filter(Boolean).map((l) => {
+              const [s, e, rc, ...rest] = l.split(" ");
+              const args = rest.join(" ");
+              const cat = (CATEGORIES.find(([, re]) => re.test(args)) || ["other"])[0];
+              return { s: Number(s) - t0, e: Number(e) - t0, rc: Number(rc), args, cat };
+          })
+        : [];
+    const union = (xs) => {
+        const iv = xs.map((c) => [c.s, c.e]).sort((a, b) => a[0] - b[0]);
+        let total = 0;
+        let cur;
+        for (const [s, e] of iv) {
+            if (!cur || s > cur[1]) {
+                if (cur) total += cur[1] - cur[0];
+                cur = [s, e];
+            } else cur[1] = Math.max(cur[1], e);
+        }
+        if (cur) total += cur[1] - cur[0];
+        return total;
+    };
+    const byCat = {};
+    for (const c of calls) {
+        const b = (byCat[c.cat] = byCat[c.cat] || { n: 0, sum: 0, calls: [] });
+        b.n++;
+        b.sum += c.e - c.s;
+        b.calls.push(c);
+    }
+    for (const b of Object.values(byCat)) {
+        b.covered = union(b.calls);
+        delete b.calls;
+    }
+    const first = calls.length ? Math.min(...calls.map((c) => c.s)) : undefined;
+    const last = calls.length ? Math.max(...calls.map((c) => c.e)) : undefined;
+    return {
+        n: calls.length,
+        firstCall: first,
+        afterLastCall: last === undefined ? undefined : wall - last,
+        busy: union(calls),
+        byCat,
+        mutating: calls.filter((c) => c.cat !== "inspect").map((c) => c.args.slice(0, 120)),
+    };
+}
+
+// ------------------------------------------------------------------ projects
+/** p1..pN: alternate copies of examples/project-a (odd) and project-b (even). */
+function makeProjects(n) {
+    const dir = path.join(TMP, "projects");
+    const list = [];
+    for (let i = 1; i <= n; i++) {
+        const kind = i % 2 ? "project-a" : "project-b";
+        const d = path.join(dir, `p${i}`);
+        if (!fs.existsSync(d)) fs.cpSync(path.join(REPO, "examples", kind), d, { recursive: true });
+        list.push({ name: `p${i}`, dir: d, kind, port: kind === "project-a" ? 3000 : 80 });
+    }
+    return list;
+}
+
+// ------------------------------------------------------------------ baseline 1: plain compose on the outer engine
+// The examples publish fixed host ports (3000, 80); on one engine the copies
+// would collide, so an override publishes them on ephemeral loopback ports.
+function b1Override(p) {
+    const f = path.join(TMP, `b1-override-${p.kind}.yaml`);
+    if (!fs.existsSync(f)) fs.writeFileSync(f, `services:\n  web:\n    ports: !override ["127.0.0.1::${p.port}"]\n`);
+    return f;
+}
+const b1Name = (p) => `bench-b1-${p.name}`;
+const b1Args = (p) => ["compose", "-p", b1Name(p), "-f", path.join(p.dir, "compose.yaml"), "-f", b1Override(p)];
+
+async function baseline1(projects) {
+    const up = await parallel(projects.map((p) => ["docker", [...b1Args(p), "up", "-d", "--wait"], { cwd: p.dir }]));
+    const down = await parallel(projects.map((p) => ["docker", [...b1Args(p), "down"], { cwd: p.dir }]));
+    await b1Clean(projects);
+    return { up, down };
+}
+/** Not timed: the images project-a builds, so every run builds again. */
+async function b1Clean(projects) {
+    for (const p of projects) {
+        await dockerQuiet(...b1Args(p), "down", "--volumes", "--rmi", "local");
+    }
+}
+
+// ------------------------------------------------------------------ baseline 2: the hand-written dind script
+const SCRIPT = path.join(REPO, "bench", "dind-script.sh");
+const scriptEnv = () => ({ ...process.env, DIND_IMAGE: DIND, PRELOAD: BUSYBOX, PREFIX: "bench-s-", SECURITY_ARGS: securityArgs(SECURITY).join("\n") });
+
+async function baseline2(projects) {
+    const upR = await run("bash", [SCRIPT, "up", ...projects.map((p) => `${p.name}=${p.dir}`)], { env: scriptEnv() });
+    if (upR.code !== 0) throw new Error(`dind script up failed:\n${upR.stderr.slice(-3000)}`);
+    // Sanity: every project answers on its inner published port.
+    for (const p of projects) {
+        const ip = await docker("inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", `bench-s-${p.name}`);
+        const r = await httpGet(ip, p.port);
+        if (r.status !== 200) throw new Error(`baseline 2: ${p.name} answered ${r.status} on ${ip}:${p.port}`);
+    }
+    const downR = await run("bash", [SCRIPT, "down", ...projects.map((p) => p.name)], { env: scriptEnv() });
+    if (downR.code !== 0) throw new Error(`dind script down failed:\n${downR.stderr}`);
+    return { up: upR.seconds, down: downR.seconds };
+}
+
+// ------------------------------------------------------------------ the program
+const stacks = new Set();
+
+class BenchStack {
+    constructor(n, rep) {
+        this.name = `bench-${RUN_ID}-n${n}r${rep}`;
+        this.label = `dind-compose/${this.name}`;
+        this.dir = path.join(TMP, "stacks", this.name);
+        this.backend = path.join(this.dir, "backend");
+        this.configFile = path.join(this.dir, `Pulumi.${this.name}.yaml`);
+        fs.mkdirSync(this.backend, { recursive: true });
+        this.seq = 0;
+        stacks.add(this);
+    }
+
+    env(extra = {}) {
+        return {
+            ...process.env,
+            PATH: `${SHIM}:${process.env.PATH}`,
+            PULUMI_BACKEND_URL: `file://${this.backend}`,
+            PULUMI_CONFIG_PASSPHRASE: "",
+            ...extra,
+        };
+    }
+
+    async init(config) {
+        const repoFile = path.join(REPO, `Pulumi.${this.name}.yaml`);
+        const r = await run("pulumi", ["stack", "init", this.name, "--non-interactive"], { env: this.env() });
+        // `stack init` writes Pulumi.<stack>.yaml into the repo: move it out at once (--config-file from here on).
+        if (fs.existsSync(repoFile)) fs.renameSync(repoFile, this.configFile);
+        if (r.code !== 0) throw new Error(`pulumi stack init failed: ${r.stderr}`);
+        this.salt = fs.readFileSync(this.configFile, "utf8").match(/^encryptionsalt: .*$/m)?.[0] ?? "";
+        this.setConfig(config);
+    }
+
+    setConfig(config) {
+        this.config = config;
+        const values = {};
+        for (const [k, v] of Object.entries(config)) values[`dind-compose:${k}`] = v;
+        fs.writeFileSync(this.configFile, `${this.salt}\n${YAML.stringify({ config: values })}`);
+    }
+
+    /** Runs pulumi with the docker shim; returns wall time, output and the docker profile. */
+    async pulumi(label, args, extraEnv = {}) {
+        const log = path.join(LOGS, `${this.name}-${++this.seq}-${label}.docker.log`);
+        const r = await run("pulumi", [...args, "--stack", this.name, "--config-file", this.configFile, "--non-interactive", "--color", "never"], {
+            env: this.env({ BENCH_DOCKER_LOG: log, ...extraEnv }),
+        });
+        fs.writeFileSync(path.join(LOGS, `${this.name}-${this.seq}-${label}.out`), `${r.stdout}\n--- stderr\n${r.stderr}`);
+        if (r.code !== 0) throw new Error(`pulumi ${args.join(" ")} (${this.name}) failed (exit ${r.code}):\n${r.stdout.slice(-5000)}\n${r.stderr.slice(-3000)}`);
+        const profile = dockerProfile(log, r.startedEpoch, r.seconds);
+        return { seconds: r.seconds, out: r.stdout, profile, ...progressLines(r.stdout) };
+    }
+
+    async outputs() {
+        const r = await must("pulumi", ["stack", "output", "--json", "--stack", this.name], { env: this.env() });
+        return JSON.parse(r.stdout);
+    }
+
+    /** Destroys what is left, removes the stack and anything labelled with it. */
+    async cleanup() {
+        fs.rmSync(path.join(this.backend, ".pulumi", "locks"), { recursive: true, force: true }); // an interrupted run
+        if (fs.existsSync(this.configFile)) {
+            await run("pulumi", ["destroy", "--yes", "--skip-preview", "--stack", this.name, "--config-file", this.configFile, "--non-interactive"], { env: this.env() });
+        }
+        await run("pulumi", ["stack", "rm", "--yes", "--force", "--stack", this.name, "--non-interactive"], { env: this.env() });
+        await removeLabelled(`label=dind-compose.stack=${this.label}`);
+        fs.rmSync(path.join(REPO, `Pulumi.${this.name}.yaml`), { force: true });
+        fs.rmSync(path.join(REPO, ".dind-compose", this.name), { recursive: true, force: true });
+        stacks.delete(this);
+    }
+}
+
+async function removeLabelled(filter) {
+    const ids = async (...args) => (await dockerQuiet(...args)).stdout.split("\n").filter(Boolean);
+    for (const id of await ids("ps", "-aq", "--filter", filter)) await dockerQuiet("rm", "-f", "-v", id);
+    for (const id of await ids("network", "ls", "-q", "--filter", filter)) await dockerQuiet("network", "rm", id);
+    for (const id of await ids("volume", "ls", "-q", "--filter", filter)) await dockerQuiet("volume", "rm", "-f", id);
+}
+
+/** "[p1] inner daemon 26.1.5 ready after 1.4 s" and "[p1] up in 2.0 s" lines of `pulumi up`. */
+function progressLines(out) {
+    const first = (re) => {
+        const m = {};
+        for (const x of out.matchAll(re)) if (!(x[1] in m)) m[x[1]] = Number(x[2]);
+        return Object.values(m);
+    };
+    return { ready: first(/\[([\w-]+)\] inner daemon \S+ ready after ([\d.]+) s/g), composeUp: first(/\[([\w-]+)\] up in ([\d.]+) s/g) };
+}
+
+/** The program's `docker compose config` cache entries for this run's projects (they name the temp dir). */
+function clearComposeCache() {
+    const dir = path.join(REPO, ".dind-compose", "cache");
+    if (!fs.existsSync(dir)) return;
+    for (const f of fs.readdirSync(dir)) {
+        const p = path.join(dir, f);
+        try {
+            if (fs.readFileSync(p, "utf8").includes(TMP)) fs.rmSync(p, { force: true });
+        } catch {
+            // removed meanwhile
+        }
+    }
+}
+
+async function programRuns(n, rep, projects, extras) {
+    const st = new BenchStack(n, rep);
+    const [httpPort, httpsPort] = [await freePort(), await freePort()];
+    const config = {
+        projects: projects.map((p) => ({ name: p.name, path: p.dir, preloadImages: [BUSYBOX] })),
+        gateway: { bindAddress: "127.0.0.1", httpPort, httpsPort },
+        images: { dind: DIND, nginx: NGINX },
+        dind: { security: SECURITY },
+    };
+    await st.init(config);
+    const res = {};
+    try {
+        clearComposeCache(); // cold: as on the first `up` of these projects
+        res.cold = await st.pulumi("cold-up", ["up", "--yes", "--skip-preview"]);
+        for (const p of projects) {
+            const r = await httpGet("127.0.0.1", httpPort, `${p.name}.project.localhost`);
+            if (r.status !== 200) throw new Error(`${st.name}: ${p.name} answered ${r.status} through the gateway after up: ${r.body.slice(0, 200)}`);
+        }
+        res.noop = await st.pulumi("noop-up", ["up", "--yes", "--skip-preview"]);
+        if (!/unchanged/.test(res.noop.out) || /\d+ (to )?(create|update|replace|delete)/i.test(res.noop.out.split("Resources:")[1] || "")) {
+            throw new Error(`no-op up changed something:\n${res.noop.out.slice(-2000)}`);
+        }
+        res.preview = await st.pulumi("preview", ["preview"]);
+        // Where the start-up goes: ts-node caches what it compiled (in /tmp/ts-node-*), so the
+        // previews above compile nothing; the first run after a change of the program compiles it:
+        // the same preview with an empty ts-node cache, type-checking (the default) and transpile-only.
+        const tsCache = () => fs.mkdtempSync(path.join(TMP, "ts-node-cache-"));
+        res.previewCheck = await st.pulumi("preview-cold-ts-check", ["preview"], { TS_NODE_CACHE_DIRECTORY: tsCache(), PULUMI_NODEJS_TRANSPILE_ONLY: "false" });
+        res.previewTranspile = await st.pulumi("preview-cold-ts-transpile", ["preview"], { TS_NODE_CACHE_DIRECTORY: tsCache(), PULUMI_NODEJS_TRANSPILE_ONLY: "true" });
+        // `up` after the dind containers are replaced (data volumes, so the inner image cache, kept).
+        st.setConfig({ ...config, images: { dind: DIND_ALT, nginx: NGINX } });
+        res.warm = await st.pulumi("replaced-dind-up", ["up", "--yes", "--skip-preview"]);
+        for (const p of projects) {
+            const r = await httpGet("127.0.0.1", httpPort, `${p.name}.project.localhost`);
+            if (r.status !== 200) throw new Error(`${st.name}: ${p.name} answered ${r.status} after the dind containers were replaced`);
+        }
+        if (extras) await extras(st, projects, httpPort);
+        res.destroy = await st.pulumi("destroy", ["destroy", "--yes", "--skip-preview"]);
+        const left = await dockerQuiet("ps", "-aq", "--filter", `label=dind-compose.stack=${st.label}`);
+        if (left.stdout.trim()) throw new Error(`destroy left containers: ${left.stdout}`);
+    } finally {
+        await st.cleanup();
+    }
+    return res;
+}
+
+// ------------------------------------------------------------------ memory
+async function rssOf(container) {
+    const out = await docker("top", container, "-eo", "pid,rss,comm");
+    const procs = out.split("\n").slice(1).map((l) => l.trim().split(/\s+/)).map(([, rss, comm]) => ({ rss: Number(rss) / 1024, comm }));
+    const sum = (f) => procs.filter(f).reduce((a, p) => a + p.rss, 0);
+    return {
+        daemon: sum((p) => p.comm === "dockerd" || p.comm === "containerd"),
+        total: sum(() => true),
+        procs: procs.map((p) => `${p.comm} ${p.rss.toFixed(0)}`).join(", "),
+    };
+}
+
+async function memory(st, projects) {
+    const outs = await st.outputs();
+    const daemons = [];
+    for (const p of projects) daemons.push({ project: p.name, ...(await rssOf(outs.daemons[p.name])) });
+    const stats = await docker("stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}", ...projects.map((p) => outs.daemons[p.name]), outs.gateway);
+    return { daemons, gateway: await rssOf(outs.gateway), stats };
+}
+
+// ------------------------------------------------------------------ gateway throughput
+async function wrk(url, hostHeader) {
+    const args = ["-t2", "-c16", `-d${WRK_SECONDS}s`, "--latency", ...(hostHeader ? ["-H", `Host: ${hostHeader}`] : []), url];
+    const r = await must("wrk", args);
+    const rps = Number((r.stdout.match(/Requests\/sec:\s+([\d.]+)/) || [])[1]);
+    const p99m = r.stdout.match(/^\s+99%\s+([\d.]+)(us|ms|s)\s*$/m);
+    const p99 = p99m ? Number(p99m[1]) * { us: 0.001, ms: 1, s: 1000 }[p99m[2]] : undefined;
+    const non2xx = Number((r.stdout.match(/Non-2xx or 3xx responses: (\d+)/) || [0, 0])[1]);
+    const errors = (r.stdout.match(/Socket errors: .*/) || [""])[0];
+    return { rps, p99, non2xx, errors, raw: r.stdout };
+}
+
+/**
+ * Direct (host -> the dind container's address -> the inner published port) against the
+ * gateway (published port on 127.0.0.1, and the gateway container's own address, which
+ * leaves out docker-proxy), as configured and with an upstream keepalive variant.
+ * Upstreams: the example's busybox httpd (closes every connection), and an nginx started
+ * in the same inner daemon (keeps connections open), so keepalive can show.
+ */
+async function gatewayBench(st, projects, httpPort) {
+    const outs = await st.outputs();
+    const p = projects.find((x) => x.kind === "project-b");
+    const dindName = outs.daemons[p.name];
+    const gw = outs.gateway;
+    const dindIp = await docker("inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", dindName);
+    const gwIp = await docker("inspect", "--format", `{{(index .NetworkSettings.Networks "dind-compose-${st.name}-gateway-net").IPAddress}}`, gw);
+    const hostname = `${p.name}.project.localhost`;
+    const kaHost = `bench-ka.${p.name}.project.localhost`;
+
+    // A keep-alive upstream in the same inner daemon: nginx on inner port 8081.
+    say(`gateway: loading ${NGINX} into ${dindName} for a keep-alive upstream`);
+    await must("bash", ["-c", `docker save ${NGINX} | docker exec -i ${dindName} docker load -q`]);
+    await docker("exec", dindName, "docker", "run", "-d", "--name", "bench-ka", "-p", "8081:80", NGINX, "nginx", "-g", "daemon off;");
+    for (let i = 0; i < 50 && (await httpGet(dindIp, 8081)).status !== 200; i++) await new Promise((r) => setTimeout(r, 200));
+
+    const original = await docker("exec", gw, "cat", "/etc/dind-compose/nginx.conf");
+    const load = async (conf) => {
+        await must("docker", ["exec", "-i", gw, "sh", "-c", "cat > /etc/dind-compose/nginx.conf"], { input: conf });
+        await docker("exec", gw, "nginx", "-c", "/etc/dind-compose/nginx.conf", "-s", "reload");
+        await new Promise((r) => setTimeout(r, 1500)); // old workers finish
+    };
+    // The production config plus a route to the keep-alive upstream, written as the program writes routes.
+    const kaRouteAsIs = `
+    server {
+        listen 80;
+        server_name ${kaHost};
+        location / {
+            set $upstream ${dindName}:8081;
+            proxy_pass http://$upstream;
+        }
+    }
+`;
+    const asIs = original.replace(/\n}\s*$/, `${kaRouteAsIs}}\n`);
+    // Variant: static upstream blocks with a keepalive pool (by the dind container's address, which
+    // the program knows; a name would make nginx refuse to start while a project's daemon is missing).
+    const keepaliveConf = asIs
+        .replace(/\nhttp \{\n/, `\nhttp {\n    upstream bench_busybox { server ${dindIp}:${p.port}; keepalive 32; }\n    upstream bench_ka { server ${dindIp}:8081; keepalive 32; }\n`)
+        .replace(new RegExp(`(server_name ${hostname.replace(/\./g, "\\.")};\\s*location / \\{\\s*)set \\$upstream [^;]+;\\s*proxy_pass http://\\$upstream;`), "$1proxy_pass http://bench_busybox;")
+        .replace(/(server_name bench-ka[^;]*;\s*location \/ \{\s*)set \$upstream [^;]+;\s*proxy_pass http:\/\/\$upstream;/, "$1proxy_pass http://bench_ka;");
+    if (!keepaliveConf.includes("proxy_pass http://bench_busybox;") || !keepaliveConf.includes("proxy_pass http://bench_ka;")) throw new Error("could not derive the keepalive variant of nginx.conf");
+
+    const results = [];
+    const gwPid = await docker("inspect", "--format", "{{.State.Pid}}", gw);
+    /** Sockets in TIME_WAIT in the gateway's network namespace (each closed upstream connection leaves one for 60 s). */
+    const timeWait = async () => Number((await must("nsenter", ["-t", gwPid, "-n", "sh", "-c", "awk '$4 == \"06\"' /proc/net/tcp | wc -l"])).stdout.trim());
+    const twReuse = (v) => must("nsenter", ["-t", gwPid, "-n", "sysctl", "-q", "-w", `net.ipv4.tcp_tw_reuse=${v}`]);
+    const original_tw = (await must("nsenter", ["-t", gwPid, "-n", "sysctl", "-n", "net.ipv4.tcp_tw_reuse"])).stdout.trim();
+    /**
+     * Without tcp_tw_reuse, a run must not start with the TIME_WAIT sockets of the one before (a
+     * new upstream connection cannot take a port in TIME_WAIT towards the same address): wait,
+     * up to 65 s, until fewer than 2000 are left.
+     */
+    let reuse = original_tw === "1";
+    const drain = async () => {
+        for (let i = 0; i < 66 && !reuse && (await timeWait()) > 2000; i++) await new Promise((r) => setTimeout(r, 1000));
+    };
+    const measure = async (upstream, variant, path_, url, host) => {
+        await drain();
+        say(`wrk ${upstream}, ${variant}, ${path_}: ${url}${host ? ` (Host: ${host})` : ""}`);
+        const r = await wrk(url, host);
+        if (r.non2xx > 0) throw new Error(`wrk ${url} (${host}): ${r.non2xx} non-2xx answers\n${r.raw}`);
+        results.push({ upstream, variant, path: path_, rps: r.rps, p99: r.p99, errors: r.errors, timeWait: await timeWait() });
+    };
+    try {
+        for (const [upstream, port, host] of [
+            ["busybox httpd (example project-b; closes every connection)", p.port, hostname],
+            ["nginx (keeps connections open)", 8081, kaHost],
+        ]) {
+            await measure(upstream, "direct", "dind address, inner published port", `http://${dindIp}:${port}/`);
+            for (const [variant, conf, tw] of [
+                ["gateway + upstream keepalive", keepaliveConf, original_tw],
+                ["gateway as configured + tcp_tw_reuse=1", asIs, "1"],
+                ["gateway as configured", asIs, original_tw],
+            ]) {
+                await load(conf);
+                await twReuse(tw);
+                reuse = tw === "1";
+                await measure(upstream, variant, "gateway container address", `http://${gwIp}:80/`, host);
+                await measure(upstream, variant, "published port (docker-proxy)", `http://127.0.0.1:${httpPort}/`, host);
+            }
+            await twReuse(original_tw);
+        }
+    } finally {
+        await twReuse(original_tw).catch(() => {});
+        await load(original);
+        await dockerQuiet("exec", dindName, "docker", "rm", "-f", "bench-ka");
+    }
+    return results;
+}
+
+// ------------------------------------------------------------------ startup
+async function startupCosts() {
+    const times = async (f, a, k = 5) => {
+        const xs = [];
+        for (let i = 0; i < k; i++) xs.push((await must(f, a)).seconds);
+        return median(xs);
+    };
+    return {
+        nodeBare: await times("node", ["-e", "0"]),
+        nodePulumiSdk: await times("node", ["-e", "require('@pulumi/pulumi')"]),
+        nodeTypescript: await times("node", ["-e", "require('typescript')"]),
+        pulumiVersion: await times("pulumi", ["version"]),
+        tsc: await times("tsc", ["--noEmit", "-p", "."], 1),
+    };
+}
+
+// ------------------------------------------------------------------ report
+const f1 = (x) => (x === undefined ? "–" : x.toFixed(1));
+const f2 = (x) => (x === undefined ? "–" : x.toFixed(2));
+const ratio = (x, base) => (x === undefined || !base ? "" : ` (${(x / base).toFixed(1)}×)`);
+
+/** The commit measured, and whether the working tree differs from it. */
+function revision() {
+    const r = require("child_process").spawnSync("git", ["describe", "--always", "--dirty"], { cwd: REPO, encoding: "utf8" });
+    return r.status === 0 ? r.stdout.trim() : "unknown (not a git checkout)";
+}
+
+function machine() {
+    const q = (cmd) => require("child_process").execSync(cmd, { encoding: "utf8" }).trim();
+    return {
+        nproc: os.cpus().length,
+        memGiB: (os.totalmem() / 2 ** 30).toFixed(1),
+        kernel: os.release(),
+        docker: q("docker version --format 'engine {{.Server.Version}}, client {{.Client.Version}}'"),
+        compose: q("docker compose version --short"),
+        pulumi: q("pulumi version"),
+        node: process.version,
+        cpu: os.cpus()[0].model,
+    };
+}
+
+function report(all) {
+    const L = [];
+    const m = all.machine;
+    L.push(`Run of ${all.date} (${all.seconds.toFixed(0)} s): \`${all.command}\` at ${all.revision}, N = ${all.ns.join(", ")}, medians of ${all.reps} runs.`);
+    L.push(`Machine: ${m.nproc} CPUs (${m.cpu}), ${m.memGiB} GiB, kernel ${m.kernel}, Docker ${m.docker}, compose ${m.compose}, Pulumi ${m.pulumi}, Node ${m.node}; dind security mode \`${all.security}\`; images ${all.images.dind}, ${all.images.nginx}.`);
+    L.push(`Load: other containers on the engine ${all.others.start} at the start, ${all.others.end} at the end; load average ${all.load.start} → ${all.load.end}.`);
+    L.push("");
+    L.push("Seconds, wall clock; in parentheses the ratio to baseline 2 (the dind script; tear-downs to its tear-down).");
+    L.push("");
+    L.push("| N | plain compose up / down | dind script up / down | cold `pulumi up` | `up` after dind replaced | no-op `up` | `preview` | `destroy` |");
+    L.push("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    for (const r of all.rows) {
+        L.push(
+            `| ${r.n} | ${f1(r.b1up)} / ${f1(r.b1down)} | ${f1(r.b2up)} / ${f1(r.b2down)} | ${f1(r.cold)}${ratio(r.cold, r.b2up)} | ${f1(r.warm)}${ratio(r.warm, r.b2up)} | ${f1(r.noop)} | ${f1(r.preview)} | ${f1(r.destroy)}${ratio(r.destroy, r.b2down)} |`,
+        );
+    }
+    L.push("");
+    L.push("Where the time goes (medians). *before 1st docker call*: the Pulumi CLI, language host, Node, ts-node and the program up to its preflight; *docker busy*: time during which at least one docker command of the program ran; ready/up: the slowest project's `inner daemon … ready after` and `up in` progress lines.");
+    L.push("");
+    L.push("| N | run | wall | before 1st docker call | docker busy | docker calls | readiness polls (calls, busy s) | image copy | compose config | compose up (slowest) | inner daemon ready (slowest) |");
+    L.push("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for (const r of all.rows) {
+        for (const [k, label] of [["cold", "cold up"], ["warm", "up after dind replaced"], ["noop", "no-op up"], ["preview", "preview"], ["previewCheck", "preview, empty ts-node cache, type-check"], ["previewTranspile", "preview, empty ts-node cache, transpile-only"], ["destroy", "destroy"]]) {
+            const p = r.profile[k];
+            if (!p) continue;
+            const cat = (c) => (p.cats[c] ? `${p.cats[c].n.toFixed(0)}, ${f1(p.cats[c].covered)}` : "–");
+            L.push(`| ${r.n} | ${label} | ${f1(p.wall)} | ${f2(p.firstCall)} | ${f1(p.busy)} | ${p.n.toFixed(0)} | ${cat("readiness polls")} | ${cat("image copy")} | ${cat("compose config")} | ${f1(p.composeUp)} | ${f1(p.ready)} |`);
+        }
+    }
+    L.push("");
+    const s = all.startup;
+    L.push(`Start-up pieces (medians of 5): \`node -e 0\` ${f2(s.nodeBare)} s; \`node -e "require('@pulumi/pulumi')"\` ${f2(s.nodePulumiSdk)} s; \`node -e "require('typescript')"\` ${f2(s.nodeTypescript)} s; \`pulumi version\` ${f2(s.pulumiVersion)} s; \`tsc --noEmit -p .\` (the whole repo, once) ${f1(s.tsc)} s.`);
+    if (all.memory) {
+        const mem = all.memory;
+        L.push("");
+        L.push(`Memory at N = ${mem.n} after \`up\` (RSS in MiB, from \`docker top\`; inner daemon = dockerd + containerd):`);
+        L.push("");
+        L.push("| container | inner daemon | all processes | processes |");
+        L.push("| --- | --- | --- | --- |");
+        for (const d of mem.daemons) L.push(`| dind ${d.project} | ${f1(d.daemon)} | ${f1(d.total)} | ${d.procs} |`);
+        L.push(`| gateway | – | ${f1(mem.gateway.total)} | ${mem.gateway.procs} |`);
+        L.push("");
+        L.push(`Median inner daemon ${f1(median(mem.daemons.map((d) => d.daemon)))} MiB; \`docker stats\` (cgroup memory, page cache included): ${mem.stats.split("\n").map((l) => l.replace(/^dind-compose-bench-\S+?-(p\d+-dind|gateway)\t/, "$1 ")).join("; ")}.`);
+    }
+    if (all.gateway) {
+        L.push("");
+        L.push(`Gateway (wrk -t2 -c16 -d${WRK_SECONDS}s from the host, to addresses on this machine's docker bridges or loopback; project ${all.gateway.project}; without tcp_tw_reuse each run starts with < 2000 TIME_WAIT sockets in the gateway; *TIME_WAIT after*: sockets the run left there):`);
+        L.push("");
+        L.push("| upstream | variant | path | req/s | p99 ms | vs direct | TIME_WAIT after |");
+        L.push("| --- | --- | --- | --- | --- | --- | --- |");
+        for (const g of all.gateway.results) {
+            const direct = all.gateway.results.find((x) => x.upstream === g.upstream && x.variant === "direct");
+            L.push(`| ${g.upstream} | ${g.variant} | ${g.path} | ${g.rps.toFixed(0)} | ${f2(g.p99)} | ${(g.rps / direct.rps).toFixed(2)}×${g.errors ? ` (${g.errors})` : ""} | ${g.variant === "direct" ? "–" : g.timeWait} |`);
+        }
+    }
+    return L.join("\n");
+}
+
+// ------------------------------------------------------------------ main
+let cleaning;
+async function cleanupAll() {
+    if (cleaning) return cleaning;
+    cleaning = (async () => {
+        say("cleaning up");
+        for (const st of [...stacks]) await st.cleanup().catch((e) => say(`cleanup of ${st.name}: ${e.message}`));
+        const projects = makeProjectsIfAny();
+        await b1Clean(projects).catch(() => {});
+        const s = await dockerQuiet("ps", "-aq", "--filter", "name=^bench-s-");
+        if (s.stdout.trim()) await dockerQuiet("rm", "-f", "-v", ...s.stdout.trim().split("\n"));
+        await dockerQuiet("image", "rm", DIND_ALT);
+        clearComposeCache();
+        fs.rmSync(TMP, { recursive: true, force: true });
+    })();
+    return cleaning;
+}
+function makeProjectsIfAny() {
+    const dir = path.join(TMP, "projects");
+    return fs.existsSync(dir) ? makeProjects(fs.readdirSync(dir).length) : [];
+}
+
+process.on("uncaughtException", (e) => {
+    say(`FAILED: ${e.stack || e}`);
+    cleanupAll().finally(() => process.exit(1));
+});
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+    process.on(sig, () => {
+        say(`${sig}: stopping`);
+        cleanupAll().finally(() => process.exit(130));
+    });
+}
+
+async function othersOnEngine() {
+    const r = await dockerQuiet("ps", "--format", "{{.Names}}");
+    return r.stdout.split("\n").filter((n) => n && !/^bench-|^dind-compose-bench-/.test(n)).length;
+}
+
+async function main() {
+    const t0 = Date.now();
+    if ((await run("bash", ["-c", "command -v wrk"])).code !== 0) {
+        say("installing wrk (Debian package) for the gateway measurement");
+        await must("bash", ["-c", "apt-get install -y wrk >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y wrk >/dev/null)"]);
+    }
+    await installShim();
+    await docker("tag", DIND, DIND_ALT);
+    const all = {
+        date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+        command: "npm run bench",
+        revision: process.env.BENCH_REVISION || revision(),
+        ns: NS,
+        reps: REPS,
+        security: SECURITY,
+        images,
+        machine: machine(),
+        others: { start: await othersOnEngine() },
+        load: { start: os.loadavg()[0].toFixed(1) },
+        rows: [],
+    };
+    say(`temp dir ${TMP}; N = ${NS.join(",")}, ${REPS} runs each`);
+    all.startup = await startupCosts();
+    const maxN = Math.max(...NS);
+    for (const n of NS) {
+        const projects = makeProjects(n);
+        const runs = [];
+        for (let rep = 1; rep <= REPS; rep++) {
+            say(`N=${n} run ${rep}: plain compose`);
+            const b1 = await baseline1(projects);
+            say(`N=${n} run ${rep}: dind script`);
+            const b2 = await baseline2(projects);
+            say(`N=${n} run ${rep}: pulumi (cold up, no-op up, previews, up after dind replaced, destroy)`);
+            const last = n === maxN && rep === REPS;
+            const prog = await programRuns(n, rep, projects, last ? async (st, ps, httpPort) => {
+                say("memory");
+                all.memory = { n, ...(await memory(st, ps)) };
+                if (DO_GATEWAY) all.gateway = { project: ps.find((x) => x.kind === "project-b").name, results: await gatewayBench(st, ps, httpPort) };
+            } : undefined);
+            const line = `b1 ${f1(b1.up)}/${f1(b1.down)}  b2 ${f1(b2.up)}/${f1(b2.down)}  cold ${f1(prog.cold.seconds)}  warm ${f1(prog.warm.seconds)}  noop ${f1(prog.noop.seconds)}  preview ${f1(prog.preview.seconds)} (check ${f1(prog.previewCheck.seconds)}, transpile ${f1(prog.previewTranspile.seconds)})  destroy ${f1(prog.destroy.seconds)}  load ${os.loadavg()[0].toFixed(1)}`;
+            say(`N=${n} run ${rep}: ${line}`);
+            runs.push({ b1, b2, prog });
+        }
+        const med = (f) => median(runs.map(f));
+        const prof = (k) => {
+            const cats = {};
+            for (const c of new Set(runs.flatMap((r) => Object.keys(r.prog[k].profile.byCat)))) {
+                cats[c] = {
+                    n: med((r) => r.prog[k].profile.byCat[c]?.n ?? 0),
+                    covered: med((r) => r.prog[k].profile.byCat[c]?.covered ?? 0),
+                    sum: med((r) => r.prog[k].profile.byCat[c]?.sum ?? 0),
+                };
+            }
+            return {
+                wall: med((r) => r.prog[k].seconds),
+                firstCall: med((r) => r.prog[k].profile.firstCall),
+                busy: med((r) => r.prog[k].profile.busy),
+                n: med((r) => r.prog[k].profile.n),
+                ready: med((r) => (r.prog[k].ready.length ? Math.max(...r.prog[k].ready) : undefined)),
+                composeUp: med((r) => (r.prog[k].composeUp.length ? Math.max(...r.prog[k].composeUp) : undefined)),
+                cats,
+                mutating: runs[runs.length - 1].prog[k].profile.mutating,
+            };
+        };
+        all.rows.push({
+            n,
+            b1up: med((r) => r.b1.up),
+            b1down: med((r) => r.b1.down),
+            b2up: med((r) => r.b2.up),
+            b2down: med((r) => r.b2.down),
+            cold: med((r) => r.prog.cold.seconds),
+            warm: med((r) => r.prog.warm.seconds),
+            noop: med((r) => r.prog.noop.seconds),
+            preview: med((r) => r.prog.preview.seconds),
+            destroy: med((r) => r.prog.destroy.seconds),
+            profile: Object.fromEntries(["cold", "warm", "noop", "preview", "previewCheck", "previewTranspile", "destroy"].map((k) => [k, prof(k)])),
+            runs: runs.map((r) => ({ b1: r.b1, b2: r.b2, prog: Object.fromEntries(Object.entries(r.prog).map(([k, v]) => [k, { seconds: v.seconds, ready: v.ready, composeUp: v.composeUp, profile: v.profile }])) })),
+        });
+    }
+    all.others.end = await othersOnEngine();
+    all.load.end = os.loadavg()[0].toFixed(1);
+    all.seconds = (Date.now() - t0) / 1000;
+    const text = report(all);
+    process.stdout.write(`\n${text}\n`);
+    fs.mkdirSync(path.join(REPO, "test-artifacts"), { recursive: true });
+    fs.writeFileSync(path.join(REPO, "test-artifacts", "bench.json"), JSON.stringify(all, null, 2));
+    if (WRITE) writeBenchmarksMd(text);
+    keepLogs();
+}
+
+/** The pulumi outputs and docker call logs of this run, for a closer look (test-artifacts is gitignored). */
+function keepLogs() {
+    const dest = path.join(REPO, "test-artifacts", "bench-logs");
+    fs.rmSync(dest, { recursive: true, force: true });
+    fs.cpSync(LOGS, dest, { recursive: true });
+    say(`pulumi outputs and docker call logs: ${dest}`);
+}
+
+/** Replaces the part of BENCHMARKS.md between the bench markers (the prose around it stays). */
+function writeBenchmarksMd(text) {
+    const file = path.join(REPO, "BENCHMARKS.md");
+    const begin = "<!-- bench:begin (written by npm run bench) -->";
+    const end = "<!-- bench:end -->";
+    const block = `${begin}\n${text}\n${end}`;
+    const old = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : `# Benchmarks\n\n${begin}\n${end}\n`;
+    const i = old.indexOf(begin);
+    const j = old.indexOf(end);
+    fs.writeFileSync(file, i >= 0 && j > i ? old.slice(0, i) + block + old.slice(j + end.length) : `${old}\n${block}\n`);
+    say(`wrote ${file}`);
+}
+
+main()
+    .then(() => cleanupAll())
+    .catch(async (e) => {
+        say(`FAILED: ${e.stack || e}`);
+        keepLogs();
+        await cleanupAll();
+        process.exit(1);
+    });
