@@ -42,16 +42,31 @@ export async function docker(...args: string[]): Promise<string> {
 }
 
 /** A free TCP port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
+const handedOut = new Set<number>();
+
+/** Whether 127.0.0.1:port can be listened on right now. */
+function canListen(port: number): Promise<boolean> {
+    return new Promise((resolve) => {
         const srv = net.createServer();
-        srv.listen(0, "127.0.0.1", () => {
-            const addr = srv.address();
-            const port = typeof addr === "object" && addr ? addr.port : 0;
-            srv.close(() => resolve(port));
-        });
-        srv.on("error", reject);
+        srv.once("error", () => resolve(false));
+        srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
     });
+}
+
+/**
+ * A free TCP port on 127.0.0.1, below the kernel's ephemeral range (32768-60999): a port
+ * from that range (what listen(0) gives) can be taken meanwhile as the source port of an
+ * outgoing connection or by a gRPC server of a concurrent pulumi run. Never the same twice
+ * in one test process.
+ */
+export async function freePort(): Promise<number> {
+    for (let attempt = 0; attempt < 200; attempt++) {
+        const port = 20000 + Math.floor(Math.random() * 12000);
+        if (handedOut.has(port) || !(await canListen(port))) continue;
+        handedOut.add(port);
+        return port;
+    }
+    throw new Error("no free port found in 20000-31999 on 127.0.0.1");
 }
 
 export interface HttpResult {
