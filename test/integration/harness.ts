@@ -74,33 +74,30 @@ export interface HttpResult {
     body: string;
 }
 
-/** GET through the gateway with a Host header (*.localhost names do not resolve here). */
-export function httpGet(port: number, hostname: string, urlPath = "/", timeoutMs = 10_000): Promise<HttpResult> {
+/** One GET to 127.0.0.1:port with a Host header (*.localhost names do not resolve here); HTTPS verifies against `ca`. */
+function get(scheme: "http" | "https", port: number, hostname: string, urlPath: string, timeoutMs: number, ca?: string): Promise<HttpResult> {
+    const client: typeof http = scheme === "https" ? require("https") : http;
+    const options = { host: "127.0.0.1", port, path: urlPath, headers: { Host: hostname }, timeout: timeoutMs, ...(scheme === "https" ? { servername: hostname, ca } : {}) };
     return new Promise((resolve, reject) => {
-        const req = http.request({ host: "127.0.0.1", port, path: urlPath, headers: { Host: hostname }, timeout: timeoutMs }, (res) => {
+        const req = client.request(options, (res) => {
             let body = "";
             res.on("data", (d: Buffer) => (body += d.toString()));
             res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
         });
-        req.on("timeout", () => req.destroy(new Error(`GET http://${hostname}:${port}${urlPath} timed out`)));
+        req.on("timeout", () => req.destroy(new Error(`GET ${scheme}://${hostname}:${port}${urlPath} timed out`)));
         req.on("error", reject);
         req.end();
     });
 }
 
+/** GET through the gateway over HTTP. */
+export function httpGet(port: number, hostname: string, urlPath = "/", timeoutMs = 10_000): Promise<HttpResult> {
+    return get("http", port, hostname, urlPath, timeoutMs);
+}
+
 /** GET over HTTPS through the gateway, verifying its certificate against `ca` for `hostname`. */
 export function httpsGet(port: number, hostname: string, ca: string, urlPath = "/"): Promise<HttpResult> {
-    const https: typeof import("https") = require("https");
-    return new Promise((resolve, reject) => {
-        const req = https.request({ host: "127.0.0.1", port, path: urlPath, servername: hostname, headers: { Host: hostname }, ca, timeout: 10_000 }, (res) => {
-            let body = "";
-            res.on("data", (d: Buffer) => (body += d.toString()));
-            res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-        });
-        req.on("timeout", () => req.destroy(new Error(`GET https://${hostname}:${port}${urlPath} timed out`)));
-        req.on("error", reject);
-        req.end();
-    });
+    return get("https", port, hostname, urlPath, 10_000, ca);
 }
 
 /** Copies an example project into a temp dir (tests edit their copies). */
