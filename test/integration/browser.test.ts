@@ -90,10 +90,7 @@ describe("in a real browser (headless Chromium)", () => {
         await page.close();
     });
 
-    // Named skip: in 1 of 3 full runs the runner answered exit code 3 with an empty stdout (its
-    // attach-before-start output capture in examples/code-runner/app/server.py loses output now and
-    // then). Issue 6 stays open until that race is fixed; then remove the skip.
-    it.skip("the code runner: type a python snippet, run it, read its output and exit code (over HTTPS) [skipped: runner stdout capture race, issue 6]", async () => {
+    it("the code runner: type a python snippet, run it, read its output and exit code (over HTTPS)", async () => {
         const page = await browser.newPage();
         await page.goto(`https://runner.project.localhost:${httpsPort}/`);
         expect(await page.textContent("#title")).toBe("Code runner");

@@ -182,6 +182,28 @@ describe("examples/code-runner: snippets in throw-away containers of the project
         expect(await innerContainers()).toEqual([apiContainer]);
     });
 
+    it("output printed at once by the first instruction is never lost (20 quick runs, 4 at a time), and stdin reads end-of-file", async () => {
+        // The race this guards: the engine answers an attach before it listens to the container's
+        // streams; server.py's START_GATE holds each snippet until it does.
+        const failures: string[] = [];
+        for (let batch = 0; batch < 5; batch++) {
+            const results = await Promise.all(
+                [0, 1, 2, 3].map(async (i) => {
+                    const token = `quick-${batch}-${i}`;
+                    const r = i % 2 === 0 ? await run("sh", `echo ${token}; exit 3`) : await run("python", `import sys\nprint("${token}")\nsys.exit(3)`);
+                    return { token, r };
+                }),
+            );
+            for (const { token, r } of results) {
+                if (r.stdout !== `${token}\n` || r.exitCode !== 3) failures.push(`${token}: ${JSON.stringify(r)}`);
+            }
+        }
+        expect(failures).toEqual([]);
+        const stdin = await run("python", "import sys\nprint(repr(sys.stdin.read()))");
+        expect(stdin).toMatchObject({ stdout: "''\n", exitCode: 0, timedOut: false });
+        expect(await innerContainers()).toEqual([apiContainer]);
+    });
+
     it("run containers live only in the runner's own daemon; the outer engine has none", async () => {
         const pending = run("sh", "sleep 3; echo done");
         let inner: string[] = [];

@@ -37,6 +37,9 @@ MEMORY_BYTES = int(os.environ.get("RUNNER_MEMORY_LIMIT_MB", "64")) * 1024 * 1024
 MAX_CODE_BYTES = 64 * 1024  # one argv string; Linux allows 128 KiB
 MAX_OUTPUT_BYTES = 64 * 1024  # per stream, in the response
 LABEL = "dind-compose.code-runner"  # on every run container
+# Wraps every snippet's command: wait for the start line on stdin (see Output),
+# then become the snippet's interpreter. 125: the gate never opened.
+START_GATE = ["sh", "-c", 'IFS= read -r _ || exit 125; exec "$@"', "code-runner"]
 
 # language -> image and command; the snippet is the last argument.
 LANGUAGES = {
@@ -104,6 +107,14 @@ class Output(threading.Thread):
     (frames with an 8-byte header: stream 1 or 2, then the length); the first
     MAX_OUTPUT_BYTES of each stream are kept, the rest is read and dropped so
     that the snippet never blocks on a full pipe. Ends when the container does.
+
+    The engine answers the attach (101) before it has joined the connection
+    to the container's streams, so a container started right after that
+    answer can print before anyone listens (seen as an empty stdout). Hence
+    the gate: the container's command first waits for one line on its stdin
+    (START_GATE), and the engine copies stdin from this connection only once
+    stdout and stderr are joined to it. The line is sent here, then stdin is
+    closed (the snippet reads end-of-file, as with no stdin at all).
     """
 
     def __init__(self, container_id):
@@ -114,7 +125,7 @@ class Output(threading.Thread):
         self.sock.settimeout(30)
         self.sock.connect(SOCKET)
         self.sock.sendall(
-            f"POST /containers/{container_id}/attach?stream=1&stdout=1&stderr=1 HTTP/1.1\r\n"
+            f"POST /containers/{container_id}/attach?stream=1&stdin=1&stdout=1&stderr=1 HTTP/1.1\r\n"
             "Host: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n".encode()
         )
         head = b""
@@ -129,6 +140,8 @@ class Output(threading.Thread):
         if status.split(" ")[1:2] not in (["101"], ["200"]):
             self.sock.close()
             raise EngineError(f"attach: {status}")
+        self.sock.sendall(b"\n")  # opens START_GATE once the engine copies stdin, after joining stdout/stderr
+        self.sock.shutdown(socket.SHUT_WR)  # then end-of-file on the snippet's stdin
         self.sock.settimeout(None)  # the stream lasts as long as the snippet runs
 
     def run(self):
@@ -187,14 +200,16 @@ def run_snippet(language, code):
     name = f"code-runner-{uuid.uuid4().hex}"
     config = {
         "Image": spec["image"],
-        "Cmd": spec["cmd"] + [code],
+        "Cmd": START_GATE + spec["cmd"] + [code],
         "Env": spec["env"],
         "User": "65534:65534",
         "WorkingDir": "/tmp",
         "Labels": {LABEL: "run", f"{LABEL}.language": language},
         "NetworkDisabled": True,
         "Tty": False,
-        "OpenStdin": False,
+        "OpenStdin": True,  # for START_GATE only
+        "StdinOnce": True,  # closed when the attach closes its stdin
+        "AttachStdin": True,
         "HostConfig": {
             "NetworkMode": "none",
             "Memory": MEMORY_BYTES,
