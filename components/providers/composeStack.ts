@@ -12,6 +12,7 @@
 // these machines (see docker.ts and the README). A dynamic resource also lets
 // `pulumi preview --diff` name the changed service fields.
 import * as pulumi from "@pulumi/pulumi";
+import { inspectObject } from "./engineSnapshot";
 import { docker, progress, run, sleep } from "./exec";
 
 export interface ComposeStackInputs {
@@ -54,9 +55,8 @@ export interface ComposeStackOutputs extends ComposeStackInputs {
 
 /** When the dind container last started ("" when it is not there or not running). */
 async function daemonStartedAt(daemon: string): Promise<string> {
-    const r = await run("docker", ["container", "inspect", "--format", "{{.State.Running}} {{.State.StartedAt}}", daemon]);
-    const [running, startedAt] = r.stdout.trim().split(" ");
-    return r.code === 0 && running === "true" ? (startedAt ?? "") : "";
+    const c = await inspectObject("container", daemon);
+    return c?.State?.Running ? c.State.StartedAt : "";
 }
 
 /** Environment for the compose client inside the dind container: TLS to its own daemon. */

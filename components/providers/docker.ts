@@ -8,6 +8,7 @@
 // the small part of it that dind-compose needs, with real create, read
 // (refresh), diff, update and delete against the real engine.
 import * as pulumi from "@pulumi/pulumi";
+import { type InspectedObject, inspectObject, mutating } from "./engineSnapshot";
 import { docker, dockerIgnoringMissing, run } from "./exec";
 
 type Labels = Record<string, string>;
@@ -23,9 +24,9 @@ function changedKeys(olds: Record<string, unknown>, news: Record<string, unknown
  * Adds "name" to the replacement reasons when the object is gone from the engine: a plain
  * `pulumi up` (without --refresh) then recreates what was removed behind Pulumi's back.
  */
-async function withMissing(changed: string[], inspectArgs: string[]): Promise<string[]> {
+async function withMissing(changed: string[], kind: "volume" | "network", id: string): Promise<string[]> {
     if (changed.includes("name")) return changed;
-    return (await dockerIgnoringMissing(inspectArgs)) === undefined ? [...changed, "name"] : changed;
+    return (await inspectObject(kind, id)) === undefined ? [...changed, "name"] : changed;
 }
 
 function replaceDiff(changed: string[]): pulumi.dynamic.DiffResult {
@@ -52,22 +53,24 @@ export interface NamedObjectInputs {
  */
 function namedObjectProvider(kind: "volume" | "network", createArgs: string[], beforeRemove?: (id: string) => Promise<void>): pulumi.dynamic.ResourceProvider {
     return {
-        async create(inputs: NamedObjectInputs) {
-            const existing = await dockerIgnoringMissing([kind, "inspect", inputs.name]);
-            if (existing === undefined) await docker([kind, "create", ...createArgs, ...labelArgs(inputs.labels), inputs.name]);
-            return { id: inputs.name, outs: inputs };
-        },
+        create: (inputs: NamedObjectInputs) =>
+            mutating(async () => {
+                const existing = await inspectObject(kind, inputs.name);
+                if (existing === undefined) await docker([kind, "create", ...createArgs, ...labelArgs(inputs.labels), inputs.name]);
+                return { id: inputs.name, outs: inputs };
+            }),
         async read(id: string, props: NamedObjectInputs) {
-            const found = await dockerIgnoringMissing([kind, "inspect", id]);
+            const found = await inspectObject(kind, id);
             return found === undefined ? { id: "", props: {} } : { id, props };
         },
         async diff(id: string, olds: NamedObjectInputs, news: NamedObjectInputs) {
-            return replaceDiff(await withMissing(changedKeys({ ...olds }, { ...news }, ["name", "labels"]), [kind, "inspect", id]));
+            return replaceDiff(await withMissing(changedKeys({ ...olds }, { ...news }, ["name", "labels"]), kind, id));
         },
-        async delete(id: string) {
-            await beforeRemove?.(id);
-            await dockerIgnoringMissing(kind === "volume" ? ["volume", "rm", "--force", id] : ["network", "rm", id]);
-        },
+        delete: (id: string) =>
+            mutating(async () => {
+                await beforeRemove?.(id);
+                await dockerIgnoringMissing(kind === "volume" ? ["volume", "rm", "--force", id] : ["network", "rm", id]);
+            }),
     };
 }
 
@@ -210,20 +213,10 @@ async function uploadFiles(name: string, files: UploadedFile[]): Promise<void> {
     if (files.length > 0) await docker(["cp", "-", `${name}:/`], { input: tarOf(files) });
 }
 
-interface InspectedContainer {
-    Id: string;
-    State: { Running: boolean; Status: string };
-    NetworkSettings: {
-        Networks: Record<string, { IPAddress: string }>;
-        Ports: Record<string, { HostIp: string; HostPort: string }[] | null>;
-    };
-}
+type InspectedContainer = Required<Pick<InspectedObject, "Id" | "State" | "NetworkSettings">>;
 
 async function inspectContainer(name: string): Promise<InspectedContainer | undefined> {
-    const out = await dockerIgnoringMissing(["container", "inspect", name]);
-    if (out === undefined) return undefined;
-    const parsed = JSON.parse(out) as InspectedContainer[];
-    return parsed[0];
+    return (await inspectObject("container", name)) as InspectedContainer | undefined;
 }
 
 function outputsOf(inputs: ContainerInputs, c: InspectedContainer): ContainerOutputs {
@@ -253,7 +246,7 @@ function createArgs(i: ContainerInputs): string[] {
 }
 
 const containerProvider: pulumi.dynamic.ResourceProvider = {
-    async create(inputs: ContainerInputs) {
+    create: (inputs: ContainerInputs) => mutating(async () => {
         // A container of the same name from an interrupted run would block `create`: replace it.
         await dockerIgnoringMissing(["rm", "--force", inputs.name]);
         await docker(createArgs(inputs));
@@ -268,7 +261,7 @@ const containerProvider: pulumi.dynamic.ResourceProvider = {
         const c = await inspectContainer(inputs.name);
         if (!c) throw new Error(`container ${inputs.name} vanished right after it was created`);
         return { id: c.Id, outs: outputsOf(inputs, c) };
-    },
+    }),
 
     async read(id: string, props: ContainerOutputs) {
         const c = await inspectContainer(id);
@@ -291,7 +284,7 @@ const containerProvider: pulumi.dynamic.ResourceProvider = {
         } as pulumi.dynamic.DiffResult;
     },
 
-    async update(id: string, olds: ContainerOutputs, news: ContainerInputs) {
+    update: (id: string, olds: ContainerOutputs, news: ContainerInputs) => mutating(async () => {
         const c = await inspectContainer(id);
         if (!c) throw new Error(`container ${news.name} (${id.slice(0, 12)}) is gone; run 'pulumi up --refresh' to recreate it`);
         if (news.running && !c.State.Running) await docker(["start", news.name]);
@@ -304,14 +297,14 @@ const containerProvider: pulumi.dynamic.ResourceProvider = {
         const after = await inspectContainer(id);
         if (!after) throw new Error(`container ${news.name} vanished during the update`);
         return { outs: outputsOf(news, after) };
-    },
+    }),
 
-    async delete(id: string, props: ContainerOutputs) {
+    delete: (id: string, props: ContainerOutputs) => mutating(async () => {
         const r = await run("docker", ["rm", "--force", "--volumes", id]);
         if (r.code !== 0 && !/no such container/i.test(r.stderr)) {
             throw new Error(`docker rm ${props.name ?? id} failed: ${r.stderr.trim()}`);
         }
-    },
+    }),
 };
 
 /** Inputs at any depth may be Outputs: the engine resolves them before the provider runs. */

@@ -1,0 +1,143 @@
+// What the dynamic providers read from the engine, one snapshot at a time.
+//
+// The Pulumi engine calls Diff one resource after another, and every diff asks
+// the engine whether its object is still there (a plain `pulumi up` recreates
+// what was removed by hand). One `docker inspect` per resource adds up: 42 calls
+// and ~1.5 s of a no-op `up` at 8 projects. So the first read lists and
+// inspects every object labelled by dind-compose in a few parallel calls, and
+// later reads are answered from that snapshot, as long as:
+// - no create, update or delete of this provider process ran since it was
+//   taken, nor is running (`mutating` drops it; reads during a mutation go to
+//   the engine directly), and
+// - it is younger than SNAPSHOT_MAX_AGE_MS.
+// An object the snapshot lacks (removed, or made without the label) is asked
+// for directly, so a miss costs what it cost before.
+//
+// The providers are serialized into the state and run in one provider process,
+// each resource's copy on its own: shared state lives on globalThis, and
+// modules are required at call time (see exec.ts).
+import { run } from "./exec";
+
+export type EngineObjectKind = "container" | "volume" | "network";
+
+/** The fields of `docker <kind> inspect` that the providers read. */
+export interface InspectedObject {
+    Id?: string;
+    Name?: string;
+    State?: { Running: boolean; Status: string; StartedAt: string };
+    NetworkSettings?: {
+        Networks: Record<string, { IPAddress: string }>;
+        Ports: Record<string, { HostIp: string; HostPort: string }[] | null>;
+    };
+}
+
+type Snapshot = Record<EngineObjectKind, Map<string, InspectedObject>>;
+
+interface SnapshotState {
+    /** Creates, updates and deletes running now. */
+    inFlight: number;
+    /** Bumped when a mutation starts or ends: a snapshot taken across one is not kept. */
+    generation: number;
+    pending?: Promise<Snapshot | undefined>;
+    takenAt: number;
+    snapshot?: Snapshot;
+    /** Calls made, for tests and the benchmark. */
+    stats: { snapshots: number; direct: number; fromSnapshot: number };
+}
+
+const SNAPSHOT_MAX_AGE_MS = 5000;
+
+function snapshotState(): SnapshotState {
+    const g = globalThis as { __dindComposeSnapshot?: SnapshotState };
+    if (!g.__dindComposeSnapshot) {
+        g.__dindComposeSnapshot = { inFlight: 0, generation: 0, takenAt: 0, stats: { snapshots: 0, direct: 0, fromSnapshot: 0 } };
+    }
+    return g.__dindComposeSnapshot;
+}
+
+/** Lists and inspects every labelled container, volume and network; undefined if any call failed (e.g. an object vanished in between). */
+async function takeSnapshot(): Promise<Snapshot | undefined> {
+    const label = "label=dind-compose.stack";
+    const lists = await Promise.all([
+        run("docker", ["container", "ls", "--all", "--quiet", "--no-trunc", "--filter", label]),
+        run("docker", ["volume", "ls", "--quiet", "--filter", label]),
+        run("docker", ["network", "ls", "--quiet", "--no-trunc", "--filter", label]),
+    ]);
+    if (lists.some((r) => r.code !== 0)) return undefined;
+    const kinds: EngineObjectKind[] = ["container", "volume", "network"];
+    const inspected = await Promise.all(
+        lists.map(async (r, i) => {
+            const names = r.stdout.split("\n").map((s) => s.trim()).filter(Boolean);
+            if (names.length === 0) return [] as InspectedObject[];
+            const out = await run("docker", [kinds[i], "inspect", ...names]);
+            return out.code === 0 ? (JSON.parse(out.stdout) as InspectedObject[]) : undefined;
+        }),
+    );
+    if (inspected.some((x) => x === undefined)) return undefined;
+    const snapshot = { container: new Map(), volume: new Map(), network: new Map() } as Snapshot;
+    inspected.forEach((objects, i) => {
+        for (const o of objects ?? []) {
+            // by ID and by name (containers' names start with "/")
+            if (o.Id) snapshot[kinds[i]].set(o.Id, o);
+            if (o.Name) snapshot[kinds[i]].set(o.Name.replace(/^\//, ""), o);
+        }
+    });
+    return snapshot;
+}
+
+/** A snapshot usable now, taking one if needed; undefined while a mutation runs. */
+async function currentSnapshot(): Promise<Snapshot | undefined> {
+    const s = snapshotState();
+    if (s.inFlight > 0) return undefined;
+    if (s.snapshot && Date.now() - s.takenAt <= SNAPSHOT_MAX_AGE_MS) return s.snapshot;
+    if (!s.pending) {
+        const generation = s.generation;
+        const startedAt = Date.now();
+        s.stats.snapshots++;
+        s.pending = takeSnapshot().then((snapshot) => {
+            s.pending = undefined;
+            if (snapshot && s.generation === generation && s.inFlight === 0) {
+                s.snapshot = snapshot;
+                s.takenAt = startedAt;
+            }
+            return snapshot;
+        });
+    }
+    const snapshot = await s.pending;
+    // Taken while a mutation started: not trusted.
+    return s.inFlight === 0 ? snapshot : undefined;
+}
+
+/**
+ * `docker <kind> inspect <nameOrId>`, parsed; undefined when the engine has no such object.
+ * Answered from the snapshot when it can be (see the top of this file).
+ */
+export async function inspectObject(kind: EngineObjectKind, nameOrId: string): Promise<InspectedObject | undefined> {
+    const s = snapshotState();
+    const snapshot = await currentSnapshot();
+    const hit = snapshot?.[kind].get(nameOrId);
+    if (hit) {
+        s.stats.fromSnapshot++;
+        return hit;
+    }
+    s.stats.direct++;
+    const r = await run("docker", [kind, "inspect", nameOrId]);
+    if (r.code === 0) return (JSON.parse(r.stdout) as InspectedObject[])[0];
+    if (/no such (container|volume|network|object)|not found/i.test(r.stderr)) return undefined;
+    throw new Error(`docker ${kind} inspect ${nameOrId} failed (exit ${r.code}): ${r.stderr.trim()}`);
+}
+
+/** Runs a create, update or delete: no snapshot is used or kept while it runs, and none taken before it is used after it. */
+export async function mutating<T>(work: () => Promise<T>): Promise<T> {
+    const s = snapshotState();
+    s.inFlight++;
+    s.generation++;
+    s.snapshot = undefined;
+    try {
+        return await work();
+    } finally {
+        s.inFlight--;
+        s.generation++;
+        s.snapshot = undefined;
+    }
+}
