@@ -23,6 +23,17 @@ export interface GatewayArgs {
 const TLS_DIR = "/etc/dind-compose/tls";
 
 /**
+ * The gateway opens a new connection to a project for every request (nginx 1.26 has no keepalive
+ * pool for upstreams resolved at request time), and each closed one holds its local port in
+ * TIME_WAIT for 60 s: under load the ports run out and throughput drops (BENCHMARKS.md). Both
+ * settings belong to the gateway's own network namespace.
+ */
+const GATEWAY_SYSCTLS: Record<string, string> = {
+    "net.ipv4.tcp_tw_reuse": "1",
+    "net.ipv4.ip_local_port_range": "1024 65535",
+};
+
+/**
  * The nginx gateway: joins every project network, routes `<hostname>` to its
  * project's daemon, and publishes HTTP and HTTPS only on `gateway.bindAddress`. A config
  * change is applied in place (new nginx.conf, `nginx -s reload`; a new project
@@ -62,6 +73,7 @@ export class Gateway extends pulumi.ComponentResource {
                     { hostIp: args.spec.bindAddress, hostPort: args.spec.httpsPort, containerPort: GATEWAY_HTTPS_PORT },
                 ],
                 securityArgs: [],
+                sysctls: GATEWAY_SYSCTLS,
                 files: [
                     { path: "/etc/dind-compose/nginx.conf", content: nginxConf },
                     { path: `${GATEWAY_INDEX_ROOT}/index.html`, content: indexHtml },

@@ -136,6 +136,8 @@ export interface ContainerInputs {
     ports: PortBinding[];
     /** Extra `docker create` flags for privileges (see security.ts). */
     securityArgs: string[];
+    /** Kernel settings of the container's own network namespace (`--sysctl`); absent: none. */
+    sysctls?: Record<string, string>;
     hostname: string;
     /** Written into the container before it starts; changes are applied in place (see reloadCommand). */
     files: UploadedFile[];
@@ -159,7 +161,7 @@ export interface ContainerOutputs extends ContainerInputs {
 }
 
 // `networks` is not here: networks after the first are joined and left in place (see networksUpdate).
-const REPLACE_KEYS = ["name", "image", "labels", "env", "command", "mounts", "ports", "securityArgs", "hostname"];
+const REPLACE_KEYS = ["name", "image", "labels", "env", "command", "mounts", "ports", "securityArgs", "sysctls", "hostname"];
 const UPDATE_KEYS = ["networks", "files", "secretFiles", "reloadCommand", "running"];
 
 /** Whether a change of networks needs a new container: only the first one (given to `docker create`) does. */
@@ -232,6 +234,7 @@ function outputsOf(inputs: ContainerInputs, c: InspectedContainer): ContainerOut
 function createArgs(i: ContainerInputs): string[] {
     const args = ["create", "--name", i.name, "--hostname", i.hostname, "--restart", "unless-stopped", ...labelArgs(i.labels), ...i.securityArgs];
     for (const k of Object.keys(i.env).sort()) args.push("--env", `${k}=${i.env[k]}`);
+    for (const k of Object.keys(i.sysctls ?? {}).sort()) args.push("--sysctl", `${k}=${i.sysctls?.[k]}`);
     for (const m of i.mounts) {
         args.push("--mount", `type=${m.type},source=${m.source},target=${m.target}${m.readOnly ? ",readonly" : ""}`);
     }
