@@ -149,7 +149,7 @@ const CATEGORIES = [
     ["compose config", /^run --rm .* compose .* config/],
     ["containers", /^(create|start|stop|rm|cp) |^network (connect|disconnect)|^exec \S+ nginx/],
     ["volumes, networks", /^(volume|network) (create|rm)/],
-    ["inspect", /inspect/],
+    ["inspect, ls (engine reads)", /inspect|^(container|volume|network) ls /],
 ];
 
 /** Reads a shim log: per category count, summed seconds and wall time covered; overall coverage. */
@@ -194,7 +194,7 @@ function dockerProfile(logFile, t0, wall) {
         afterLastCall: last === undefined ? undefined : wall - last,
         busy: union(calls),
         byCat,
-        mutating: calls.filter((c) => c.cat !== "inspect").map((c) => c.args.slice(0, 120)),
+        mutating: calls.filter((c) => c.cat !== "inspect, ls (engine reads)").map((c) => c.args.slice(0, 120)),
     };
 }
 
@@ -381,12 +381,11 @@ async function programRuns(n, rep, projects, extras) {
             throw new Error(`no-op up changed something:\n${res.noop.out.slice(-2000)}`);
         }
         res.preview = await st.pulumi("preview", ["preview"]);
-        // Where the start-up goes: ts-node caches what it compiled (in /tmp/ts-node-*), so the
-        // previews above compile nothing; the first run after a change of the program compiles it:
-        // the same preview with an empty ts-node cache, type-checking (the default) and transpile-only.
-        const tsCache = () => fs.mkdtempSync(path.join(TMP, "ts-node-cache-"));
-        res.previewCheck = await st.pulumi("preview-cold-ts-check", ["preview"], { TS_NODE_CACHE_DIRECTORY: tsCache(), PULUMI_NODEJS_TRANSPILE_ONLY: "false" });
-        res.previewTranspile = await st.pulumi("preview-cold-ts-transpile", ["preview"], { TS_NODE_CACHE_DIRECTORY: tsCache(), PULUMI_NODEJS_TRANSPILE_ONLY: "true" });
+        // Where the start-up goes: program.js transpiles only the files that changed
+        // (scripts/compile-program.js), so the previews above compile nothing; after a change of
+        // every file (its manifest removed) the same preview transpiles them all.
+        fs.rmSync(path.join(REPO, ".dind-compose", "build", "manifest.json"), { force: true });
+        res.previewRebuild = await st.pulumi("preview-rebuild", ["preview"]);
         // `up` after the dind containers are replaced (data volumes, so the inner image cache, kept).
         st.setConfig({ ...config, images: { dind: DIND_ALT, nginx: NGINX } });
         res.warm = await st.pulumi("replaced-dind-up", ["up", "--yes", "--skip-preview"]);
@@ -514,9 +513,9 @@ async function gatewayBench(st, projects, httpPort) {
         ]) {
             await measure(upstream, "direct", "dind address, inner published port", `http://${dindIp}:${port}/`);
             for (const [variant, conf, tw] of [
-                ["gateway + upstream keepalive", keepaliveConf, original_tw],
-                ["gateway as configured + tcp_tw_reuse=1", asIs, "1"],
-                ["gateway as configured", asIs, original_tw],
+                [`gateway as configured (tcp_tw_reuse=${original_tw})`, asIs, original_tw],
+                ["gateway + upstream keepalive (static address)", keepaliveConf, original_tw],
+                ["gateway without tcp_tw_reuse (as before 2026-11-23)", asIs, "0"],
             ]) {
                 await load(conf);
                 await twReuse(tw);
@@ -545,6 +544,7 @@ async function startupCosts() {
         nodeBare: await times("node", ["-e", "0"]),
         nodePulumiSdk: await times("node", ["-e", "require('@pulumi/pulumi')"]),
         nodeTypescript: await times("node", ["-e", "require('typescript')"]),
+        compileProgramUnchanged: await times("node", ["-e", `require(${JSON.stringify(path.join(REPO, "scripts", "compile-program.js"))}).compileProgram(${JSON.stringify(REPO)})`]),
         pulumiVersion: await times("pulumi", ["version"]),
         tsc: await times("tsc", ["--noEmit", "-p", "."], 1),
     };
@@ -592,12 +592,12 @@ function report(all) {
         );
     }
     L.push("");
-    L.push("Where the time goes (medians). *before 1st docker call*: the Pulumi CLI, language host, Node, ts-node and the program up to its preflight; *docker busy*: time during which at least one docker command of the program ran; ready/up: the slowest project's `inner daemon … ready after` and `up in` progress lines.");
+    L.push("Where the time goes (medians). *before 1st docker call*: the Pulumi CLI, language host, Node, loading the program (program.js) and the program up to its preflight; *docker busy*: time during which at least one docker command of the program ran; ready/up: the slowest project's `inner daemon … ready after` and `up in` progress lines.");
     L.push("");
     L.push("| N | run | wall | before 1st docker call | docker busy | docker calls | readiness polls (calls, busy s) | image copy | compose config | compose up (slowest) | inner daemon ready (slowest) |");
     L.push("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for (const r of all.rows) {
-        for (const [k, label] of [["cold", "cold up"], ["warm", "up after dind replaced"], ["noop", "no-op up"], ["preview", "preview"], ["previewCheck", "preview, empty ts-node cache, type-check"], ["previewTranspile", "preview, empty ts-node cache, transpile-only"], ["destroy", "destroy"]]) {
+        for (const [k, label] of [["cold", "cold up"], ["warm", "up after dind replaced"], ["noop", "no-op up"], ["preview", "preview"], ["previewRebuild", "preview after a change of every program file (all transpiled again)"], ["destroy", "destroy"]]) {
             const p = r.profile[k];
             if (!p) continue;
             const cat = (c) => (p.cats[c] ? `${p.cats[c].n.toFixed(0)}, ${f1(p.cats[c].covered)}` : "–");
@@ -606,7 +606,7 @@ function report(all) {
     }
     L.push("");
     const s = all.startup;
-    L.push(`Start-up pieces (medians of 5): \`node -e 0\` ${f2(s.nodeBare)} s; \`node -e "require('@pulumi/pulumi')"\` ${f2(s.nodePulumiSdk)} s; \`node -e "require('typescript')"\` ${f2(s.nodeTypescript)} s; \`pulumi version\` ${f2(s.pulumiVersion)} s; \`tsc --noEmit -p .\` (the whole repo, once) ${f1(s.tsc)} s.`);
+    L.push(`Start-up pieces (medians of 5): \`node -e 0\` ${f2(s.nodeBare)} s; \`node -e "require('@pulumi/pulumi')"\` ${f2(s.nodePulumiSdk)} s; \`node -e "require('typescript')"\` ${f2(s.nodeTypescript)} s; \`compileProgram\` with nothing changed (program.js's check, in its own node) ${f2(s.compileProgramUnchanged)} s; \`pulumi version\` ${f2(s.pulumiVersion)} s; \`tsc --noEmit -p .\` (the whole repo, once) ${f1(s.tsc)} s.`);
     if (all.memory) {
         const mem = all.memory;
         L.push("");
@@ -710,7 +710,7 @@ async function main() {
                 all.memory = { n, ...(await memory(st, ps)) };
                 if (DO_GATEWAY) all.gateway = { project: ps.find((x) => x.kind === "project-b").name, results: await gatewayBench(st, ps, httpPort) };
             } : undefined);
-            const line = `b1 ${f1(b1.up)}/${f1(b1.down)}  b2 ${f1(b2.up)}/${f1(b2.down)}  cold ${f1(prog.cold.seconds)}  warm ${f1(prog.warm.seconds)}  noop ${f1(prog.noop.seconds)}  preview ${f1(prog.preview.seconds)} (check ${f1(prog.previewCheck.seconds)}, transpile ${f1(prog.previewTranspile.seconds)})  destroy ${f1(prog.destroy.seconds)}  load ${os.loadavg()[0].toFixed(1)}`;
+            const line = `b1 ${f1(b1.up)}/${f1(b1.down)}  b2 ${f1(b2.up)}/${f1(b2.down)}  cold ${f1(prog.cold.seconds)}  warm ${f1(prog.warm.seconds)}  noop ${f1(prog.noop.seconds)}  preview ${f1(prog.preview.seconds)} (rebuild ${f1(prog.previewRebuild.seconds)})  destroy ${f1(prog.destroy.seconds)}  load ${os.loadavg()[0].toFixed(1)}`;
             say(`N=${n} run ${rep}: ${line}`);
             runs.push({ b1, b2, prog });
         }
@@ -746,7 +746,7 @@ async function main() {
             noop: med((r) => r.prog.noop.seconds),
             preview: med((r) => r.prog.preview.seconds),
             destroy: med((r) => r.prog.destroy.seconds),
-            profile: Object.fromEntries(["cold", "warm", "noop", "preview", "previewCheck", "previewTranspile", "destroy"].map((k) => [k, prof(k)])),
+            profile: Object.fromEntries(["cold", "warm", "noop", "preview", "previewRebuild", "destroy"].map((k) => [k, prof(k)])),
             runs: runs.map((r) => ({ b1: r.b1, b2: r.b2, prog: Object.fromEntries(Object.entries(r.prog).map(([k, v]) => [k, { seconds: v.seconds, ready: v.ready, composeUp: v.composeUp, profile: v.profile }])) })),
         });
     }
