@@ -215,13 +215,17 @@ function makeProjects(n) {
 // ------------------------------------------------------------------ baseline 1: plain compose on the outer engine
 // The examples publish fixed host ports (3000, 80); on one engine the copies
 // would collide, so an override publishes them on ephemeral loopback ports.
-function b1Override(p) {
+// Their health checks use start_interval (1 s while starting), which engines
+// before 25 refuse: there the override checks every second instead.
+function b1Override(p, engineMajor) {
     const f = path.join(TMP, `b1-override-${p.kind}.yaml`);
-    if (!fs.existsSync(f)) fs.writeFileSync(f, `services:\n  web:\n    ports: !override ["127.0.0.1::${p.port}"]\n`);
+    const health = engineMajor < 25 ? `    healthcheck:\n      start_interval: !reset null\n      interval: 1s\n` : "";
+    if (!fs.existsSync(f)) fs.writeFileSync(f, `services:\n  web:\n    ports: !override ["127.0.0.1::${p.port}"]\n${health}`);
     return f;
 }
 const b1Name = (p) => `bench-b1-${p.name}`;
-const b1Args = (p) => ["compose", "-p", b1Name(p), "-f", path.join(p.dir, "compose.yaml"), "-f", b1Override(p)];
+let outerEngineMajor = 99; // set by main() from `docker version`
+const b1Args = (p) => ["compose", "-p", b1Name(p), "-f", path.join(p.dir, "compose.yaml"), "-f", b1Override(p, outerEngineMajor)];
 
 async function baseline1(projects) {
     const up = await parallel(projects.map((p) => ["docker", [...b1Args(p), "up", "-d", "--wait"], { cwd: p.dir }]));
@@ -678,6 +682,7 @@ async function main() {
         await must("bash", ["-c", "apt-get install -y wrk >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y wrk >/dev/null)"]);
     }
     await installShim();
+    outerEngineMajor = Number((await docker("version", "--format", "{{.Server.Version}}")).split(".")[0]);
     await docker("tag", DIND, DIND_ALT);
     const all = {
         date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
