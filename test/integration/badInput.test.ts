@@ -67,11 +67,16 @@ describe("bad input: `pulumi up` stops before any resource with the key or file,
         return stack.pulumi("up", "--yes", "--skip-preview");
     }
 
-    /** Nothing on the engine carries the stack's label, and the state holds no resource of the program. */
+    /**
+     * Nothing on the engine carries the stack's label, and the state holds no resource of the program
+     * (the root stack and the default provider of the dynamic resources are not: index.ts starts that
+     * provider's plugin early, see startProviderPlugin).
+     */
     async function expectNothingCreated(): Promise<void> {
         expect(await stack.leftovers()).toEqual([]);
         const state = JSON.parse((await stack.pulumiOk("stack", "export")).stdout) as { deployment: { resources?: { type: string }[] } };
-        expect((state.deployment.resources ?? []).map((r) => r.type).filter((t) => t !== "pulumi:pulumi:Stack")).toEqual([]);
+        const types = (state.deployment.resources ?? []).map((r) => r.type);
+        expect(types.filter((t) => t !== "pulumi:pulumi:Stack" && t !== "pulumi:providers:pulumi-nodejs")).toEqual([]);
     }
 
     beforeAll(async () => {
@@ -121,19 +126,20 @@ describe("bad input: `pulumi up` stops before any resource with the key or file,
         const broken = path.join(stack.workDir, "broken-yaml");
         fs.cpSync(projectB, broken, { recursive: true });
         const file = path.join(broken, "compose.yaml");
-        // Line 7, `ports:`, indented by 3 spaces instead of 4.
+        // The `ports:` line, indented by 3 spaces instead of 4.
         const lines = fs.readFileSync(file, "utf8").split("\n");
-        expect(lines[6]).toBe("    ports:");
-        lines[6] = "   ports:";
+        const at = lines.indexOf("    ports:") + 1;
+        expect(at).toBeGreaterThan(1);
+        lines[at - 1] = "   ports:";
         fs.writeFileSync(file, lines.join("\n"));
         const config = { ...good, projects: [{ name: "b", path: broken }] };
 
         const expected = [
             `project b: docker compose config rejected ${file}:`,
             /yaml: line \d+: /, // compose's own words (its line is where the enclosing block starts)
-            `exactly: ${file}:7:1: All mapping items must start at the same column (BAD_INDENT)`,
+            `exactly: ${file}:${at}:1: All mapping items must start at the same column (BAD_INDENT)`,
             "   ports:",
-            `fix the YAML at ${file}:7:1, then run again`,
+            `fix the YAML at ${file}:${at}:1, then run again`,
         ];
         expectRejected(await upWith(config), ...expected);
         await expectNothingCreated();
@@ -287,10 +293,12 @@ describe("bad input on a running stack: the up fails before any change and the r
         stack.setConfig(good);
         const file = path.join(projectB, "compose.yaml");
         const text = fs.readFileSync(file, "utf8");
+        const at = text.split("\n").indexOf("    ports:") + 1; // the line made bad
+        expect(at).toBeGreaterThan(1);
         fs.writeFileSync(file, text.replace("    ports:\n", "   ports:\n"));
         try {
-            expectRejected(await stack.pulumi("preview"), `fix the YAML at ${file}:7:1, then run again`);
-            expectRejected(await stack.pulumi("up", "--yes", "--skip-preview"), `fix the YAML at ${file}:7:1, then run again`);
+            expectRejected(await stack.pulumi("preview"), `fix the YAML at ${file}:${at}:1, then run again`);
+            expectRejected(await stack.pulumi("up", "--yes", "--skip-preview"), `fix the YAML at ${file}:${at}:1, then run again`);
             await expectUntouched();
         } finally {
             fs.writeFileSync(file, text);
