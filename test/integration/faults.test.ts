@@ -443,6 +443,11 @@ describe("fault 6: an up interrupted mid-way (the pulumi CLI killed with SIGKILL
         const running = stack.start("up", "--yes", "--skip-preview");
         // Mid-way: networks, volumes and containers are created, the compose stack is being created.
         await running.waitForOutput(/compose:Stack +env-a-stack +creating/);
+        // The display runs ahead of the checkpoint: kill once the create is recorded as pending.
+        for (let i = 0; i < 100 && !stack.pendingOnDisk().includes("pulumi-nodejs:dynamic/compose:Stack"); i++) {
+            await new Promise((r) => setTimeout(r, 100));
+        }
+        expect(stack.pendingOnDisk()).toContain("pulumi-nodejs:dynamic/compose:Stack");
         const tree = running.descendants();
         running.kill("SIGKILL");
         const killed = await running.done;

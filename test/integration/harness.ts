@@ -245,6 +245,21 @@ export class TestStack {
         return (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith(".json")).map((f) => path.join(dir, f));
     }
 
+    /**
+     * The types of the pending operations in the checkpoint file as it is on disk now: readable
+     * while an update holds the lock, unlike `pulumi stack export`.
+     */
+    pendingOnDisk(): string[] {
+        const file = path.join(this.backendDir, ".pulumi", "stacks", "dind-compose", `${this.name}.json`);
+        if (!fs.existsSync(file)) return [];
+        try {
+            const doc = JSON.parse(fs.readFileSync(file, "utf8")) as { checkpoint?: { latest?: { pending_operations?: { resource?: { type?: string } }[] } } };
+            return (doc.checkpoint?.latest?.pending_operations ?? []).map((o) => o.resource?.type ?? "");
+        } catch {
+            return []; // caught between two writes
+        }
+    }
+
     /** The stack's checkpoint (`pulumi stack export`). */
     async exportState(): Promise<{ resources?: { urn: string; type: string; id?: string }[]; pending_operations?: unknown[] }> {
         const r = await this.pulumiOk("stack", "export");
