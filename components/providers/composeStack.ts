@@ -217,7 +217,7 @@ const composeStackProvider: pulumi.dynamic.ResourceProvider = {
         const down = (olds.runningAfterUp ?? []).filter((s) => (olds.services ?? {})[s] !== "running");
         for (const s of down) d[`services["${s}"]`] = { kind: "update", inputDiff: false };
         // Without a refresh: the dind container restarted since the last `up` (its children do not
-        // come back by themselves). One `docker inspect`, so a no-op `up` still runs no compose command.
+        // come back by themselves). Read from the engine snapshot (engineSnapshot.ts), so a no-op `up` still runs no compose command.
         if (olds.daemonStartedAt && !d.daemonId) {
             const now = await daemonStartedAt(news.daemon);
             if (now !== "" && now !== olds.daemonStartedAt) d.daemonStartedAt = { kind: "update", inputDiff: false };
