@@ -16,7 +16,7 @@
 // The providers are serialized into the state and run in one provider process,
 // each resource's copy on its own: shared state lives on globalThis, and
 // modules are required at call time (see exec.ts).
-import { run } from "./exec";
+import { dockerIgnoringMissing, run } from "./exec";
 
 export type EngineObjectKind = "container" | "volume" | "network";
 
@@ -41,8 +41,6 @@ interface SnapshotState {
     pending?: Promise<Snapshot | undefined>;
     takenAt: number;
     snapshot?: Snapshot;
-    /** Calls made, for tests and the benchmark. */
-    stats: { snapshots: number; direct: number; fromSnapshot: number };
 }
 
 const SNAPSHOT_MAX_AGE_MS = 5000;
@@ -50,7 +48,7 @@ const SNAPSHOT_MAX_AGE_MS = 5000;
 function snapshotState(): SnapshotState {
     const g = globalThis as { __dindComposeSnapshot?: SnapshotState };
     if (!g.__dindComposeSnapshot) {
-        g.__dindComposeSnapshot = { inFlight: 0, generation: 0, takenAt: 0, stats: { snapshots: 0, direct: 0, fromSnapshot: 0 } };
+        g.__dindComposeSnapshot = { inFlight: 0, generation: 0, takenAt: 0 };
     }
     return g.__dindComposeSnapshot;
 }
@@ -93,7 +91,6 @@ async function currentSnapshot(): Promise<Snapshot | undefined> {
     if (!s.pending) {
         const generation = s.generation;
         const startedAt = Date.now();
-        s.stats.snapshots++;
         s.pending = takeSnapshot().then((snapshot) => {
             s.pending = undefined;
             if (snapshot && s.generation === generation && s.inFlight === 0) {
@@ -113,18 +110,10 @@ async function currentSnapshot(): Promise<Snapshot | undefined> {
  * Answered from the snapshot when it can be (see the top of this file).
  */
 export async function inspectObject(kind: EngineObjectKind, nameOrId: string): Promise<InspectedObject | undefined> {
-    const s = snapshotState();
-    const snapshot = await currentSnapshot();
-    const hit = snapshot?.[kind].get(nameOrId);
-    if (hit) {
-        s.stats.fromSnapshot++;
-        return hit;
-    }
-    s.stats.direct++;
-    const r = await run("docker", [kind, "inspect", nameOrId]);
-    if (r.code === 0) return (JSON.parse(r.stdout) as InspectedObject[])[0];
-    if (/no such (container|volume|network|object)|not found/i.test(r.stderr)) return undefined;
-    throw new Error(`docker ${kind} inspect ${nameOrId} failed (exit ${r.code}): ${r.stderr.trim()}`);
+    const hit = (await currentSnapshot())?.[kind].get(nameOrId);
+    if (hit) return hit;
+    const out = await dockerIgnoringMissing([kind, "inspect", nameOrId]);
+    return out === undefined ? undefined : (JSON.parse(out) as InspectedObject[])[0];
 }
 
 /** Runs a create, update or delete: no snapshot is used or kept while it runs, and none taken before it is used after it. */
