@@ -1,17 +1,13 @@
 import * as pulumi from "@pulumi/pulumi";
+import { ComposeTarget } from "./composeCommand";
 import { ProjectSpec, SecurityMode } from "./config";
 import { PROJECT_LABEL, StackNames } from "./names";
 import { ComposeStack } from "./providers/composeStack";
 import { Container, Network, Volume } from "./providers/docker";
 import { securityArgs } from "./security";
 
-export interface ComposeInvocation {
-    daemon: string;
-    dir: string;
-    composeFiles: string[];
-    env: Record<string, string>;
-    override: string;
-}
+/** What `npm run compose` needs (the compose project name is the key it is filed under). */
+export type ComposeInvocation = Omit<ComposeTarget, "project">;
 
 export interface DindProjectArgs {
     /** The validated project (see config.ts). */

@@ -100,4 +100,10 @@ function compileProgram(root) {
     return path.join(outDir, "index.js");
 }
 
-module.exports = { compileProgram, programSources };
+/** A module of the program (`components/composeCommand`), compiled if needed, for the project's scripts. */
+function requireProgramModule(root, rel) {
+    compileProgram(root);
+    return require(path.join(root, BUILD_DIR, `${rel}.js`));
+}
+
+module.exports = { compileProgram, programSources, requireProgramModule };

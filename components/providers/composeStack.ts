@@ -12,24 +12,14 @@
 // these machines (see docker.ts and the README). A dynamic resource also lets
 // `pulumi preview --diff` name the changed service fields.
 import * as pulumi from "@pulumi/pulumi";
-import { inspectObject } from "./engineSnapshot";
+import { ComposeTarget, composeExecArgs, TLS_ENV } from "../composeCommand";
+import { type InspectedObject, inspectObject } from "./engineSnapshot";
 import { docker, progress, run, sleep } from "./exec";
 
-export interface ComposeStackInputs {
-    /** Project name (also the compose project name). */
-    project: string;
-    /** Name of the dind container whose daemon runs the stack. */
-    daemon: string;
-    /** Its container ID: a replaced daemon re-runs `up`. */
+/** Where and how compose runs (ComposeTarget: the dind container, project, files, env, override), and what it runs. */
+export interface ComposeStackInputs extends ComposeTarget {
+    /** The dind container's ID: a replaced daemon re-runs `up`. */
     daemonId: string;
-    /** Absolute project directory (the same path inside the dind container). */
-    dir: string;
-    /** Absolute compose file paths, in merge order. */
-    composeFiles: string[];
-    /** Generated override (YAML), given to compose as the last file; "" for none. */
-    override: string;
-    /** Extra interpolation variables. */
-    env: Record<string, string>;
     /** Images copied from the outer daemon when the inner one lacks them. */
     preloadImages: string[];
     readyTimeoutSeconds: number;
@@ -53,38 +43,20 @@ export interface ComposeStackOutputs extends ComposeStackInputs {
     daemonStartedAt?: string;
 }
 
-/** When the dind container last started ("" when it is not there or not running). */
-async function daemonStartedAt(daemon: string): Promise<string> {
-    const c = await inspectObject("container", daemon);
-    return c?.State?.Running ? c.State.StartedAt : "";
+/** The dind container as the engine sees it; undefined when it is not there or the engine cannot say. */
+function daemonContainer(daemon: string): Promise<InspectedObject | undefined> {
+    return inspectObject("container", daemon).catch(() => undefined);
 }
 
-/** Environment for the compose client inside the dind container: TLS to its own daemon. */
-const TLS_ENV = ["DOCKER_HOST=tcp://localhost:2376", "DOCKER_TLS_VERIFY=1", "DOCKER_CERT_PATH=/certs/client"];
-
-function composeExecArgs(i: ComposeStackInputs, interactive: boolean): string[] {
-    const env = [...TLS_ENV, ...Object.keys(i.env).sort().map((k) => `${k}=${i.env[k]}`)];
-    return [
-        "exec",
-        ...(interactive ? ["-i"] : []),
-        "--workdir",
-        i.dir,
-        ...env.flatMap((e) => ["--env", e]),
-        i.daemon,
-        "docker",
-        "compose",
-        "--project-name",
-        i.project,
-        "--project-directory",
-        i.dir,
-        ...i.composeFiles.flatMap((f) => ["--file", f]),
-        ...(i.override !== "" ? ["--file", "-"] : []),
-    ];
+/** When the dind container last started ("" when it is not there or not running). */
+async function daemonStartedAt(daemon: string): Promise<string> {
+    const c = await daemonContainer(daemon);
+    return c?.State?.Running ? c.State.StartedAt : "";
 }
 
 /** Runs `docker compose <args>` against the project's inner daemon; throws with compose's own output. */
 async function compose(i: ComposeStackInputs, args: string[], what: string): Promise<string> {
-    const full = [...composeExecArgs(i, i.override !== ""), ...args];
+    const full = [...composeExecArgs(i), ...args];
     const r = await run("docker", full, { input: i.override !== "" ? i.override : undefined });
     if (r.code !== 0) {
         const out = `${r.stdout}\n${r.stderr}`.trim().split("\n").slice(-40).join("\n");
@@ -234,18 +206,16 @@ const composeStackProvider: pulumi.dynamic.ResourceProvider = {
 
     async read(id: string, props: ComposeStackOutputs) {
         // A missing daemon container means the stack is gone with it; refresh then recreates both.
-        const c = await run("docker", ["container", "inspect", "--format", "{{.Id}} {{.State.Running}}", props.daemon]);
-        if (c.code !== 0) return { id: "", props: {} };
-        const [containerId, running] = c.stdout.trim().split(" ");
-        if (running !== "true") return { id, props: { ...props, daemonId: containerId, services: {} } };
+        const c = await daemonContainer(props.daemon);
+        if (!c?.Id) return { id: "", props: {} };
+        if (!c.State?.Running) return { id, props: { ...props, daemonId: c.Id, services: {} } };
         const services = await servicesOf(props).catch(() => ({}) as Record<string, string>);
-        return { id, props: { ...props, daemonId: containerId, services } };
+        return { id, props: { ...props, daemonId: c.Id, services } };
     },
 
     async delete(_id: string, props: ComposeStackOutputs) {
-        const c = await run("docker", ["container", "inspect", "--format", "{{.State.Running}}", props.daemon]);
-        if (c.code !== 0 || c.stdout.trim() !== "true") return; // the daemon and its containers are gone already
-        const r = await run("docker", [...composeExecArgs(props, props.override !== ""), "down", "--remove-orphans", "--timeout", "5"], {
+        if (!(await daemonContainer(props.daemon))?.State?.Running) return; // the daemon and its containers are gone already
+        const r = await run("docker", [...composeExecArgs(props), "down", "--remove-orphans", "--timeout", "5"], {
             input: props.override !== "" ? props.override : undefined,
         });
         if (r.code !== 0 && !/no such container|is not running|Cannot connect/i.test(r.stderr)) {

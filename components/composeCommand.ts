@@ -1,0 +1,48 @@
+// How compose runs against a project's inner daemon: `docker exec` into the dind
+// container, its own compose client over TLS to its own daemon, the project's
+// files at the same paths, and the stack's override on stdin. Used by the
+// compose-stack provider (providers/composeStack.ts) and by `npm run compose`
+// (scripts/compose.js), so both run compose the same way. Pure.
+
+/** Environment for the compose client inside the dind container: TLS to its own daemon. */
+export const TLS_ENV = ["DOCKER_HOST=tcp://localhost:2376", "DOCKER_TLS_VERIFY=1", "DOCKER_CERT_PATH=/certs/client"];
+
+export interface ComposeTarget {
+    /** Name of the dind container whose daemon runs the stack. */
+    daemon: string;
+    /** Project name (also the compose project name). */
+    project: string;
+    /** Absolute project directory (the same path inside the dind container). */
+    dir: string;
+    /** Absolute compose file paths, in merge order. */
+    composeFiles: string[];
+    /** Extra variables for compose's interpolation. */
+    env: Record<string, string>;
+    /** The generated override (see override.ts), passed as `--file -` on stdin; "" for none. */
+    override: string;
+}
+
+/**
+ * `docker` arguments up to and including the compose file flags; the compose command follows.
+ * With an override, stdin carries it (`-i`); without one, `tty` asks for a terminal (`-it`).
+ */
+export function composeExecArgs(t: ComposeTarget, opts: { tty?: boolean } = {}): string[] {
+    const env = [...TLS_ENV, ...Object.keys(t.env).sort().map((k) => `${k}=${t.env[k]}`)];
+    const stdin = t.override !== "" ? ["-i"] : opts.tty ? ["-it"] : [];
+    return [
+        "exec",
+        ...stdin,
+        "--workdir",
+        t.dir,
+        ...env.flatMap((e) => ["--env", e]),
+        t.daemon,
+        "docker",
+        "compose",
+        "--project-name",
+        t.project,
+        "--project-directory",
+        t.dir,
+        ...t.composeFiles.flatMap((f) => ["--file", f]),
+        ...(t.override !== "" ? ["--file", "-"] : []),
+    ];
+}
