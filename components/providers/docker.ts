@@ -175,13 +175,18 @@ async function allSettledOrThrow(calls: Promise<unknown>[]): Promise<void> {
     if (failed) throw failed.reason;
 }
 
+/** Joins a container to a network after its first, with the attachment's aliases. */
+function connectNetwork(container: string, n: NetworkAttachment): Promise<string> {
+    return docker(["network", "connect", ...n.aliases.flatMap((a) => ["--alias", a]), n.name, container]);
+}
+
 /** Joins the networks that are new and leaves those that are gone, without stopping the container. */
 async function networksUpdate(name: string, olds: NetworkAttachment[], news: NetworkAttachment[]): Promise<void> {
     const key = (n: NetworkAttachment): string => JSON.stringify(n);
     const oldKeys = new Set(olds.map(key));
     const newKeys = new Set(news.map(key));
     await allSettledOrThrow(olds.slice(1).filter((n) => !newKeys.has(key(n))).map((n) => dockerIgnoringMissing(["network", "disconnect", n.name, name])));
-    await allSettledOrThrow(news.slice(1).filter((n) => !oldKeys.has(key(n))).map((n) => docker(["network", "connect", ...n.aliases.flatMap((a) => ["--alias", a]), n.name, name])));
+    await allSettledOrThrow(news.slice(1).filter((n) => !oldKeys.has(key(n))).map((n) => connectNetwork(name, n)));
 }
 
 /** A tar archive (ustar) holding `files`, for `docker cp - container:/`. */
@@ -254,7 +259,7 @@ const containerProvider: pulumi.dynamic.ResourceProvider = {
         await dockerIgnoringMissing(["rm", "--force", inputs.name]);
         await docker(createArgs(inputs));
         try {
-            await allSettledOrThrow(inputs.networks.slice(1).map((n) => docker(["network", "connect", ...n.aliases.flatMap((a) => ["--alias", a]), n.name, inputs.name])));
+            await allSettledOrThrow(inputs.networks.slice(1).map((n) => connectNetwork(inputs.name, n)));
             await uploadFiles(inputs.name, [...inputs.files, ...inputs.secretFiles]);
             if (inputs.running) await docker(["start", inputs.name]);
         } catch (err) {
