@@ -5,14 +5,16 @@ import { Route } from "./gatewayConfig";
 import { projectUrl } from "./indexPage";
 import { ComposeInvocation, DindProject } from "./dindProject";
 import { StackNames, STACK_LABEL, stackLabelValue } from "./names";
-import { renderOverride } from "./override";
+import { extraHostsNeeded, gatewayAliases, renderOverride } from "./override";
 import { GatewayCertificate } from "./providers/certificates";
 import { Network } from "./providers/docker";
 
 /** What the program learned from a project's compose files before creating anything. */
 export interface LoadedProject {
-    /** Service names of the compose model that get the gateway override (not those sharing another's network namespace). */
+    /** Service names of the compose model that can take `extra_hosts` (not those sharing another's network namespace). */
     services: string[];
+    /** Of those, the ones on the inner daemon's default bridge (`network_mode: bridge`), where only /etc/hosts resolves project hostnames. */
+    bridgeServices: string[];
     /** The port the gateway routes to (config, or the first published port of the model). */
     port: number;
     /** Host directories the dind container must see at the same path. */
@@ -78,13 +80,29 @@ export class Environment extends pulumi.ComponentResource {
             ? undefined
             : new GatewayCertificate(`${name}-certificate`, { domain: spec.domain, hostnames: spec.projects.map((p) => p.hostname), caFile: args.caFile }, { parent: this });
         const tls = args.userTls ?? { cert: (certificate as GatewayCertificate).cert, key: (certificate as GatewayCertificate).key };
+        const hostnames = [spec.domain, ...spec.projects.map((p) => p.hostname)];
         const gateway = new Gateway(
             `${name}-gateway`,
-            { containerName: names.gateway(), image: spec.images.nginx, labels, domain: spec.domain, spec: spec.gateway, routes, ownNetwork: gatewayNetwork, networks, tls },
+            {
+                containerName: names.gateway(),
+                image: spec.images.nginx,
+                labels,
+                domain: spec.domain,
+                spec: spec.gateway,
+                routes,
+                ownNetwork: gatewayNetwork,
+                networks,
+                aliases: gatewayAliases(hostnames),
+                tls,
+            },
             { parent: this },
         );
 
-        const hostnames = [spec.domain, ...spec.projects.map((p) => p.hostname)];
+        /** The project's compose override: only for services that DNS cannot serve, so most projects do not wait for the gateway. */
+        const overrideOf = (p: { name: string }): pulumi.Input<string> => {
+            const needs = extraHostsNeeded({ services: loaded[p.name].services, bridgeServices: loaded[p.name].bridgeServices, hostnames });
+            return Object.keys(needs).length === 0 ? "" : gateway.addresses.apply((a) => renderOverride(needs, a[p.name] ?? ""));
+        };
         const projects = spec.projects.map(
             (p) =>
                 new DindProject(
@@ -100,9 +118,7 @@ export class Environment extends pulumi.ComponentResource {
                         model: loaded[p.name].model,
                         buildFiles: loaded[p.name].buildFiles,
                         network: networks[p.name],
-                        override: gateway.addresses.apply((a) =>
-                            renderOverride({ services: loaded[p.name].services, hostnames, gatewayAddress: a[p.name] ?? "" }),
-                        ),
+                        override: overrideOf(p),
                     },
                     { parent: this },
                 ),

@@ -16,6 +16,8 @@ export interface GatewayArgs {
     ownNetwork: Network;
     /** Project networks to join: project name -> network. */
     networks: Record<string, Network>;
+    /** Names the gateway answers to on every project network (the project hostnames, see override.ts). */
+    aliases: string[];
     /** PEM certificate (chain) and key for HTTPS on spec.httpsPort. */
     tls: { cert: pulumi.Input<string>; key: pulumi.Input<string> };
 }
@@ -34,11 +36,12 @@ const GATEWAY_SYSCTLS: Record<string, string> = {
 };
 
 /**
- * The nginx gateway: joins every project network, routes `<hostname>` to its
- * project's daemon, and publishes HTTP and HTTPS only on `gateway.bindAddress`. A config
+ * The nginx gateway: joins every project network under every project hostname
+ * (so children resolve those names to it), routes `<hostname>` to its project's
+ * daemon, and publishes HTTP and HTTPS only on `gateway.bindAddress`. A config
  * change is applied in place (new nginx.conf, `nginx -s reload`; a new project
- * network is joined with `docker network connect`): no dropped container, no
- * new address.
+ * network is joined with `docker network connect`, and a project network whose
+ * aliases changed is left and joined again): never a new container.
  */
 export class Gateway extends pulumi.ComponentResource {
     /** The gateway's IPv4 address on each project network: project name -> address. */
@@ -67,7 +70,7 @@ export class Gateway extends pulumi.ComponentResource {
                 env: {},
                 command: ["nginx", "-c", "/etc/dind-compose/nginx.conf", "-g", "daemon off;"],
                 mounts: [],
-                networks: [args.ownNetwork, ...projects.map((p) => args.networks[p])].map((n) => ({ name: n.name, aliases: [] })),
+                networks: [{ name: args.ownNetwork.name, aliases: [] }, ...projects.map((p) => ({ name: args.networks[p].name, aliases: args.aliases }))],
                 ports: [
                     { hostIp: args.spec.bindAddress, hostPort: args.spec.httpPort, containerPort: GATEWAY_HTTP_PORT },
                     { hostIp: args.spec.bindAddress, hostPort: args.spec.httpsPort, containerPort: GATEWAY_HTTPS_PORT },

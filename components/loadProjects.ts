@@ -127,6 +127,7 @@ async function loadProject(spec: ProjectSpec, opts: LoadOptions): Promise<Loaded
     const model = (canonical ?? handWritten) as ComposeModel;
 
     const services = Object.keys(model.services);
+    const networkMode = (service: string): string => String(model.services[service].extra.network_mode ?? "");
     if (services.length === 0) throw new ConfigError([`project ${spec.name}: ${spec.composeFiles.join(", ")} defines no services; add one`]);
 
     // File order decides "the first published port"; compose's canonical output sorts services by name.
@@ -139,7 +140,9 @@ async function loadProject(spec: ProjectSpec, opts: LoadOptions): Promise<Loaded
     return {
         // Services that share another container's network namespace (network_mode service:x or
         // container:x) take its /etc/hosts, and Docker refuses extra_hosts on them.
-        services: services.filter((name) => !/^(service|container):/.test(String(model.services[name].extra.network_mode ?? ""))),
+        services: services.filter((name) => !/^(service|container):/.test(networkMode(name))),
+        // The inner default bridge has no embedded DNS: project hostnames need /etc/hosts there (override.ts).
+        bridgeServices: services.filter((name) => ["bridge", "default"].includes(networkMode(name))),
         port,
         mountRoots: mountRoots([spec.dir, ...hostPaths(model)], isDirectory),
         model: summarizeModel(model, { projectDir: spec.dir }),

@@ -180,13 +180,24 @@ function connectNetwork(container: string, n: NetworkAttachment): Promise<string
     return docker(["network", "connect", ...n.aliases.flatMap((a) => ["--alias", a]), n.name, container]);
 }
 
-/** Joins the networks that are new and leaves those that are gone, without stopping the container. */
+/**
+ * Joins the networks that are new, leaves those that are gone, and leaves and joins again those
+ * whose aliases changed (Docker cannot change the aliases of an attachment), without stopping the
+ * container. Each network's leave and join run back to back, so a network is without the container
+ * only for that moment, not while the others are handled.
+ */
 async function networksUpdate(name: string, olds: NetworkAttachment[], news: NetworkAttachment[]): Promise<void> {
-    const key = (n: NetworkAttachment): string => JSON.stringify(n);
-    const oldKeys = new Set(olds.map(key));
-    const newKeys = new Set(news.map(key));
-    await allSettledOrThrow(olds.slice(1).filter((n) => !newKeys.has(key(n))).map((n) => dockerIgnoringMissing(["network", "disconnect", n.name, name])));
-    await allSettledOrThrow(news.slice(1).filter((n) => !oldKeys.has(key(n))).map((n) => connectNetwork(name, n)));
+    const oldByName = new Map(olds.slice(1).map((n) => [n.name, n]));
+    const newByName = new Map(news.slice(1).map((n) => [n.name, n]));
+    const leave = (n: NetworkAttachment) => dockerIgnoringMissing(["network", "disconnect", n.name, name]);
+    const calls: Promise<unknown>[] = [];
+    for (const o of oldByName.values()) if (!newByName.has(o.name)) calls.push(leave(o));
+    for (const n of newByName.values()) {
+        const o = oldByName.get(n.name);
+        if (o === undefined) calls.push(connectNetwork(name, n));
+        else if (JSON.stringify(o) !== JSON.stringify(n)) calls.push(leave(o).then(() => connectNetwork(name, n)));
+    }
+    await allSettledOrThrow(calls);
 }
 
 /** A tar archive (ustar) holding `files`, for `docker cp - container:/`. */

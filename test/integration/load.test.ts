@@ -2,8 +2,9 @@
 // including its published port, so its stack re-runs `up` and the gateway
 // reloads nginx with the new route), a bounded load on the gateway against the
 // other project sees zero failed requests. Loopback only, fixed concurrency,
-// bounded in count and in time. (Changing a hostname is different: every
-// project's containers get the new name in /etc/hosts, so they are recreated.)
+// bounded in count and in time. (Changing a hostname is different: the gateway
+// leaves and joins again every project network, to carry the new name as an
+// alias there; see network.test.ts.)
 import * as fs from "fs";
 import * as http from "http";
 import * as path from "path";

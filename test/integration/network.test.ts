@@ -1,10 +1,13 @@
 // Issue 7, for real: projects call each other by the hostnames users type
 // (http://<project>.<domain>/ resolves, inside every child container, to the
-// gateway's address on that project's own network), and are otherwise apart:
-// one Docker network per project, so a child of one project cannot reach
-// another project's dind container (TLS port or inner published ports).
+// gateway's address on that project's own network: through Docker's DNS, where
+// the gateway carries the hostnames as aliases, and through /etc/hosts for a
+// service on the inner default bridge), and are otherwise apart: one Docker
+// network per project, so a child of one project cannot reach another
+// project's dind container (TLS port or inner published ports).
 // Then a third project is added: preview says what moves, up makes its
-// hostname reachable from the existing projects.
+// hostname reachable from the existing projects without recreating their
+// children.
 import * as fs from "fs";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -45,9 +48,14 @@ describe("projects call each other by hostname through the gateway, and are othe
     let daemons: Record<string, string> = {};
     let gateway = "";
 
-    /** Runs `sh -c script` in the child container `<project>-web-1`, inside the project's daemon; never throws. */
-    const inChild = (project: string, script: string): Promise<CliResult> =>
-        runCommand("docker", ["exec", daemons[project], "docker", "exec", `${project}-web-1`, "sh", "-c", script]);
+    /** Runs `sh -c script` in the child container `<project>-<service>-1`, inside the project's daemon; never throws. */
+    const inChild = (project: string, script: string, service = "web"): Promise<CliResult> =>
+        runCommand("docker", ["exec", daemons[project], "docker", "exec", `${project}-${service}-1`, "sh", "-c", script]);
+    /** The address `name` resolves to in a child (libc resolver: /etc/hosts, then DNS), or "-". */
+    const resolveIn = async (project: string, name: string, service = "web"): Promise<string> => {
+        const r = await inChild(project, `ping -c 1 -W 1 ${name} 2>&1 | head -n 1`, service);
+        return /^PING [^ ]+ \(([^)]*)\)/.exec(r.stdout)?.[1] ?? "-";
+    };
 
     /** Network name -> the container's IPv4 address on it. */
     const ipsOf = async (container: string): Promise<Record<string, string>> => {
@@ -62,14 +70,26 @@ describe("projects call each other by hostname through the gateway, and are othe
         return { name: names[0], daemonIp: ips[names[0]] };
     };
     const containerId = (name: string) => docker("inspect", name, "--format", "{{.Id}}");
-    const innerId = (project: string) => docker("exec", daemons[project], "docker", "inspect", `${project}-web-1`, "--format", "{{.Id}}");
+    const innerId = (project: string, service = "web") => docker("exec", daemons[project], "docker", "inspect", `${project}-${service}-1`, "--format", "{{.Id}}");
+    /** b has one more service, on its inner daemon's default bridge, where Docker's embedded DNS does not answer. */
+    const BRIDGE_SERVICE = [
+        "services:",
+        "  legacy:",
+        `    image: ${IMAGE}`,
+        "    network_mode: bridge",
+        "    init: true",
+        '    command: ["sleep", "86400"]',
+        "",
+    ].join("\n");
 
     beforeAll(async () => {
         port = await freePort();
+        const bDir = copyExample("project-b", stack.workDir);
+        fs.writeFileSync(path.join(bDir, "compose.bridge.yaml"), BRIDGE_SERVICE);
         config = {
             projects: [
                 { name: "a", path: copyExample("project-a", stack.workDir), preloadImages: [IMAGE] },
-                { name: "b", path: copyExample("project-b", stack.workDir), preloadImages: [IMAGE] },
+                { name: "b", path: bDir, composeFiles: ["compose.yaml", "compose.bridge.yaml"], preloadImages: [IMAGE] },
             ],
             gateway: { httpPort: port, httpsPort: await freePort() },
             dind: { security: "capabilities" },
@@ -106,15 +126,28 @@ describe("projects call each other by hostname through the gateway, and are othe
         const bToA = await inChild("b", "wget -qO- -T 5 http://a.project.localhost/");
         expect(bToA.code, bToA.stderr).toBe(0);
         expect(bToA.stdout).toContain(TITLE("A"));
-        // The names point at the gateway's address on the caller's own network.
+        // The names point at the gateway's address on the caller's own network, through DNS: /etc/hosts
+        // does not have them (a's compose files get no override at all).
         const gw = await ipsOf(gateway);
         for (const project of ["a", "b"]) {
-            const hosts = await inChild(project, "cat /etc/hosts");
             const gwIp = gw[(await networkOf(project)).name];
-            for (const h of ["a.project.localhost", "b.project.localhost", "project.localhost"]) {
-                expect(hosts.stdout).toMatch(new RegExp(`^${gwIp.replace(/\./g, "\\.")}\\s+${h.replace(/\./g, "\\.")}$`, "m"));
-            }
+            for (const h of ["a.project.localhost", "b.project.localhost", "project.localhost"]) expect(await resolveIn(project, h), `${h} in ${project}-web-1`).toBe(gwIp);
+            expect((await inChild(project, "cat /etc/hosts")).stdout).not.toContain("project.localhost");
         }
+        expect((await stack.outputs()).compose).toMatchObject({ a: { override: "" } });
+    });
+
+    it("a service on the inner default bridge (network_mode: bridge, no embedded DNS) gets the hostnames in /etc/hosts, and reaches a", async () => {
+        const gwOnB = (await ipsOf(gateway))[(await networkOf("b")).name];
+        const hosts = (await inChild("b", "cat /etc/hosts", "legacy")).stdout;
+        for (const h of ["a", "b"]) expect(hosts).toMatch(new RegExp(`^${gwOnB.replace(/\./g, "\\.")}\\s+${h}\\.project\\.localhost$`, "m"));
+        const r = await inChild("b", "wget -qO- -T 5 http://a.project.localhost/", "legacy");
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stdout).toContain(TITLE("A"));
+        // The override names that service only: b's web resolves through DNS.
+        const override = String(((await stack.outputs()).compose as Record<string, { override: string }>).b.override);
+        expect(override).toContain("legacy:");
+        expect(override).not.toContain("web:");
     });
 
     it("a's page shows b's content, fetched by a's container by name: GET a.project.localhost/cgi-bin/from-b through the gateway", async () => {
@@ -156,7 +189,7 @@ describe("projects call each other by hostname through the gateway, and are othe
         console.log(`isolation: a child of a -> b dind ${b.daemonIp}:2376 [${tls.stderr.trim()}], :80 [${published.stderr.trim()}]`);
     });
 
-    it("names that are not project hostnames resolve as in a container without the override", async () => {
+    it("names resolve in a's service as in any container started through a's daemon on its network: project hostnames to the gateway, outer names not at all", async () => {
         // Resolution through the libc resolver (/etc/hosts, then DNS): busybox ping prints the address or "bad address".
         const names = [
             "web", // a's compose service, on a's inner network
@@ -175,27 +208,26 @@ describe("projects call each other by hostname through the gateway, and are othe
             .join("; ");
         const parse = (out: string) => Object.fromEntries(out.trim().split("\n").map((l) => l.split(" ") as [string, string]));
 
-        const withOverride = await inChild("a", script);
-        expect(withOverride.code, withOverride.stderr).toBe(0);
-        // A plain container on the same inner network, not started by dind-compose: no override.
+        const inService = await inChild("a", script);
+        expect(inService.code, inService.stderr).toBe(0);
+        // A plain container on the same inner network, started through the daemon's API, not by compose.
         const network = (await docker("exec", daemons.a, "docker", "inspect", "a-web-1", "--format", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}")).trim();
         const plain = await runCommand("docker", ["exec", daemons.a, "docker", "run", "--rm", "--network", network, IMAGE, "sh", "-c", script]);
         expect(plain.code, plain.stderr).toBe(0);
 
-        const got = parse(withOverride.stdout);
-        const before = parse(plain.stdout);
-        console.log(`resolution in a-web-1: ${JSON.stringify(got)}\nin a plain container on ${network}: ${JSON.stringify(before)}`);
-        for (const n of names) expect(got[n], n).toBe(before[n]);
+        const got = parse(inService.stdout);
+        const plainGot = parse(plain.stdout);
+        console.log(`resolution in a-web-1: ${JSON.stringify(got)}\nin a plain container on ${network}: ${JSON.stringify(plainGot)}`);
+        for (const n of [...names, ...hostnames]) expect(got[n], n).toBe(plainGot[n]);
         expect(got.web).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
         expect(got.web).toBe(got["a-web-1"]);
         expect(got.localhost).toBe("127.0.0.1");
-        for (const n of [daemons.b, "b", gateway, "no-such-name.invalid"]) expect(got[n], n).toBe("-");
-        // Only the project hostnames differ: the gateway, instead of nothing.
+        // Docker's DNS does not forward single-label names out of an inner daemon: the outer container
+        // names and aliases stay invisible, a's own included.
+        for (const n of [daemons.a, "a", daemons.b, "b", gateway, "no-such-name.invalid"]) expect(got[n], n).toBe("-");
+        // The project hostnames (with a dot) are forwarded to Docker's DNS on a's network: the gateway.
         const gwOnA = (await ipsOf(gateway))[(await networkOf("a")).name];
-        for (const h of hostnames) {
-            expect(got[h], h).toBe(gwOnA);
-            expect(before[h], h).toBe("-");
-        }
+        for (const h of hostnames) expect(got[h], h).toBe(gwOnA);
     });
 
     it("adding project c: preview --diff names what changes, up makes c.project.localhost reachable from a and b", async () => {
@@ -209,6 +241,7 @@ describe("projects call each other by hostname through the gateway, and are othe
             dindB: await containerId(daemons.b),
             webA: await innerId("a"),
             webB: await innerId("b"),
+            legacyB: await innerId("b", "legacy"),
         });
         const before = await snapshot();
 
@@ -221,14 +254,16 @@ describe("projects call each other by hostname through the gateway, and are othe
         console.log(`preview --diff (adding c): ${JSON.stringify(changes)}`);
         // c's resources are created.
         for (const r of ["env-c", "env-c-network", "env-c-certs", "env-c-data", "env-c-dind", "env-c-stack"]) expect(changes[r]?.op, r).toBe("create");
-        // The existing projects: only their compose stacks move, and only through the generated override
-        // (c.project.localhost joins their extra_hosts). Their daemons, volumes and networks stay.
-        expect(changes["env-a-stack"]).toEqual({ op: "update", changed: ["override"] });
+        // The existing projects: a does not move at all (DNS gives its children c's name). b's stack moves
+        // through its override only: its service on the default bridge gets c.project.localhost in /etc/hosts.
+        // Their daemons, volumes and networks stay.
         expect(changes["env-b-stack"]).toEqual({ op: "update", changed: ["override"] });
-        expect(Object.keys(changes).filter((r) => /^env-[ab]-/.test(r)).sort()).toEqual(["env-a-stack", "env-b-stack"]);
-        // The gateway gets c's route (files: nginx.conf, index page) and joins c's network.
-        // In place: new nginx.conf + reload, and `docker network connect` to c's network (the gateway's
-        // first network is its own, so project networks come and go without a new container).
+        expect(Object.keys(changes).filter((r) => /^env-[ab]-/.test(r)).sort()).toEqual(["env-b-stack"]);
+        // The gateway gets c's route (files: nginx.conf, index page), joins c's network, and carries
+        // c.project.localhost as an alias on a's and b's networks (networks).
+        // In place: new nginx.conf + reload, `docker network connect` to c's network, and a leave and
+        // join of a's and b's networks with the new aliases (the gateway's first network is its own, so
+        // project networks come and go without a new container).
         // (secretFiles: the key of the certificate re-issued for c's hostname.)
         expect(changes["env-gateway-nginx"]).toEqual({ op: "update", changed: ["files", "networks", "secretFiles"] });
         // Anything else may only be the gateway's TLS certificate, re-issued in place for the new hostname.
@@ -238,7 +273,7 @@ describe("projects call each other by hostname through the gateway, and are othe
         expect(preview.stdout).not.toMatch(/to delete/);
 
         // ---- up, while a.project.localhost is polled from the host through the gateway (logged, not asserted:
-        // the gateway is recreated, and a's web container is stopped and recreated, see below).
+        // the gateway leaves a's network for a moment, to join it again with c's name as an alias).
         let upDone = false;
         const started = Date.now();
         const poller = (async () => {
@@ -262,7 +297,7 @@ describe("projects call each other by hostname through the gateway, and are othe
             outages.push(`${((until - polled[i].at) / 1000).toFixed(1)} s from +${(polled[i].at / 1000).toFixed(1)} s`);
         }
         console.log(`up with c took ${up.seconds.toFixed(1)} s; a.project.localhost polled ${polled.length} times, unavailable: ${outages.join(", ") || "never"}`);
-        expect(up.stdout).toMatch(/env-a-stack updated .*\[diff: ~override\]/);
+        expect(up.stdout).not.toMatch(/env-a-stack/);
         expect(up.stdout).toMatch(/env-b-stack updated .*\[diff: ~override\]/);
         daemons = (await stack.outputs()).daemons as Record<string, string>;
         const after = await snapshot();
@@ -284,21 +319,23 @@ describe("projects call each other by hostname through the gateway, and are othe
         for (const project of ["a", "b", "c"]) {
             const gwIp = gw[(await networkOf(project)).name];
             expect(gwIp, `gateway on ${project}'s network`).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
-            const hosts = (await inChild(project, "cat /etc/hosts")).stdout;
-            for (const h of ["a", "b", "c"]) expect(hosts).toMatch(new RegExp(`^${gwIp.replace(/\./g, "\\.")}\\s+${h}\\.project\\.localhost$`, "m"));
+            for (const h of ["a", "b", "c"]) expect(await resolveIn(project, `${h}.project.localhost`), `${h}.project.localhost in ${project}-web-1`).toBe(gwIp);
         }
+        const legacyHosts = (await inChild("b", "cat /etc/hosts", "legacy")).stdout;
+        for (const h of ["a", "b", "c"]) expect(legacyHosts).toMatch(new RegExp(`^${gw[(await networkOf("b")).name].replace(/\./g, "\\.")}\\s+${h}\\.project\\.localhost$`, "m"));
         // c is as isolated as the others: a child of c cannot reach a's dind container.
         const cToDindA = await inChild("c", `nc -w 3 ${(await networkOf("a")).daemonIp} 2376 </dev/null`);
         expect(cToDindA.code).not.toBe(0);
 
         // What moved on the existing projects: their dind containers stay (inner daemons not restarted,
-        // images and volumes untouched), but their web containers are RECREATED: extra_hosts is fixed
-        // when a container is created, so `docker compose up` replaces every service of every existing
-        // project when a project is added (or removed). This is the accepted cost of the override.
+        // images and volumes untouched), and so do their web containers: they resolve c's name through
+        // DNS. Only b's service on the default bridge is recreated: extra_hosts is fixed when a
+        // container is created.
         expect(after.dindA).toBe(before.dindA);
         expect(after.dindB).toBe(before.dindB);
-        expect(after.webA).not.toBe(before.webA);
-        expect(after.webB).not.toBe(before.webB);
+        expect(after.webA).toBe(before.webA);
+        expect(after.webB).toBe(before.webB);
+        expect(after.legacyB).not.toBe(before.legacyB);
         // And the gateway container is the same one: no dropped connections, no new address.
         expect(after.gateway).toBe(before.gateway);
     });

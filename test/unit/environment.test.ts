@@ -58,8 +58,8 @@ const spec: EnvironmentSpec = {
     })),
 };
 const loaded: Record<string, LoadedProject> = {
-    a: { services: ["web"], port: 3000, mountRoots: ["/src/a", "/src/shared"], model: { "services.web.image": "x" }, buildFiles: {} },
-    b: { services: ["web", "db"], port: 80, mountRoots: ["/src/b"], model: { "services.web.image": "y" }, buildFiles: {} },
+    a: { services: ["web"], bridgeServices: [], port: 3000, mountRoots: ["/src/a", "/src/shared"], model: { "services.web.image": "x" }, buildFiles: {} },
+    b: { services: ["web", "db"], bridgeServices: ["db"], port: 80, mountRoots: ["/src/b"], model: { "services.web.image": "y" }, buildFiles: {} },
 };
 
 describe("Environment resource graph", () => {
@@ -115,6 +115,15 @@ describe("Environment resource graph", () => {
         expect((gw.inputs.networks as { name: string }[]).map((n) => n.name)).toEqual(["dind-compose-test-gateway-net", "dind-compose-test-a", "dind-compose-test-b"]);
     });
 
+    it("gives the gateway every project hostname and the domain as aliases on each project network, none on its own", () => {
+        const hostnames = ["a.project.localhost", "b.project.localhost", "project.localhost"];
+        expect(byName("dind-compose-test-gateway").inputs.networks).toEqual([
+            { name: "dind-compose-test-gateway-net", aliases: [] },
+            { name: "dind-compose-test-a", aliases: hostnames },
+            { name: "dind-compose-test-b", aliases: hostnames },
+        ]);
+    });
+
     it("publishes the gateway only on the bind address, and a daemon endpoint only on request, on 127.0.0.1", () => {
         expect(byName("dind-compose-test-gateway").inputs.ports).toEqual([
             { hostIp: "127.0.0.1", hostPort: 8080, containerPort: 80 },
@@ -131,11 +140,15 @@ describe("Environment resource graph", () => {
         expect(conf).toContain("set $upstream dind-compose-test-b-dind:80;");
     });
 
-    it("gives each stack an override resolving every project hostname to the gateway on its own network", () => {
+    it("gives a compose override only to services on the inner default bridge, with the gateway's address on their project's network", () => {
         const stacks = ofType("compose:Stack");
+        // a: DNS serves every service, so no override (and no wait for the gateway's addresses).
+        expect(stacks.find((s) => s.inputs.project === "a")?.inputs.override).toBe("");
+        // b: its db service is on the default bridge (no embedded DNS); web is not.
         const b = stacks.find((s) => s.inputs.project === "b");
         expect(b?.inputs.override).toContain("a.project.localhost:172.30.2.2");
         expect(b?.inputs.override).toContain("db:");
+        expect(b?.inputs.override).not.toContain("web:");
         expect(b?.inputs.daemonId).toBe("id-dind-compose-test-b-dind");
     });
 
