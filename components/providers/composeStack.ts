@@ -65,32 +65,75 @@ async function compose(i: ComposeStackInputs, args: string[], what: string): Pro
     return r.stdout;
 }
 
-/** Waits for the inner daemon to answer over TLS, with backoff, up to the timeout. */
+/**
+ * Polls the inner daemon over TLS every 0.1 s for up to $1 seconds, inside the dind container: a
+ * poll there costs one docker CLI start, where a `docker exec` per poll through the outer engine
+ * took 0.3-0.7 s on a loaded machine (BENCHMARKS.md). Prints "waiting <polls> <last error>" on the
+ * first failure and about every 5 s after it, "ready <polls> <version>" when the daemon answers;
+ * exits 3 with "gave up <polls> <last error>" at the deadline.
+ */
+const POLL_DAEMON_SCRIPT = `deadline=$(( $(date +%s) + $1 )); n=0
+while :; do
+  n=$((n + 1))
+  if out=$(docker version --format '{{.Server.Version}}' 2>&1); then echo "ready $n $out"; exit 0; fi
+  out=$(printf '%s' "$out" | tail -n 1)
+  if [ "$(date +%s)" -ge "$deadline" ]; then echo "gave up $n $out"; exit 3; fi
+  if [ $((n % 50)) -eq 1 ]; then echo "waiting $n $out"; fi
+  sleep 0.1
+done`;
+
+/**
+ * Waits for the inner daemon to answer over TLS, up to the timeout: polls inside the dind container
+ * (POLL_DAEMON_SCRIPT), and retries that with backoff while the container itself cannot run it
+ * (starting, or restarting after its daemon died).
+ */
 async function waitForDaemon(i: ComposeStackInputs): Promise<void> {
     const started = Date.now();
     const deadline = started + i.readyTimeoutSeconds * 1000;
     let delay = 100;
-    let attempt = 0;
+    let attempts = 0;
     let last = "";
+    const report = (attempt: number, error: string): Promise<void> => progress(`[${i.project}] waiting for the inner daemon (attempt ${attempt}): ${error}`);
     for (;;) {
-        attempt++;
-        const r = await run("docker", ["exec", ...TLS_ENV.flatMap((e) => ["--env", e]), i.daemon, "docker", "version", "--format", "{{.Server.Version}}"]);
-        if (r.code === 0) {
-            await progress(`[${i.project}] inner daemon ${r.stdout.trim()} ready after ${((Date.now() - started) / 1000).toFixed(1)} s (${attempt} attempt${attempt > 1 ? "s" : ""})`);
+        const seconds = Math.max(1, Math.ceil((deadline - Date.now()) / 1000));
+        const lines: string[] = [];
+        let partial = "";
+        const r = await run("docker", ["exec", ...TLS_ENV.flatMap((e) => ["--env", e]), i.daemon, "sh", "-c", POLL_DAEMON_SCRIPT, "poll-daemon", String(seconds)], {
+            onOutput: (chunk) => {
+                const parts = (partial + chunk).split("\n");
+                partial = parts.pop() ?? "";
+                for (const line of parts) {
+                    const waiting = /^waiting (\d+) (.*)$/.exec(line);
+                    if (waiting) void report(attempts + Number(waiting[1]), waiting[2]);
+                    lines.push(line);
+                }
+            },
+        });
+        const final = /^(ready|gave up) (\d+) (.*)$/.exec([...lines, partial].filter(Boolean).slice(-1)[0] ?? "");
+        if (r.code === 0 && final?.[1] === "ready") {
+            attempts += Number(final[2]);
+            await progress(`[${i.project}] inner daemon ${final[3]} ready after ${((Date.now() - started) / 1000).toFixed(1)} s (${attempts} attempt${attempts > 1 ? "s" : ""})`);
             return;
         }
+        if (final) {
+            attempts += Number(final[2]);
+            last = final[3];
+            break; // polled until the deadline
+        }
+        // The exec itself failed: the container is not running (yet, or again).
+        attempts++;
         last = (r.stderr || r.stdout).trim().split("\n").slice(-1)[0] ?? "";
         if (/no such container/i.test(last)) {
             throw new Error(`project ${i.project}: dind container ${i.daemon} does not exist; run 'pulumi up --refresh' to recreate it`);
         }
         if (Date.now() + delay > deadline) break;
-        if (attempt === 1 || attempt % 5 === 0) await progress(`[${i.project}] waiting for the inner daemon (attempt ${attempt}): ${last}`);
+        if (attempts === 1 || attempts % 5 === 0) await report(attempts, last);
         await sleep(delay);
         delay = Math.min(delay * 2, 2000);
     }
     const logs = await run("docker", ["logs", "--tail", "25", i.daemon]);
     throw new Error(
-        `project ${i.project}: inner daemon in ${i.daemon} did not answer within ${i.readyTimeoutSeconds} s (${attempt} attempts; last error: ${last}).\n` +
+        `project ${i.project}: inner daemon in ${i.daemon} did not answer within ${i.readyTimeoutSeconds} s (${attempts} attempts; last error: ${last}).\n` +
             `Last lines of its log:\n${`${logs.stdout}${logs.stderr}`.trim()}\n` +
             `Raise dind-compose:dind.readyTimeoutSeconds if the machine is just slow.`,
     );
