@@ -146,7 +146,7 @@ const CATEGORIES = [
     ["compose up", /^exec .* compose .* up --detach/],
     ["compose down", /^exec .* compose .* down/],
     ["compose ps", /^exec .* compose .* ps /],
-    ["compose config", /^run --rm .* compose .* config/],
+    ["compose config", /^run --rm .*compose.*config/],
     ["containers", /^(create|start|stop|rm|cp) |^network (connect|disconnect)|^exec \S+ nginx/],
     ["volumes, networks", /^(volume|network) (create|rm)/],
     ["inspect, ls (engine reads)", /inspect|^(container|volume|network) ls /],
