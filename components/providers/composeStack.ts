@@ -69,13 +69,18 @@ async function compose(i: ComposeStackInputs, args: string[], what: string): Pro
  * Polls the inner daemon over TLS every 0.1 s for up to $1 seconds, inside the dind container: a
  * poll there costs one docker CLI start, where a `docker exec` per poll through the outer engine
  * took 0.3-0.7 s on a loaded machine (BENCHMARKS.md). Prints "waiting <polls> <last error>" on the
- * first failure and about every 5 s after it, "ready <polls> <version>" when the daemon answers;
- * exits 3 with "gave up <polls> <last error>" at the deadline.
+ * first failure and about every 5 s after it; when the daemon answers, "ready <polls> <version>"
+ * and "image <ID or -> <image>" for each image named after $1 (what preload compares); exits 3
+ * with "gave up <polls> <last error>" at the deadline.
  */
 const POLL_DAEMON_SCRIPT = `deadline=$(( $(date +%s) + $1 )); n=0
 while :; do
   n=$((n + 1))
-  if out=$(docker version --format '{{.Server.Version}}' 2>&1); then echo "ready $n $out"; exit 0; fi
+  if out=$(docker version --format '{{.Server.Version}}' 2>&1); then
+    echo "ready $n $out"; shift
+    for image in "$@"; do echo "image $(docker image inspect --format '{{.Id}}' "$image" 2>/dev/null || echo -) $image"; done
+    exit 0
+  fi
   out=$(printf '%s' "$out" | tail -n 1)
   if [ "$(date +%s)" -ge "$deadline" ]; then echo "gave up $n $out"; exit 3; fi
   if [ $((n % 50)) -eq 1 ]; then echo "waiting $n $out"; fi
@@ -85,9 +90,10 @@ done`;
 /**
  * Waits for the inner daemon to answer over TLS, up to the timeout: polls inside the dind container
  * (POLL_DAEMON_SCRIPT), and retries that with backoff while the container itself cannot run it
- * (starting, or restarting after its daemon died).
+ * (starting, or restarting after its daemon died). Returns the inner daemon's image IDs of
+ * preloadImages ("-": not there).
  */
-async function waitForDaemon(i: ComposeStackInputs): Promise<void> {
+async function waitForDaemon(i: ComposeStackInputs): Promise<Record<string, string>> {
     const started = Date.now();
     const deadline = started + i.readyTimeoutSeconds * 1000;
     let delay = 100;
@@ -98,7 +104,7 @@ async function waitForDaemon(i: ComposeStackInputs): Promise<void> {
         const seconds = Math.max(1, Math.ceil((deadline - Date.now()) / 1000));
         const lines: string[] = [];
         let partial = "";
-        const r = await run("docker", ["exec", ...TLS_ENV.flatMap((e) => ["--env", e]), i.daemon, "sh", "-c", POLL_DAEMON_SCRIPT, "poll-daemon", String(seconds)], {
+        const r = await run("docker", ["exec", ...TLS_ENV.flatMap((e) => ["--env", e]), i.daemon, "sh", "-c", POLL_DAEMON_SCRIPT, "poll-daemon", String(seconds), ...i.preloadImages], {
             onOutput: (chunk) => {
                 const parts = (partial + chunk).split("\n");
                 partial = parts.pop() ?? "";
@@ -109,11 +115,13 @@ async function waitForDaemon(i: ComposeStackInputs): Promise<void> {
                 }
             },
         });
-        const final = /^(ready|gave up) (\d+) (.*)$/.exec([...lines, partial].filter(Boolean).slice(-1)[0] ?? "");
+        const all = [...lines, partial].filter(Boolean);
+        const final = all.map((l) => /^(ready|gave up) (\d+) (.*)$/.exec(l)).find((m) => m !== null);
         if (r.code === 0 && final?.[1] === "ready") {
             attempts += Number(final[2]);
             await progress(`[${i.project}] inner daemon ${final[3]} ready after ${((Date.now() - started) / 1000).toFixed(1)} s (${attempts} attempt${attempts > 1 ? "s" : ""})`);
-            return;
+            const images = all.map((l) => /^image (\S+) (\S+)$/.exec(l)).filter((m): m is RegExpExecArray => m !== null);
+            return Object.fromEntries(images.map((m) => [m[2], m[1]]));
         }
         if (final) {
             attempts += Number(final[2]);
@@ -139,15 +147,24 @@ async function waitForDaemon(i: ComposeStackInputs): Promise<void> {
     );
 }
 
+/** The outer engine's image IDs of preloadImages; throws for one it lacks. */
+async function outerImageIds(i: ComposeStackInputs): Promise<Record<string, string>> {
+    const ids = await Promise.all(
+        i.preloadImages.map(async (image) => {
+            const outer = await run("docker", ["image", "inspect", "--format", "{{.Id}}", image]);
+            if (outer.code !== 0) {
+                throw new Error(`project ${i.project}: preloadImages entry ${image} is not on the outer engine; build or pull it there first (docker image ls ${image})`);
+            }
+            return [image, outer.stdout.trim()];
+        }),
+    );
+    return Object.fromEntries(ids);
+}
+
 /** Copies images from the outer daemon into the inner one, skipping those it already has (same ID). */
-async function preload(i: ComposeStackInputs): Promise<void> {
+async function preload(i: ComposeStackInputs, outer: Record<string, string>, inner: Record<string, string>): Promise<void> {
     for (const image of i.preloadImages) {
-        const outer = await run("docker", ["image", "inspect", "--format", "{{.Id}}", image]);
-        if (outer.code !== 0) {
-            throw new Error(`project ${i.project}: preloadImages entry ${image} is not on the outer engine; build or pull it there first (docker image ls ${image})`);
-        }
-        const inner = await run("docker", ["exec", i.daemon, "docker", "image", "inspect", "--format", "{{.Id}}", image]);
-        if (inner.code === 0 && inner.stdout.trim() === outer.stdout.trim()) continue;
+        if (inner[image] === outer[image]) continue;
         await progress(`[${i.project}] loading image ${image} into the inner daemon`);
         const save = require("child_process").spawn("docker", ["save", image], { stdio: ["ignore", "pipe", "inherit"] });
         await docker(["exec", "-i", i.daemon, "docker", "load", "--quiet"], { input: save.stdout });
@@ -155,8 +172,10 @@ async function preload(i: ComposeStackInputs): Promise<void> {
 }
 
 async function up(i: ComposeStackInputs): Promise<ComposeStackOutputs> {
-    await waitForDaemon(i);
-    await preload(i);
+    const outer = outerImageIds(i);
+    outer.catch(() => undefined); // awaited below; not an unhandled rejection while the daemon is awaited
+    const inner = await waitForDaemon(i);
+    await preload(i, await outer, inner);
     await progress(`[${i.project}] docker compose up -d --wait --remove-orphans --build`);
     const started = Date.now();
     // --build: a changed Dockerfile or build context (buildFiles) must give a new image;

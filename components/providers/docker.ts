@@ -9,7 +9,7 @@
 // (refresh), diff, update and delete against the real engine.
 import * as pulumi from "@pulumi/pulumi";
 import { type InspectedObject, inspectObject, mutating } from "./engineSnapshot";
-import { docker, dockerIgnoringMissing, run } from "./exec";
+import { commandLine, docker, dockerIgnoringMissing, run } from "./exec";
 
 type Labels = Record<string, string>;
 
@@ -55,8 +55,11 @@ function namedObjectProvider(kind: "volume" | "network", createArgs: string[], b
     return {
         create: (inputs: NamedObjectInputs) =>
             mutating(async () => {
-                const existing = await inspectObject(kind, inputs.name);
-                if (existing === undefined) await docker([kind, "create", ...createArgs, ...labelArgs(inputs.labels), inputs.name]);
+                // One call, no inspect first: `volume create` of a name that exists succeeds and keeps
+                // the volume, `network create` refuses with "already exists"; either way it is adopted.
+                const args = [kind, "create", ...createArgs, ...labelArgs(inputs.labels), inputs.name];
+                const r = await run("docker", args);
+                if (r.code !== 0 && !/already exists/i.test(r.stderr)) throw new Error(`${commandLine(args)} failed (exit ${r.code}): ${r.stderr.trim()}`);
                 return { id: inputs.name, outs: inputs };
             }),
         async read(id: string, props: NamedObjectInputs) {

@@ -277,6 +277,9 @@ describe("faults 2, 3, 7: dind containers removed, killed, replaced; a child wip
         const up = await stack.pulumiOk("up", "--yes", "--skip-preview");
         expect(up.stdout).toMatch(/env-a-dind +replaced/);
         expect(up.stdout).toMatch(/env-b-dind +replaced/);
+        // The data volume kept the inner image cache: the preloaded image is not copied again.
+        expect(up.stdout).toMatch(/\[a\] inner daemon .* ready after/);
+        expect(up.stdout).not.toMatch(/loading image/);
         for (const p of ["a", "b"] as const) {
             expect(await containerId(n.dind(p))).not.toBe(before[p]);
             expect(await docker("container", "inspect", "--format", "{{.Config.Image}}", n.dind(p))).toBe(tag);
