@@ -6,6 +6,7 @@
 // to trust.
 import * as pulumi from "@pulumi/pulumi";
 import { run } from "./exec";
+import { ReferencedDynamicResource } from "./providerReference";
 
 export interface CertificateInputs {
     domain: string;
@@ -64,7 +65,7 @@ async function issue(i: CertificateInputs, ca?: { caCert: string; caKey: string 
     }
 }
 
-const certificateProvider: pulumi.dynamic.ResourceProvider = {
+export const certificateProvider: pulumi.dynamic.ResourceProvider = {
     async create(inputs: CertificateInputs) {
         return { id: `ca-${inputs.domain}`, outs: await issue(inputs) };
     },
@@ -81,13 +82,16 @@ const certificateProvider: pulumi.dynamic.ResourceProvider = {
     },
 };
 
-export class GatewayCertificate extends pulumi.dynamic.Resource {
+/** Where the provider process finds the provider (see providerReference.ts). */
+const certificateReference = { moduleFile: __filename, exportName: "certificateProvider" };
+
+export class GatewayCertificate extends ReferencedDynamicResource {
     declare public readonly caCert: pulumi.Output<string>;
     declare public readonly cert: pulumi.Output<string>;
     declare public readonly key: pulumi.Output<string>;
     constructor(name: string, args: { [K in keyof CertificateInputs]: pulumi.Input<CertificateInputs[K]> }, opts?: pulumi.CustomResourceOptions) {
         super(
-            certificateProvider,
+            certificateReference,
             name,
             { ...args, caCert: undefined, caKey: undefined, cert: undefined, key: undefined },
             { ...opts, additionalSecretOutputs: ["caKey", "key"] },

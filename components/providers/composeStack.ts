@@ -15,6 +15,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ComposeTarget, composeExecArgs, TLS_ENV } from "../composeCommand";
 import { type InspectedObject, inspectObject } from "./engineSnapshot";
 import { docker, progress, run, sleep } from "./exec";
+import { ReferencedDynamicResource } from "./providerReference";
 
 /** Where and how compose runs (ComposeTarget: the dind container, project, files, env, override), and what it runs. */
 export interface ComposeStackInputs extends ComposeTarget {
@@ -238,7 +239,7 @@ function detailedDiff(olds: ComposeStackInputs, news: ComposeStackInputs): Recor
     return d;
 }
 
-const composeStackProvider: pulumi.dynamic.ResourceProvider = {
+export const composeStackProvider: pulumi.dynamic.ResourceProvider = {
     async create(inputs: ComposeStackInputs) {
         const outs = await up(inputs);
         return { id: `${inputs.daemon}/${inputs.project}`, outs };
@@ -288,9 +289,12 @@ const composeStackProvider: pulumi.dynamic.ResourceProvider = {
 
 export type ComposeStackArgs = { [K in keyof ComposeStackInputs]: pulumi.Input<ComposeStackInputs[K]> };
 
-export class ComposeStack extends pulumi.dynamic.Resource {
+/** Where the provider process finds the provider (see providerReference.ts). */
+const composeStackReference = { moduleFile: __filename, exportName: "composeStackProvider" };
+
+export class ComposeStack extends ReferencedDynamicResource {
     declare public readonly services: pulumi.Output<Record<string, string>>;
     constructor(name: string, args: ComposeStackArgs, opts?: pulumi.CustomResourceOptions) {
-        super(composeStackProvider, name, { ...args, services: undefined }, opts, "compose", "Stack");
+        super(composeStackReference, name, { ...args, services: undefined }, opts, "compose", "Stack");
     }
 }

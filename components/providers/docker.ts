@@ -10,6 +10,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { type InspectedObject, inspectObject, mutating } from "./engineSnapshot";
 import { commandLine, docker, dockerIgnoringMissing, run } from "./exec";
+import { ReferencedDynamicResource } from "./providerReference";
 
 type Labels = Record<string, string>;
 
@@ -77,7 +78,7 @@ function namedObjectProvider(kind: "volume" | "network", createArgs: string[], b
     };
 }
 
-const volumeProvider = namedObjectProvider("volume", []);
+export const volumeProvider = namedObjectProvider("volume", []);
 
 /** Containers joined by hand (not ours) would block a network's removal: detach them first. */
 async function detachAll(network: string): Promise<void> {
@@ -87,21 +88,25 @@ async function detachAll(network: string): Promise<void> {
     }
 }
 
-const networkProvider = namedObjectProvider("network", ["--driver", "bridge"], detachAll);
+export const networkProvider = namedObjectProvider("network", ["--driver", "bridge"], detachAll);
+
+// Where the provider process finds each provider (see providerReference.ts).
+const volumeReference = { moduleFile: __filename, exportName: "volumeProvider" };
+const networkReference = { moduleFile: __filename, exportName: "networkProvider" };
 
 type NamedObjectArgs = { name: pulumi.Input<string>; labels: pulumi.Input<Labels> };
 
-export class Volume extends pulumi.dynamic.Resource {
+export class Volume extends ReferencedDynamicResource {
     declare public readonly name: pulumi.Output<string>;
     constructor(resourceName: string, args: NamedObjectArgs, opts?: pulumi.CustomResourceOptions) {
-        super(volumeProvider, resourceName, args, opts, "docker", "Volume");
+        super(volumeReference, resourceName, args, opts, "docker", "Volume");
     }
 }
 
-export class Network extends pulumi.dynamic.Resource {
+export class Network extends ReferencedDynamicResource {
     declare public readonly name: pulumi.Output<string>;
     constructor(resourceName: string, args: NamedObjectArgs, opts?: pulumi.CustomResourceOptions) {
-        super(networkProvider, resourceName, args, opts, "docker", "Network");
+        super(networkReference, resourceName, args, opts, "docker", "Network");
     }
 }
 
@@ -267,7 +272,7 @@ function createArgs(i: ContainerInputs): string[] {
     return args;
 }
 
-const containerProvider: pulumi.dynamic.ResourceProvider = {
+export const containerProvider: pulumi.dynamic.ResourceProvider = {
     create: (inputs: ContainerInputs) => mutating(async () => {
         // A container of the same name from an interrupted run would block `create`: replace it.
         await dockerIgnoringMissing(["rm", "--force", inputs.name]);
@@ -329,6 +334,8 @@ const containerProvider: pulumi.dynamic.ResourceProvider = {
     }),
 };
 
+const containerReference = { moduleFile: __filename, exportName: "containerProvider" };
+
 /** Inputs at any depth may be Outputs: the engine resolves them before the provider runs. */
 export type DeepInput<T> = T extends (infer U)[]
     ? pulumi.Input<DeepInput<U>[]>
@@ -338,12 +345,12 @@ export type DeepInput<T> = T extends (infer U)[]
 
 export type ContainerArgs = { [K in keyof ContainerInputs]: DeepInput<ContainerInputs[K]> };
 
-export class Container extends pulumi.dynamic.Resource {
+export class Container extends ReferencedDynamicResource {
     declare public readonly name: pulumi.Output<string>;
     declare public readonly containerId: pulumi.Output<string>;
     declare public readonly ipAddresses: pulumi.Output<Record<string, string>>;
     declare public readonly boundPorts: pulumi.Output<Record<string, string>>;
     constructor(resourceName: string, args: ContainerArgs, opts?: pulumi.CustomResourceOptions) {
-        super(containerProvider, resourceName, { ...args, containerId: undefined, ipAddresses: undefined, boundPorts: undefined }, opts, "docker", "Container");
+        super(containerReference, resourceName, { ...args, containerId: undefined, ipAddresses: undefined, boundPorts: undefined }, opts, "docker", "Container");
     }
 }

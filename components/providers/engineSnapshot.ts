@@ -13,9 +13,10 @@
 // An object the snapshot lacks (removed, or made without the label) is asked
 // for directly, so a miss costs what it cost before.
 //
-// The providers are serialized into the state and run in one provider process,
-// each resource's copy on its own: shared state lives on globalThis, and
-// modules are required at call time (see exec.ts).
+// The providers run in one provider process, which loads this module once
+// (providerReference.ts). The shared state lives on globalThis all the same, so
+// that providers serialized into older states, each with its own copy of this
+// code, share it too.
 import { dockerIgnoringMissing, run } from "./exec";
 
 export type EngineObjectKind = "container" | "volume" | "network";

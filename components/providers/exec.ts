@@ -1,8 +1,8 @@
-// Process helpers for the dynamic providers. These functions are serialized
-// with the providers into the Pulumi state and run in the provider process,
-// so they capture no module objects: built-ins and packages are `require`d at
-// call time (a captured module namespace drags Node internals into the
-// serializer, which then fails).
+// Process helpers for the dynamic providers, which run in the provider process.
+// Built-ins and packages are `require`d at call time: stacks written before
+// providerReference.ts hold these functions serialized by Pulumi's closure
+// serializer, where a captured module namespace drags Node internals in and
+// fails.
 import type * as childProcessTypes from "child_process";
 
 export interface RunResult {
