@@ -67,25 +67,34 @@ async function compose(i: ComposeStackInputs, args: string[], what: string): Pro
 }
 
 /**
- * Polls the inner daemon over TLS every 0.1 s for up to $1 seconds, inside the dind container: a
- * poll there costs one docker CLI start, where a `docker exec` per poll through the outer engine
- * took 0.3-0.7 s on a loaded machine (BENCHMARKS.md). Prints "waiting <polls> <last error>" on the
- * first failure and about every 5 s after it; when the daemon answers, "ready <polls> <version>"
- * and "image <ID or -> <image>" for each image named after $1 (what preload compares); exits 3
- * with "gave up <polls> <last error>" at the deadline.
+ * Waits for the inner daemon inside the dind container, where a poll costs a docker CLI start and
+ * not a `docker exec` through the outer engine (0.3-0.7 s each on a loaded machine). Asking the
+ * daemon every 0.1 s would take the CPU that eight starting daemons need, so it asks at once, then
+ * every second until the daemon's socket exists (a shell test, every 0.1 s), then with backoff from
+ * 0.1 s to 1 s (a request to a daemon that is still starting waits for it). Gives up after $1
+ * seconds. Prints "waiting <attempts> <last error>" after the first failure and every 5 s; when the
+ * daemon answers, "ready <attempts> <version>" and "image <ID or -> <image>" for each image named
+ * after $1 (what preload compares); exits 3 with "gave up <attempts> <last error>" at the deadline.
  */
-const POLL_DAEMON_SCRIPT = `deadline=$(( $(date +%s) + $1 )); n=0
+const POLL_DAEMON_SCRIPT = `now=$(date +%s); deadline=$((now + $1)); next_report=$now; shift
+n=0; tick=0; next=0; gap=10; seen=0
 while :; do
-  n=$((n + 1))
-  if out=$(docker version --format '{{.Server.Version}}' 2>&1); then
-    echo "ready $n $out"; shift
-    for image in "$@"; do echo "image $(docker image inspect --format '{{.Id}}' "$image" 2>/dev/null || echo -) $image"; done
-    exit 0
+  if [ $seen -eq 0 ] && [ -S /var/run/docker.sock ]; then seen=1; gap=1; next=$tick; fi
+  if [ $tick -ge $next ]; then
+    n=$((n + 1))
+    if out=$(docker version --format '{{.Server.Version}}' 2>&1); then
+      echo "ready $n $out"
+      for image in "$@"; do echo "image $(docker image inspect --format '{{.Id}}' "$image" 2>/dev/null || echo -) $image"; done
+      exit 0
+    fi
+    out=$(printf '%s' "$out" | tail -n 1)
+    now=$(date +%s)
+    if [ $now -ge $deadline ]; then echo "gave up $n $out"; exit 3; fi
+    if [ $now -ge $next_report ]; then echo "waiting $n $out"; next_report=$((now + 5)); fi
+    if [ $seen -eq 1 ]; then gap=$((gap * 2)); [ $gap -gt 10 ] && gap=10; fi
+    next=$((tick + gap))
   fi
-  out=$(printf '%s' "$out" | tail -n 1)
-  if [ "$(date +%s)" -ge "$deadline" ]; then echo "gave up $n $out"; exit 3; fi
-  if [ $((n % 50)) -eq 1 ]; then echo "waiting $n $out"; fi
-  sleep 0.1
+  tick=$((tick + 1)); sleep 0.1
 done`;
 
 /**
