@@ -274,9 +274,13 @@ function createArgs(i: ContainerInputs): string[] {
 
 export const containerProvider: pulumi.dynamic.ResourceProvider = {
     create: (inputs: ContainerInputs) => mutating(async () => {
-        // A container of the same name from an interrupted run would block `create`: replace it.
-        await dockerIgnoringMissing(["rm", "--force", inputs.name]);
-        await docker(createArgs(inputs));
+        // A container of the same name from an interrupted run blocks `create`: replace it.
+        const created = await run("docker", createArgs(inputs));
+        if (created.code !== 0) {
+            if (!/is already in use/i.test(created.stderr)) throw new Error(`${commandLine(createArgs(inputs))} failed (exit ${created.code}): ${created.stderr.trim()}`);
+            await dockerIgnoringMissing(["rm", "--force", inputs.name]);
+            await docker(createArgs(inputs));
+        }
         try {
             await allSettledOrThrow(inputs.networks.slice(1).map((n) => connectNetwork(inputs.name, n)));
             await uploadFiles(inputs.name, [...inputs.files, ...inputs.secretFiles]);
