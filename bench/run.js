@@ -362,6 +362,13 @@ function clearComposeCache() {
     }
 }
 
+/** The program's kept `docker save` archive of the preloaded image (components/providers/composeStack.ts): a cold `up` makes it again, as the script saves every time. */
+function clearImageArchives() {
+    const dir = path.join(REPO, ".dind-compose", "cache", "images");
+    if (!fs.existsSync(dir)) return;
+    for (const f of fs.readdirSync(dir)) if (f.includes(BUSYBOX.replace(/[^\w.-]+/g, "_"))) fs.rmSync(path.join(dir, f), { force: true });
+}
+
 async function programRuns(n, rep, projects, extras) {
     const st = new BenchStack(n, rep);
     const [httpPort, httpsPort] = [await freePort(), await freePort()];
@@ -375,6 +382,7 @@ async function programRuns(n, rep, projects, extras) {
     const res = {};
     try {
         clearComposeCache(); // cold: as on the first `up` of these projects
+        clearImageArchives();
         res.cold = await st.pulumi("cold-up", ["up", "--yes", "--skip-preview"]);
         for (const p of projects) {
             const r = await httpGet("127.0.0.1", httpPort, `${p.name}.project.localhost`);

@@ -171,13 +171,61 @@ async function outerImageIds(i: ComposeStackInputs): Promise<Record<string, stri
     return Object.fromEntries(ids);
 }
 
+/**
+ * Where `docker save` archives of preloaded images are kept: the program's cache, next to the
+ * compose models (<root>/.dind-compose/cache/images; this module runs from
+ * <root>/.dind-compose/build/components/providers).
+ */
+const IMAGE_ARCHIVE_DIR = require("path").join(__dirname, "..", "..", "..", "cache", "images");
+/** Archives not used for this long are removed when a new one is written. */
+const IMAGE_ARCHIVE_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
+
+/**
+ * The `docker save` archive of `image` (whose ID is `id`), made once and kept by ID: the projects
+ * of one `pulumi up` that load the same image share it (eight engine-side exports of the same
+ * layers at N = 8 before), and later runs find it. An ID names the content, so a kept archive
+ * is never stale; it carries the name it is loaded under, so that is in its file name too.
+ */
+function imageArchive(image: string, id: string): Promise<string> {
+    const fs = require("fs");
+    const path = require("path");
+    const file = path.join(IMAGE_ARCHIVE_DIR, `${id.replace(/^sha256:/, "").slice(0, 32)}-${image.replace(/[^\w.-]+/g, "_")}.tar`);
+    const g = globalThis as { __dindComposeImageArchives?: Map<string, Promise<string>> };
+    const pending = (g.__dindComposeImageArchives ??= new Map());
+    const making = pending.get(file);
+    if (making) return making;
+    if (fs.existsSync(file)) {
+        const now = new Date();
+        fs.utimesSync(file, now, now); // used: kept from pruning
+        return Promise.resolve(file);
+    }
+    const made = (async () => {
+        fs.mkdirSync(IMAGE_ARCHIVE_DIR, { recursive: true });
+        const partial = `${file}.${process.pid}.partial`;
+        try {
+            await docker(["save", "--output", partial, image]);
+            fs.renameSync(partial, file);
+        } finally {
+            fs.rmSync(partial, { force: true });
+            pending.delete(file);
+        }
+        for (const f of fs.readdirSync(IMAGE_ARCHIVE_DIR) as string[]) {
+            const p = path.join(IMAGE_ARCHIVE_DIR, f);
+            if (Date.now() - fs.statSync(p).mtimeMs > IMAGE_ARCHIVE_MAX_AGE_MS) fs.rmSync(p, { force: true });
+        }
+        return file;
+    })();
+    pending.set(file, made);
+    return made;
+}
+
 /** Copies images from the outer daemon into the inner one, skipping those it already has (same ID). */
 async function preload(i: ComposeStackInputs, outer: Record<string, string>, inner: Record<string, string>): Promise<void> {
     for (const image of i.preloadImages) {
         if (inner[image] === outer[image]) continue;
         await progress(`[${i.project}] loading image ${image} into the inner daemon`);
-        const save = require("child_process").spawn("docker", ["save", image], { stdio: ["ignore", "pipe", "inherit"] });
-        await docker(["exec", "-i", i.daemon, "docker", "load", "--quiet"], { input: save.stdout });
+        const archive = await imageArchive(image, outer[image]);
+        await docker(["exec", "-i", i.daemon, "docker", "load", "--quiet"], { input: require("fs").createReadStream(archive) });
     }
 }
 
