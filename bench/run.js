@@ -145,7 +145,7 @@ const CATEGORIES = [
     ["image copy", /^save |^exec -i \S+ docker load|^exec \S+ docker image inspect/],
     ["compose up", /^exec .* compose .* up --detach/],
     ["compose down", /^exec .* compose .* down/],
-    ["compose ps", /^exec .* compose .* ps /],
+    ["compose ps", /^exec (?!.* up --detach).* compose .* ps /],
     ["compose config", /^run --rm .*compose.*config/],
     ["containers", /^(create|start|stop|rm|cp) |^network (connect|disconnect)|^exec \S+ nginx/],
     ["volumes, networks", /^(volume|network) (create|rm)/],

@@ -22,27 +22,32 @@ export interface ComposeTarget {
     override: string;
 }
 
+/** The parts of a compose invocation: `docker exec` up to the dind container, compose's flags, and the override's. */
+export interface ComposeExecParts {
+    /** `exec`, its flags and the dind container's name. */
+    exec: string[];
+    /** compose's project flags and the project's own files. */
+    composeFlags: string[];
+    /** `--file -` when the override comes on stdin; empty without one. */
+    overrideFlags: string[];
+}
+
+/** See composeExecArgs. */
+export function composeExecParts(t: ComposeTarget, opts: { tty?: boolean } = {}): ComposeExecParts {
+    const env = [...TLS_ENV, ...Object.keys(t.env).sort().map((k) => `${k}=${t.env[k]}`)];
+    const stdin = t.override !== "" ? ["-i"] : opts.tty ? ["-it"] : [];
+    return {
+        exec: ["exec", ...stdin, "--workdir", t.dir, ...env.flatMap((e) => ["--env", e]), t.daemon],
+        composeFlags: ["--project-name", t.project, "--project-directory", t.dir, ...t.composeFiles.flatMap((f) => ["--file", f])],
+        overrideFlags: t.override !== "" ? ["--file", "-"] : [],
+    };
+}
+
 /**
  * `docker` arguments up to and including the compose file flags; the compose command follows.
  * With an override, stdin carries it (`-i`); without one, `tty` asks for a terminal (`-it`).
  */
 export function composeExecArgs(t: ComposeTarget, opts: { tty?: boolean } = {}): string[] {
-    const env = [...TLS_ENV, ...Object.keys(t.env).sort().map((k) => `${k}=${t.env[k]}`)];
-    const stdin = t.override !== "" ? ["-i"] : opts.tty ? ["-it"] : [];
-    return [
-        "exec",
-        ...stdin,
-        "--workdir",
-        t.dir,
-        ...env.flatMap((e) => ["--env", e]),
-        t.daemon,
-        "docker",
-        "compose",
-        "--project-name",
-        t.project,
-        "--project-directory",
-        t.dir,
-        ...t.composeFiles.flatMap((f) => ["--file", f]),
-        ...(t.override !== "" ? ["--file", "-"] : []),
-    ];
+    const p = composeExecParts(t, opts);
+    return [...p.exec, "docker", "compose", ...p.composeFlags, ...p.overrideFlags];
 }
