@@ -193,7 +193,7 @@ function loadProject(spec: ProjectSpec, canonical: ComposeModel | ConfigError | 
     };
 }
 
-/** Loads every project in parallel; throws one ConfigError listing every broken project. */
+/** Loads every project (compose's models of all of them in one run); throws one ConfigError listing every broken project. */
 export async function loadProjects(projects: ProjectSpec[], opts: LoadOptions): Promise<Record<string, LoadedProject>> {
     const canonical = await canonicalModels(projects, opts).catch((e: Error) => {
         throw new ConfigError([e.message]);

@@ -9,7 +9,7 @@
 // (refresh), diff, update and delete against the real engine.
 import * as pulumi from "@pulumi/pulumi";
 import { type InspectedObject, inspectObject, mutating } from "./engineSnapshot";
-import { commandLine, docker, dockerIgnoringMissing, run } from "./exec";
+import { docker, dockerIgnoringMissing, dockerTolerating, run } from "./exec";
 import { ReferencedDynamicResource } from "./providerReference";
 
 type Labels = Record<string, string>;
@@ -58,9 +58,7 @@ function namedObjectProvider(kind: "volume" | "network", createArgs: string[], b
             mutating(async () => {
                 // One call, no inspect first: `volume create` of a name that exists succeeds and keeps
                 // the volume, `network create` refuses with "already exists"; either way it is adopted.
-                const args = [kind, "create", ...createArgs, ...labelArgs(inputs.labels), inputs.name];
-                const r = await run("docker", args);
-                if (r.code !== 0 && !/already exists/i.test(r.stderr)) throw new Error(`${commandLine(args)} failed (exit ${r.code}): ${r.stderr.trim()}`);
+                await dockerTolerating([kind, "create", ...createArgs, ...labelArgs(inputs.labels), inputs.name], (m) => /already exists/i.test(m));
                 return { id: inputs.name, outs: inputs };
             }),
         async read(id: string, props: NamedObjectInputs) {
@@ -275,9 +273,8 @@ function createArgs(i: ContainerInputs): string[] {
 export const containerProvider: pulumi.dynamic.ResourceProvider = {
     create: (inputs: ContainerInputs) => mutating(async () => {
         // A container of the same name from an interrupted run blocks `create`: replace it.
-        const created = await run("docker", createArgs(inputs));
-        if (created.code !== 0) {
-            if (!/is already in use/i.test(created.stderr)) throw new Error(`${commandLine(createArgs(inputs))} failed (exit ${created.code}): ${created.stderr.trim()}`);
+        const created = await dockerTolerating(createArgs(inputs), (m) => /is already in use/i.test(m));
+        if (created === undefined) {
             await dockerIgnoringMissing(["rm", "--force", inputs.name]);
             await docker(createArgs(inputs));
         }

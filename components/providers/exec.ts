@@ -1,8 +1,8 @@
 // Process helpers for the dynamic providers, which run in the provider process.
-// Built-ins and packages are `require`d at call time: stacks written before
-// providerReference.ts hold these functions serialized by Pulumi's closure
-// serializer, where a captured module namespace drags Node internals in and
-// fails.
+// Built-ins and packages are `require`d at call time, as in the other provider
+// modules: a habit from when Pulumi's closure serializer copied these functions
+// into the state (a captured module namespace dragged Node internals in and
+// failed). Since providerReference.ts they are loaded as plain modules.
 import type * as childProcessTypes from "child_process";
 
 export interface RunResult {
@@ -69,12 +69,17 @@ export function isNotFound(message: string): boolean {
     return /no such (container|volume|network|object)|not found/i.test(message);
 }
 
-/** Runs docker and treats "no such object" as success (returns undefined). */
-export async function dockerIgnoringMissing(args: string[]): Promise<string | undefined> {
+/** Runs docker; a failure whose message matches `tolerated` returns undefined instead of throwing. */
+export async function dockerTolerating(args: string[], tolerated: (message: string) => boolean): Promise<string | undefined> {
     const r = await run("docker", args);
     if (r.code === 0) return r.stdout;
-    if (isNotFound(r.stderr)) return undefined;
+    if (tolerated(r.stderr)) return undefined;
     throw new Error(`${commandLine(args)} failed (exit ${r.code}): ${r.stderr.trim()}`);
+}
+
+/** Runs docker and treats "no such object" as success (returns undefined). */
+export function dockerIgnoringMissing(args: string[]): Promise<string | undefined> {
+    return dockerTolerating(args, isNotFound);
 }
 
 /**
