@@ -3,6 +3,7 @@ import { GatewaySpec } from "./config";
 import { GATEWAY_HTTP_PORT, GATEWAY_HTTPS_PORT, GATEWAY_INDEX_ROOT, renderNginxConf, Route } from "./gatewayConfig";
 import { renderIndexPage } from "./indexPage";
 import { Container, Network } from "./providers/docker";
+import { GatewayUpstreams } from "./providers/gatewayUpstreams";
 
 export interface GatewayArgs {
     /** Engine-side container name. */
@@ -23,12 +24,15 @@ export interface GatewayArgs {
 }
 
 const TLS_DIR = "/etc/dind-compose/tls";
+const NGINX_CONF = "/etc/dind-compose/nginx.conf";
+const RELOAD_COMMAND = ["nginx", "-c", NGINX_CONF, "-s", "reload"];
 
 /**
- * The gateway opens a new connection to a project for every request (nginx 1.26 has no keepalive
- * pool for upstreams resolved at request time), and each closed one holds its local port in
- * TIME_WAIT for 60 s: under load the ports run out and throughput drops (BENCHMARKS.md). Both
- * settings belong to the gateway's own network namespace.
+ * An upstream that closes every connection (busybox httpd, HTTP/1.0 servers), and the fallback by
+ * name (no keepalive pool for upstreams resolved at request time), make the gateway open a new
+ * connection per request, and each closed one holds its local port in TIME_WAIT for 60 s: under
+ * load the ports run out and throughput drops (BENCHMARKS.md). Both settings belong to the
+ * gateway's own network namespace.
  */
 const GATEWAY_SYSCTLS: Record<string, string> = {
     "net.ipv4.tcp_tw_reuse": "1",
@@ -47,6 +51,10 @@ export class Gateway extends pulumi.ComponentResource {
     /** The gateway's IPv4 address on each project network: project name -> address. */
     public readonly addresses: pulumi.Output<Record<string, string>>;
     public readonly containerName: pulumi.Output<string>;
+    private readonly container: Container;
+    private readonly resourceName: string;
+    private readonly routes: Route[];
+    private readonly networks: Record<string, Network>;
 
     constructor(name: string, args: GatewayArgs, opts?: pulumi.ComponentResourceOptions) {
         super("dind-compose:index:Gateway", name, {}, opts);
@@ -68,7 +76,7 @@ export class Gateway extends pulumi.ComponentResource {
                 image: args.image,
                 labels: args.labels,
                 env: {},
-                command: ["nginx", "-c", "/etc/dind-compose/nginx.conf", "-g", "daemon off;"],
+                command: ["nginx", "-c", NGINX_CONF, "-g", "daemon off;"],
                 mounts: [],
                 networks: [{ name: args.ownNetwork.name, aliases: [] }, ...projects.map((p) => ({ name: args.networks[p].name, aliases: args.aliases }))],
                 ports: [
@@ -78,21 +86,44 @@ export class Gateway extends pulumi.ComponentResource {
                 securityArgs: [],
                 sysctls: GATEWAY_SYSCTLS,
                 files: [
-                    { path: "/etc/dind-compose/nginx.conf", content: nginxConf },
+                    { path: NGINX_CONF, content: nginxConf },
                     { path: `${GATEWAY_INDEX_ROOT}/index.html`, content: indexHtml },
                     { path: `${TLS_DIR}/cert.pem`, content: args.tls.cert },
                 ],
                 secretFiles: [{ path: `${TLS_DIR}/key.pem`, content: args.tls.key }],
-                reloadCommand: ["nginx", "-c", "/etc/dind-compose/nginx.conf", "-s", "reload"],
+                reloadCommand: RELOAD_COMMAND,
                 running: true,
             },
             { parent: this },
         );
 
+        this.container = container;
+        this.resourceName = name;
+        this.routes = args.routes;
+        this.networks = args.networks;
         this.containerName = container.name;
         this.addresses = pulumi.all(projects.map((p) => args.networks[p].name)).apply((netNames) =>
             container.ipAddresses.apply((ips) => Object.fromEntries(projects.map((p, i) => [p, ips[netNames[i]] ?? ""]))),
         );
         this.registerOutputs({ addresses: this.addresses, containerName: this.containerName });
+    }
+
+    /**
+     * Gives each route a pool of kept-alive connections to its project's dind container (`daemons`:
+     * project name -> container name, whose creation it waits for): their addresses are written
+     * into the gateway once they exist. See gatewayConfig.ts and providers/gatewayUpstreams.ts.
+     */
+    public keepAliveTo(daemons: Record<string, pulumi.Input<string>>): GatewayUpstreams {
+        return new GatewayUpstreams(
+            `${this.resourceName}-upstreams`,
+            {
+                gateway: this.container.name,
+                gatewayId: this.container.containerId,
+                targets: this.routes.map((r) => ({ project: r.project, daemon: daemons[r.project], network: this.networks[r.project].name, port: r.upstreamPort })),
+                reloadCommand: RELOAD_COMMAND,
+            },
+            // On destroy the gateway container goes, and its files with it.
+            { parent: this, deletedWith: this.container },
+        );
     }
 }

@@ -1,9 +1,16 @@
-// Renders the gateway's nginx.conf from the routes. Pure.
+// Renders the gateway's nginx config from the routes. Pure.
 //
-// Upstreams are resolved at request time (a variable in proxy_pass plus
-// Docker's embedded DNS at 127.0.0.11), so a project whose daemon is missing or
-// down gives a 502 page naming it while nginx and every other route keep
-// working; static upstream blocks would stop nginx from starting at all.
+// Each project's route goes to an upstream block with a pool of kept-alive
+// connections to its dind container's address. nginx 1.26 resolves a name in an
+// upstream block only when it starts, and refuses to start when a name does not
+// resolve, so the block takes addresses, and those are known only once the dind
+// containers exist: the gateway's config includes them from
+// UPSTREAMS_DIR/<project>/*.conf, written after the containers (see
+// providers/gatewayUpstreams.ts). Until then, and whenever the address fails
+// (the daemon was replaced or got a new address since), a request falls back to
+// resolution at request time (a variable in proxy_pass plus Docker's embedded
+// DNS at 127.0.0.11): a project whose daemon is missing or down gives a 502
+// page naming it while nginx and every other route keep working.
 
 export interface Route {
     /** Project name, shown in error pages. */
@@ -31,6 +38,17 @@ export interface GatewayConfigArgs {
 export const GATEWAY_HTTP_PORT = 80;
 export const GATEWAY_HTTPS_PORT = 443;
 export const GATEWAY_INDEX_ROOT = "/usr/share/dind-compose";
+/** Where each project's upstream address is written, one directory per project (see upstreamServerLines). */
+export const GATEWAY_UPSTREAMS_DIR = "/etc/dind-compose/upstreams";
+/** Idle kept-alive connections each nginx worker holds per project. */
+const UPSTREAM_KEEPALIVE = 32;
+/**
+ * How long an idle one is kept. Short: a connection whose daemon vanished without closing it (its
+ * network left by hand) gets no answer, and a request sent on it waits for proxy_read_timeout.
+ * A daemon that is stopped or removed closes its connections, and the gateway's reload after a
+ * replaced daemon drops its pools.
+ */
+const UPSTREAM_IDLE_SECONDS = 10;
 
 const quote = (s: string): string => `"${s.replace(/["\\$]/g, (c) => `\\${c}`)}"`;
 
@@ -38,6 +56,7 @@ export function renderNginxConf(args: GatewayConfigArgs): string {
     const routes = [...args.routes].sort((a, b) => a.hostname.localeCompare(b.hostname));
     const listen = (extra = ""): string =>
         `listen ${args.httpPort}${extra};` + (args.https ? `\n        listen ${args.https.port} ssl${extra};` : "");
+    const upstreams = routes.map(renderUpstream).join("");
     const servers = routes.map((r) => renderRoute(r, listen())).join("\n");
     const tls = args.https
         ? `
@@ -74,7 +93,7 @@ http {
     proxy_set_header Connection $connection_upgrade;
     map $http_upgrade $connection_upgrade { default upgrade; "" ""; }
     default_type text/plain;
-${tls}
+${tls}${upstreams}
     # Unknown names: say which ones exist.
     server {
         ${listen(" default_server")}
@@ -106,6 +125,32 @@ function renderStatusProbe(r: Route): string {
 `;
 }
 
+/** The name of a project's upstream block. Has no port, so a `proxy_pass http://$upstream` (host:port) never picks it. */
+export const upstreamName = (project: string): string => `dind-compose-project-${project}`;
+
+function renderUpstream(r: Route): string {
+    return `
+    # ${r.project}: its dind container's address, from ${GATEWAY_UPSTREAMS_DIR}/${r.project}/ once the container exists.
+    # The placeholder keeps the block valid without it: requests then take the fallback by name.
+    upstream ${upstreamName(r.project)} {
+        include ${GATEWAY_UPSTREAMS_DIR}/${r.project}/*.conf;
+        server 127.0.0.1:9 down;
+        keepalive ${UPSTREAM_KEEPALIVE};
+        keepalive_timeout ${UPSTREAM_IDLE_SECONDS}s;
+    }
+`;
+}
+
+/**
+ * The content of UPSTREAMS_DIR/<project>/address.conf: the project's dind container at `address`.
+ * Throws on anything but an IPv4 address and a port, as the text goes into nginx's config.
+ */
+export function upstreamServerLine(address: string, port: number): string {
+    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(address)) throw new Error(`not an IPv4 address for an upstream: ${JSON.stringify(address)}`);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`not a port for an upstream: ${port}`);
+    return `server ${address}:${port};\n`;
+}
+
 function renderRoute(r: Route, listen: string): string {
     const down = `project ${r.project} (${r.hostname}) is not answering on ${r.upstreamHost}:${r.upstreamPort}: its daemon or its service is down or still starting. Check it with: npm run compose -- ${r.project} ps\n`;
     return `
@@ -113,9 +158,20 @@ function renderRoute(r: Route, listen: string): string {
         ${listen}
         server_name ${r.hostname};
         location / {
+            # A request from the gateway to itself: the address written for ${r.project} is now the
+            # gateway's own (addresses changed behind pulumi's back). Served by name instead.
+            if ($remote_addr = $server_addr) { return 418; }
+            proxy_pass http://${upstreamName(r.project)};
+            proxy_intercept_errors off;
+            error_page 502 504 = @by_name;
+            error_page 418 = @by_name;
+        }
+        location @by_name {
+            # Only a request that reached no upstream: one already sent is never sent twice.
+            if ($upstream_connect_time ~ [0-9]) { return 502 ${quote(down)}; }
             set $upstream ${r.upstreamHost}:${r.upstreamPort};
             proxy_pass http://$upstream;
-            proxy_intercept_errors off;
+            recursive_error_pages on;
             error_page 502 503 504 = @down;
         }
         location @down {

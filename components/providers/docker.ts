@@ -207,7 +207,7 @@ async function networksUpdate(name: string, olds: NetworkAttachment[], news: Net
 }
 
 /** A tar archive (ustar) holding `files`, for `docker cp - container:/`. */
-function tarOf(files: UploadedFile[]): Buffer {
+export function tarOf(files: UploadedFile[]): Buffer {
     const blocks: Buffer[] = [];
     for (const f of files) {
         const body = Buffer.from(f.content, "utf8");

@@ -89,6 +89,18 @@ describe("Environment resource graph", () => {
         expect(ofType("docker:Network")).toHaveLength(3); // one per project and the gateway's own
     });
 
+    it("writes the dind containers' addresses into the gateway for its keepalive pools, by project, network and routed port", () => {
+        const [upstreams] = ofType("gateway:Upstreams");
+        expect(upstreams.name).toBe("env-gateway-upstreams");
+        expect(upstreams.inputs.gateway).toBe("dind-compose-test-gateway");
+        expect(upstreams.inputs.gatewayId).toBe("id-dind-compose-test-gateway");
+        expect(upstreams.inputs.targets).toEqual([
+            { project: "a", daemon: "dind-compose-test-a-dind", network: "dind-compose-test-a", port: 3000 },
+            { project: "b", daemon: "dind-compose-test-b-dind", network: "dind-compose-test-b", port: 80 },
+        ]);
+        expect(ofType("gateway:Upstreams")).toHaveLength(1);
+    });
+
     it("labels every engine object with the stack", () => {
         for (const r of registered.filter((x) => x.type.startsWith("pulumi-nodejs:docker"))) {
             expect(r.inputs.labels, r.name).toMatchObject({ "dind-compose.stack": "dind-compose/test" });

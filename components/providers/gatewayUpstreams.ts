@@ -1,0 +1,134 @@
+// The gateway's upstream addresses: which address each project's dind container has on its
+// project network, written into the gateway (GATEWAY_UPSTREAMS_DIR) for the upstream blocks of its
+// nginx config, then `nginx -s reload`. See gatewayConfig.ts for why nginx needs addresses there.
+//
+// A resource of its own, after the dind containers, rather than a file of the gateway container:
+// the gateway is created before the projects (a project with a service on the inner default
+// bridge takes the gateway's address into its override), and a gateway that depended on the dind
+// containers would also be removed before them on destroy, one step more.
+//
+// The addresses are read from the engine, not taken as inputs: every diff compares them with what
+// was written, so a `pulumi up` rewrites them after a daemon got a new address (an engine restart,
+// a container replaced by hand). Until then the gateway falls back to the name.
+import * as pulumi from "@pulumi/pulumi";
+import { GATEWAY_UPSTREAMS_DIR, upstreamServerLine } from "../gatewayConfig";
+import { tarOf, type UploadedFile } from "./docker";
+import { inspectObject, mutating } from "./engineSnapshot";
+import { docker, dockerTolerating } from "./exec";
+import { ReferencedDynamicResource } from "./providerReference";
+
+/** One project's route: the dind container, the network the gateway reaches it on, the port. */
+export interface UpstreamTarget {
+    project: string;
+    daemon: string;
+    network: string;
+    port: number;
+}
+
+export interface GatewayUpstreamsInputs {
+    /** The gateway container's name, and its ID: a new gateway container gets the files written again. */
+    gateway: string;
+    gatewayId: string;
+    targets: UpstreamTarget[];
+    /** Run in the gateway after the files are written (nginx -s reload). */
+    reloadCommand: string[];
+}
+
+export interface GatewayUpstreamsOutputs extends GatewayUpstreamsInputs {
+    /** Project -> the address written for it ("" when its daemon had none: the gateway uses the name). */
+    addresses: Record<string, string>;
+}
+
+/** Each target's address on its network now, "" when the container or the attachment is missing. */
+async function currentAddresses(targets: UpstreamTarget[]): Promise<Record<string, string>> {
+    const found = await Promise.all(targets.map(async (t) => (await inspectObject("container", t.daemon))?.NetworkSettings?.Networks?.[t.network]?.IPAddress ?? ""));
+    return Object.fromEntries(targets.map((t, i) => [t.project, found[i]]));
+}
+
+/** The files under GATEWAY_UPSTREAMS_DIR for these addresses (none for a project without one). */
+export function upstreamFiles(targets: UpstreamTarget[], addresses: Record<string, string>): UploadedFile[] {
+    return targets
+        .filter((t) => addresses[t.project])
+        .map((t) => ({ path: `${GATEWAY_UPSTREAMS_DIR}/${t.project}/address.conf`, content: upstreamServerLine(addresses[t.project], t.port) }));
+}
+
+/** Replaces everything under GATEWAY_UPSTREAMS_DIR with `files`, then reloads; one `docker exec`. */
+async function writeUpstreams(gateway: string, files: UploadedFile[], reloadCommand: string[]): Promise<void> {
+    const script = `rm -rf ${GATEWAY_UPSTREAMS_DIR} && mkdir -p ${GATEWAY_UPSTREAMS_DIR} && tar -x -f - -C / && exec "$@"`;
+    await docker(["exec", "-i", gateway, "sh", "-c", script, "sh", ...reloadCommand], { input: tarOf(files) });
+}
+
+/** Prints `<project> <content of its address.conf>` per line. */
+const READ_SCRIPT = `cd ${GATEWAY_UPSTREAMS_DIR} 2>/dev/null || exit 0; for f in */address.conf; do [ -f "$f" ] && printf '%s %s\\n' "\${f%%/*}" "$(cat "$f")"; done; exit 0`;
+
+/** Project -> the address in its file as READ_SCRIPT listed it ("" for none or one that names another port). */
+export function writtenAddresses(targets: UpstreamTarget[], listing: string): Record<string, string> {
+    const found = new Map<string, string>();
+    for (const line of listing.split("\n")) {
+        const m = /^(\S+) server (\S+?):(\d+);$/.exec(line.trim());
+        if (m) found.set(m[1], `${m[2]}:${m[3]}`);
+    }
+    return Object.fromEntries(
+        targets.map((t) => {
+            const [address, port] = (found.get(t.project) ?? ":").split(":");
+            return [t.project, Number(port) === t.port ? address : ""];
+        }),
+    );
+}
+
+async function apply(inputs: GatewayUpstreamsInputs): Promise<GatewayUpstreamsOutputs> {
+    const addresses = await currentAddresses(inputs.targets);
+    await writeUpstreams(inputs.gateway, upstreamFiles(inputs.targets, addresses), inputs.reloadCommand);
+    return { ...inputs, addresses };
+}
+
+const INPUT_KEYS: (keyof GatewayUpstreamsInputs)[] = ["gateway", "gatewayId", "targets", "reloadCommand"];
+
+export const gatewayUpstreamsProvider: pulumi.dynamic.ResourceProvider = {
+    create: (inputs: GatewayUpstreamsInputs) =>
+        mutating(async () => {
+            const outs = await apply(inputs);
+            return { id: `${inputs.gateway}-upstreams`, outs };
+        }),
+
+    // Refresh: the addresses the gateway has now (a file edited or lost shows as a change on the next up).
+    async read(id: string, props: GatewayUpstreamsOutputs) {
+        const listing = await dockerTolerating(["exec", props.gateway, "sh", "-c", READ_SCRIPT], (m) => /no such container|is not running/i.test(m));
+        if (listing === undefined) return { id, props }; // the gateway's own refresh notices; a new one gets the files
+        return { id, props: { ...props, addresses: writtenAddresses(props.targets, listing) } };
+    },
+
+    async diff(_id: string, olds: GatewayUpstreamsOutputs, news: GatewayUpstreamsInputs) {
+        const changed: string[] = INPUT_KEYS.filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
+        if (JSON.stringify(await currentAddresses(news.targets)) !== JSON.stringify(olds.addresses ?? {})) changed.push("addresses");
+        return {
+            changes: changed.length > 0,
+            detailedDiff: Object.fromEntries(changed.map((k) => [k, { kind: "update", inputDiff: k !== "addresses" }])),
+        } as pulumi.dynamic.DiffResult;
+    },
+
+    update: (_id: string, _olds: GatewayUpstreamsOutputs, news: GatewayUpstreamsInputs) => mutating(async () => ({ outs: await apply(news) })),
+
+    // Back to names only. A gateway that is gone or stopped has nothing to clear.
+    delete: (_id: string, props: GatewayUpstreamsOutputs) =>
+        mutating(async () => {
+            const script = `rm -rf ${GATEWAY_UPSTREAMS_DIR} && exec "$@"`;
+            await dockerTolerating(["exec", props.gateway, "sh", "-c", script, "sh", ...props.reloadCommand], (m) => /no such container|is not running/i.test(m));
+        }),
+};
+
+const gatewayUpstreamsReference = { moduleFile: __filename, exportName: "gatewayUpstreamsProvider" };
+
+export type GatewayUpstreamsArgs = {
+    gateway: pulumi.Input<string>;
+    gatewayId: pulumi.Input<string>;
+    targets: pulumi.Input<pulumi.Input<{ project: string; daemon: pulumi.Input<string>; network: pulumi.Input<string>; port: number }>[]>;
+    reloadCommand: string[];
+};
+
+export class GatewayUpstreams extends ReferencedDynamicResource {
+    declare public readonly addresses: pulumi.Output<Record<string, string>>;
+    constructor(resourceName: string, args: GatewayUpstreamsArgs, opts?: pulumi.CustomResourceOptions) {
+        super(gatewayUpstreamsReference, resourceName, { ...args, addresses: undefined }, opts, "gateway", "Upstreams");
+    }
+}
