@@ -456,9 +456,11 @@ async function wrk(url, hostHeader) {
 /**
  * Direct (host -> the dind container's address -> the inner published port) against the
  * gateway (published port on 127.0.0.1, and the gateway container's own address, which
- * leaves out docker-proxy), as configured and with an upstream keepalive variant.
+ * leaves out docker-proxy): as configured (a keepalive pool on the dind container's address),
+ * by name only (the route as it was before the pools: a new upstream connection per request),
+ * and without tcp_tw_reuse.
  * Upstreams: the example's busybox httpd (closes every connection), and an nginx started
- * in the same inner daemon (keeps connections open), so keepalive can show.
+ * in the same inner daemon (keeps connections open), routed as the program routes a project.
  */
 async function gatewayBench(st, projects, httpPort) {
     const outs = await st.outputs();
@@ -476,31 +478,25 @@ async function gatewayBench(st, projects, httpPort) {
     await docker("exec", dindName, "docker", "run", "-d", "--name", "bench-ka", "-p", "8081:80", NGINX, "nginx", "-g", "daemon off;");
     for (let i = 0; i < 50 && (await httpGet(dindIp, 8081)).status !== 200; i++) await new Promise((r) => setTimeout(r, 200));
 
+    // The program's own renderers (compiled by the pulumi runs above), for the keep-alive upstream's route.
+    const gatewayConfig = require(path.join(REPO, ".dind-compose", "build", "components", "gatewayConfig.js"));
+    const kaRoute = { project: "bench-ka", hostname: kaHost, upstreamHost: dindName, upstreamPort: 8081 };
+    const kaAddressFile = `${gatewayConfig.GATEWAY_UPSTREAMS_DIR}/bench-ka/address.conf`;
+    await must("docker", ["exec", "-i", gw, "sh", "-c", `mkdir -p ${path.dirname(kaAddressFile)} && cat > ${kaAddressFile}`], { input: gatewayConfig.upstreamServerLine(dindIp, 8081) });
+
     const original = await docker("exec", gw, "cat", "/etc/dind-compose/nginx.conf");
     const load = async (conf) => {
         await must("docker", ["exec", "-i", gw, "sh", "-c", "cat > /etc/dind-compose/nginx.conf"], { input: conf });
         await docker("exec", gw, "nginx", "-c", "/etc/dind-compose/nginx.conf", "-s", "reload");
         await new Promise((r) => setTimeout(r, 1500)); // old workers finish
     };
-    // The production config plus a route to the keep-alive upstream, written as the program writes routes.
-    const kaRouteAsIs = `
-    server {
-        listen 80;
-        server_name ${kaHost};
-        location / {
-            set $upstream ${dindName}:8081;
-            proxy_pass http://$upstream;
-        }
-    }
-`;
-    const asIs = original.replace(/\n}\s*$/, `${kaRouteAsIs}}\n`);
-    // Variant: static upstream blocks with a keepalive pool (by the dind container's address, which
-    // the program knows; a name would make nginx refuse to start while a project's daemon is missing).
-    const keepaliveConf = asIs
-        .replace(/\nhttp \{\n/, `\nhttp {\n    upstream bench_busybox { server ${dindIp}:${p.port}; keepalive 32; }\n    upstream bench_ka { server ${dindIp}:8081; keepalive 32; }\n`)
-        .replace(new RegExp(`(server_name ${hostname.replace(/\./g, "\\.")};\\s*location / \\{\\s*)set \\$upstream [^;]+;\\s*proxy_pass http://\\$upstream;`), "$1proxy_pass http://bench_busybox;")
-        .replace(/(server_name bench-ka[^;]*;\s*location \/ \{\s*)set \$upstream [^;]+;\s*proxy_pass http:\/\/\$upstream;/, "$1proxy_pass http://bench_ka;");
-    if (!keepaliveConf.includes("proxy_pass http://bench_busybox;") || !keepaliveConf.includes("proxy_pass http://bench_ka;")) throw new Error("could not derive the keepalive variant of nginx.conf");
+    const asIs = original.replace(/\n}\s*$/, `${gatewayConfig.renderUpstream(kaRoute)}${gatewayConfig.renderRoute(kaRoute, "listen 80;")}}\n`);
+    // Variant: both routes by name, resolved at request time (no pool), as before.
+    const byName = [{ project: p.name, upstreamHost: dindName, upstreamPort: p.port }, kaRoute].reduce((conf, r) => {
+        const line = `proxy_pass http://${gatewayConfig.upstreamName(r.project)};`;
+        if (!conf.includes(line)) throw new Error(`nginx.conf has no "${line}" to derive the by-name variant from`);
+        return conf.replace(line, `set $upstream ${r.upstreamHost}:${r.upstreamPort};\n            proxy_pass http://$upstream;`);
+    }, asIs);
 
     const results = [];
     const gwPid = await docker("inspect", "--format", "{{.State.Pid}}", gw);
@@ -531,9 +527,9 @@ async function gatewayBench(st, projects, httpPort) {
         ]) {
             await measure(upstream, "direct", "dind address, inner published port", `http://${dindIp}:${port}/`);
             for (const [variant, conf, tw] of [
-                [`gateway as configured (tcp_tw_reuse=${original_tw})`, asIs, original_tw],
-                ["gateway + upstream keepalive (static address)", keepaliveConf, original_tw],
-                ["gateway without tcp_tw_reuse (as before 2026-11-23)", asIs, "0"],
+                [`gateway as configured (keepalive pool, tcp_tw_reuse=${original_tw})`, asIs, original_tw],
+                ["gateway by name only, no pool (as before 2026-11-23 evening)", byName, original_tw],
+                ["gateway by name only, without tcp_tw_reuse (as before 2026-11-23)", byName, "0"],
             ]) {
                 await load(conf);
                 await twReuse(tw);
@@ -546,6 +542,7 @@ async function gatewayBench(st, projects, httpPort) {
     } finally {
         await twReuse(original_tw).catch(() => {});
         await load(original);
+        await dockerQuiet("exec", gw, "rm", "-rf", path.dirname(kaAddressFile));
         await dockerQuiet("exec", dindName, "docker", "rm", "-f", "bench-ka");
     }
     return results;

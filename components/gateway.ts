@@ -118,7 +118,8 @@ export class Gateway extends pulumi.ComponentResource {
             `${this.resourceName}-upstreams`,
             {
                 gateway: this.container.name,
-                gatewayId: this.container.containerId,
+                // The ID is known in a preview of an in-place update of the gateway: only a new container shows as a change.
+                gatewayId: this.container.id,
                 targets: this.routes.map((r) => ({ project: r.project, daemon: daemons[r.project], network: this.networks[r.project].name, port: r.upstreamPort })),
                 reloadCommand: RELOAD_COMMAND,
             },

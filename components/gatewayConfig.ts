@@ -128,7 +128,8 @@ function renderStatusProbe(r: Route): string {
 /** The name of a project's upstream block. Has no port, so a `proxy_pass http://$upstream` (host:port) never picks it. */
 export const upstreamName = (project: string): string => `dind-compose-project-${project}`;
 
-function renderUpstream(r: Route): string {
+/** A route's upstream block (see the top of this file). */
+export function renderUpstream(r: Route): string {
     return `
     # ${r.project}: its dind container's address, from ${GATEWAY_UPSTREAMS_DIR}/${r.project}/ once the container exists.
     # The placeholder keeps the block valid without it: requests then take the fallback by name.
@@ -151,12 +152,15 @@ export function upstreamServerLine(address: string, port: number): string {
     return `server ${address}:${port};\n`;
 }
 
-function renderRoute(r: Route, listen: string): string {
+/** A route's server block, listening as `listen` says: to the upstream block, by name when that fails. */
+export function renderRoute(r: Route, listen: string): string {
     const down = `project ${r.project} (${r.hostname}) is not answering on ${r.upstreamHost}:${r.upstreamPort}: its daemon or its service is down or still starting. Check it with: npm run compose -- ${r.project} ps\n`;
     return `
     server {
         ${listen}
         server_name ${r.hostname};
+        # Set here, where the first error_page is taken: a failed fallback by name then gets @down's page.
+        recursive_error_pages on;
         location / {
             # A request from the gateway to itself: the address written for ${r.project} is now the
             # gateway's own (addresses changed behind pulumi's back). Served by name instead.
@@ -171,7 +175,6 @@ function renderRoute(r: Route, listen: string): string {
             if ($upstream_connect_time ~ [0-9]) { return 502 ${quote(down)}; }
             set $upstream ${r.upstreamHost}:${r.upstreamPort};
             proxy_pass http://$upstream;
-            recursive_error_pages on;
             error_page 502 503 504 = @down;
         }
         location @down {

@@ -266,8 +266,10 @@ describe("projects call each other by hostname through the gateway, and are othe
         // project networks come and go without a new container).
         // (secretFiles: the key of the certificate re-issued for c's hostname.)
         expect(changes["env-gateway-nginx"]).toEqual({ op: "update", changed: ["files", "networks", "secretFiles"] });
+        // The gateway's upstream addresses get c's route (written once c's dind container exists).
+        expect(changes["env-gateway-upstreams"]).toEqual({ op: "update", changed: ["targets"] });
         // Anything else may only be the gateway's TLS certificate, re-issued in place for the new hostname.
-        const others = Object.keys(changes).filter((r) => !/^env-c(-|$)|^env-[ab]-stack$|^env-gateway-nginx$/.test(r));
+        const others = Object.keys(changes).filter((r) => !/^env-c(-|$)|^env-[ab]-stack$|^env-gateway-(nginx|upstreams)$/.test(r));
         for (const r of others) expect({ [r]: changes[r] }).toEqual({ [r]: { op: "update", changed: ["hostnames"] } });
         expect(preview.stdout).not.toMatch(/to replace/);
         expect(preview.stdout).not.toMatch(/to delete/);

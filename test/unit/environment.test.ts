@@ -93,7 +93,7 @@ describe("Environment resource graph", () => {
         const [upstreams] = ofType("gateway:Upstreams");
         expect(upstreams.name).toBe("env-gateway-upstreams");
         expect(upstreams.inputs.gateway).toBe("dind-compose-test-gateway");
-        expect(upstreams.inputs.gatewayId).toBe("id-dind-compose-test-gateway");
+        expect(upstreams.inputs.gatewayId).toBe("env-gateway-nginx-id");
         expect(upstreams.inputs.targets).toEqual([
             { project: "a", daemon: "dind-compose-test-a-dind", network: "dind-compose-test-a", port: 3000 },
             { project: "b", daemon: "dind-compose-test-b-dind", network: "dind-compose-test-b", port: 80 },

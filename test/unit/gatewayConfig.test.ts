@@ -31,6 +31,11 @@ describe("renderNginxConf", () => {
         expect(byName).toMatch(/if \(\$upstream_connect_time ~ \[0-9\]\) \{ return 502 "project a /);
     });
 
+    it("lets a failed fallback reach the page naming the project (recursive_error_pages where the first error_page is taken)", () => {
+        const root = serverBlock(conf, "a.project.localhost").split("location /")[0];
+        expect(root).toContain("recursive_error_pages on;");
+    });
+
     it("serves a request that came back to the gateway itself (a stale address that is now its own) by name, not in a loop", () => {
         const root = serverBlock(conf, "a.project.localhost").split("location @by_name")[0];
         expect(root).toContain("if ($remote_addr = $server_addr) { return 418; }");
