@@ -40,6 +40,8 @@ export interface DindProjectArgs {
 export class DindProject extends pulumi.ComponentResource {
     /** Name of the dind container (also its DNS name on the project network). */
     public readonly daemon: pulumi.Output<string>;
+    /** The dind container's ID (a new one when it is replaced). */
+    public readonly daemonId: pulumi.Output<string>;
     /** Host address of the inner daemon's TLS endpoint, when published (daemonPort). */
     public readonly daemonEndpoint: pulumi.Output<string | undefined>;
     /** Service -> state after the last `up`. */
@@ -110,6 +112,7 @@ export class DindProject extends pulumi.ComponentResource {
         );
 
         this.daemon = dind.name;
+        this.daemonId = dind.containerId;
         this.daemonEndpoint = dind.boundPorts.apply((p) => (p["2376/tcp"] ? `tcp://${p["2376/tcp"]}` : undefined));
         this.services = stack.services;
         this.compose = pulumi.output({ daemon: dind.name, dir: spec.dir, composeFiles: spec.composeFiles, env: spec.env, override: args.override });

@@ -124,7 +124,7 @@ export class Environment extends pulumi.ComponentResource {
                 ),
         );
 
-        gateway.keepAliveTo(Object.fromEntries(spec.projects.map((p, i) => [p.name, projects[i].daemon])));
+        gateway.keepAliveTo(Object.fromEntries(spec.projects.map((p, i) => [p.name, projects[i].daemonId])));
 
         const byName = <T>(values: pulumi.Input<T>[]): pulumi.Output<Record<string, T>> =>
             pulumi.all(values).apply((vs) => Object.fromEntries(spec.projects.map((p, i) => [p.name, vs[i] as T])));

@@ -109,18 +109,18 @@ export class Gateway extends pulumi.ComponentResource {
     }
 
     /**
-     * Gives each route a pool of kept-alive connections to its project's dind container (`daemons`:
-     * project name -> container name, whose creation it waits for): their addresses are written
+     * Gives each route a pool of kept-alive connections to its project's dind container (`daemonIds`:
+     * project name -> container ID, whose creation it waits for): their addresses are written
      * into the gateway once they exist. See gatewayConfig.ts and providers/gatewayUpstreams.ts.
      */
-    public keepAliveTo(daemons: Record<string, pulumi.Input<string>>): GatewayUpstreams {
+    public keepAliveTo(daemonIds: Record<string, pulumi.Input<string>>): GatewayUpstreams {
         return new GatewayUpstreams(
             `${this.resourceName}-upstreams`,
             {
                 gateway: this.container.name,
                 // The ID is known in a preview of an in-place update of the gateway: only a new container shows as a change.
                 gatewayId: this.container.id,
-                targets: this.routes.map((r) => ({ project: r.project, daemon: daemons[r.project], network: this.networks[r.project].name, port: r.upstreamPort })),
+                targets: this.routes.map((r) => ({ project: r.project, daemonId: daemonIds[r.project], network: this.networks[r.project].name, port: r.upstreamPort })),
                 reloadCommand: RELOAD_COMMAND,
             },
             // On destroy the gateway container goes, and its files with it.

@@ -20,7 +20,8 @@ import { ReferencedDynamicResource } from "./providerReference";
 /** One project's route: the dind container, the network the gateway reaches it on, the port. */
 export interface UpstreamTarget {
     project: string;
-    daemon: string;
+    /** The dind container's ID: a new container is a change, written again (and its pools dropped) even at the same address. */
+    daemonId: string;
     network: string;
     port: number;
 }
@@ -41,7 +42,7 @@ export interface GatewayUpstreamsOutputs extends GatewayUpstreamsInputs {
 
 /** Each target's address on its network now, "" when the container or the attachment is missing. */
 async function currentAddresses(targets: UpstreamTarget[]): Promise<Record<string, string>> {
-    const found = await Promise.all(targets.map(async (t) => (await inspectObject("container", t.daemon))?.NetworkSettings?.Networks?.[t.network]?.IPAddress ?? ""));
+    const found = await Promise.all(targets.map(async (t) => (await inspectObject("container", t.daemonId))?.NetworkSettings?.Networks?.[t.network]?.IPAddress ?? ""));
     return Object.fromEntries(targets.map((t, i) => [t.project, found[i]]));
 }
 
@@ -100,7 +101,9 @@ export const gatewayUpstreamsProvider: pulumi.dynamic.ResourceProvider = {
 
     async diff(_id: string, olds: GatewayUpstreamsOutputs, news: GatewayUpstreamsInputs) {
         const changed: string[] = INPUT_KEYS.filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
-        if (JSON.stringify(await currentAddresses(news.targets)) !== JSON.stringify(olds.addresses ?? {})) changed.push("addresses");
+        // Targets not known yet (a dind container being replaced) are a change already, and name nothing to ask about.
+        const known = Array.isArray(news.targets) && !JSON.stringify(news.targets).includes(pulumi.runtime.unknownValue);
+        if (known && JSON.stringify(await currentAddresses(news.targets)) !== JSON.stringify(olds.addresses ?? {})) changed.push("addresses");
         return {
             changes: changed.length > 0,
             detailedDiff: Object.fromEntries(changed.map((k) => [k, { kind: "update", inputDiff: k !== "addresses" }])),
@@ -122,7 +125,7 @@ const gatewayUpstreamsReference = { moduleFile: __filename, exportName: "gateway
 export type GatewayUpstreamsArgs = {
     gateway: pulumi.Input<string>;
     gatewayId: pulumi.Input<string>;
-    targets: pulumi.Input<pulumi.Input<{ project: string; daemon: pulumi.Input<string>; network: pulumi.Input<string>; port: number }>[]>;
+    targets: pulumi.Input<pulumi.Input<{ project: string; daemonId: pulumi.Input<string>; network: pulumi.Input<string>; port: number }>[]>;
     reloadCommand: string[];
 };
 

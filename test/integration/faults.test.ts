@@ -8,17 +8,11 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { alive, copyExample, docker, freePort, httpGet, REPO_DIR, StackConfig, TestStack } from "./harness";
+import { alive, copyExample, defaultImages, docker, freePort, httpGet, REPO_DIR, StackConfig, TestStack } from "./harness";
 
 const BUSYBOX = "dind-compose/busybox:trixie";
 const KEEPER = path.join(REPO_DIR, "test/fixtures/projects/keeper");
 const SWITCHABLE = path.join(REPO_DIR, "test/fixtures/projects/switchable");
-
-/** The images the bootstrap chose (stand-ins here); a test that sets dind-compose:images must name both. */
-const defaultImages = (): { dind: string; nginx: string } => {
-    const fromEnv = process.env.DIND_COMPOSE_DEFAULT_IMAGES;
-    return fromEnv ? (JSON.parse(fromEnv) as { dind: string; nginx: string }) : { dind: "docker:29-dind", nginx: "nginx:1.29-alpine" };
-};
 
 /** Engine-side names (components/names.ts), known even when `up` failed and wrote no outputs. */
 const names = (stack: TestStack) => {

@@ -6,7 +6,7 @@
 import * as os from "os";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { docker, freePort, httpGet, REPO_DIR, TestStack } from "./harness";
+import { defaultImages, docker, freePort, httpGet, REPO_DIR, StackConfig, TestStack } from "./harness";
 
 const FIXTURE = path.join(REPO_DIR, "test/fixtures/projects/keepalive");
 const NGINX = "dind-compose/nginx:1.26-trixie";
@@ -19,6 +19,7 @@ describe("the gateway keeps upstream connections alive, and falls back to the na
     let daemon = "";
     let gateway = "";
     let network = "";
+    let config: StackConfig;
 
     /** The upstream connection serials seen by `count` requests in a row through the gateway (each must be a 200 from the fixture). */
     const connections = async (count: number): Promise<Set<string>> => {
@@ -40,19 +41,22 @@ describe("the gateway keeps upstream connections alive, and falls back to the na
 
     beforeAll(async () => {
         port = await freePort();
-        await stack.init({
+        config = {
             projects: [{ name: "k", path: FIXTURE, preloadImages: [NGINX] }],
             gateway: { httpPort: port, httpsPort: await freePort() },
             dind: { security: "capabilities" },
-        });
+        };
+        await stack.init(config);
         await stack.pulumiOk("up", "--yes", "--skip-preview");
         const outputs = await stack.outputs();
         daemon = (outputs.daemons as Record<string, string>).k;
         gateway = outputs.gateway as string;
         network = `dind-compose-${stack.name}-k`;
     });
+    const otherDindTag = `dind-compose/dind:${stack.name}`;
     afterAll(async () => {
         await stack.cleanup();
+        await docker("rmi", otherDindTag).catch(() => undefined);
         expect(await stack.leftovers()).toEqual([]);
     });
 
@@ -101,6 +105,34 @@ describe("the gateway keeps upstream connections alive, and falls back to the na
         expect(looped.size).toBe(5);
 
         await stack.pulumiOk("up", "--yes", "--skip-preview", "--refresh");
+        expect(await writtenAddress()).toBe(`server ${await addressOf(daemon)}:80;`);
+        expect((await connections(20)).size).toBeLessThanOrEqual(workers);
+    });
+
+    it("a daemon removed by hand: its pooled connections went with it, so a request gets the page naming the project at once; up brings it back, with its address written", async () => {
+        await connections(5); // a warm pool
+        await docker("rm", "-f", daemon);
+        const started = Date.now();
+        const down = await httpGet(port, HOST);
+        const seconds = (Date.now() - started) / 1000;
+        console.log(`request after the daemon was removed: ${down.status} in ${seconds.toFixed(2)} s`);
+        expect(down.status).toBe(502);
+        expect(down.body).toContain("project k (k.project.localhost) is not answering");
+
+        await stack.pulumiOk("up", "--yes", "--skip-preview");
+        expect(await writtenAddress()).toBe(`server ${await addressOf(daemon)}:80;`);
+        expect((await connections(20)).size).toBeLessThanOrEqual(workers);
+    });
+
+    it("a daemon replaced by pulumi (images.dind names another tag): the new container's address is written, and keepalive works on it", async () => {
+        const before = await docker("inspect", daemon, "--format", "{{.Id}}");
+        await docker("tag", defaultImages().dind, otherDindTag);
+        config = { ...config, images: { ...defaultImages(), dind: otherDindTag } };
+        stack.setConfig(config);
+        const up = await stack.pulumiOk("up", "--yes", "--skip-preview");
+        expect(up.stdout).toMatch(/env-k-dind +replaced/);
+        expect(up.stdout).toMatch(/env-gateway-upstreams +updated/);
+        expect(await docker("inspect", daemon, "--format", "{{.Id}}")).not.toBe(before);
         expect(await writtenAddress()).toBe(`server ${await addressOf(daemon)}:80;`);
         expect((await connections(20)).size).toBeLessThanOrEqual(workers);
     });

@@ -107,6 +107,12 @@ export function copyExample(name: string, into: string): string {
     return dest;
 }
 
+/** The images the bootstrap chose (stand-ins here); a test that sets dind-compose:images must name both. */
+export const defaultImages = (): { dind: string; nginx: string } => {
+    const fromEnv = process.env.DIND_COMPOSE_DEFAULT_IMAGES;
+    return fromEnv ? (JSON.parse(fromEnv) as { dind: string; nginx: string }) : { dind: "docker:29-dind", nginx: "nginx:1.29-alpine" };
+};
+
 export interface StackConfig {
     projects: Record<string, unknown>[];
     gateway?: Record<string, unknown>;

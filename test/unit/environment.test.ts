@@ -95,8 +95,8 @@ describe("Environment resource graph", () => {
         expect(upstreams.inputs.gateway).toBe("dind-compose-test-gateway");
         expect(upstreams.inputs.gatewayId).toBe("env-gateway-nginx-id");
         expect(upstreams.inputs.targets).toEqual([
-            { project: "a", daemon: "dind-compose-test-a-dind", network: "dind-compose-test-a", port: 3000 },
-            { project: "b", daemon: "dind-compose-test-b-dind", network: "dind-compose-test-b", port: 80 },
+            { project: "a", daemonId: "id-dind-compose-test-a-dind", network: "dind-compose-test-a", port: 3000 },
+            { project: "b", daemonId: "id-dind-compose-test-b-dind", network: "dind-compose-test-b", port: 80 },
         ]);
         expect(ofType("gateway:Upstreams")).toHaveLength(1);
     });

@@ -81,14 +81,14 @@ describe("renderNginxConf", () => {
 describe("upstream address files", () => {
     it("writes one server line per project with an address, none for a project without", () => {
         const targets = [
-            { project: "a", daemon: "dc-a-dind", network: "dc-a", port: 3000 },
-            { project: "b", daemon: "dc-b-dind", network: "dc-b", port: 80 },
+            { project: "a", daemonId: "id-a", network: "dc-a", port: 3000 },
+            { project: "b", daemonId: "id-b", network: "dc-b", port: 80 },
         ];
         expect(upstreamFiles(targets, { a: "172.20.0.2", b: "" })).toEqual([{ path: `${GATEWAY_UPSTREAMS_DIR}/a/address.conf`, content: "server 172.20.0.2:3000;\n" }]);
     });
 
     it("reads back what the gateway has: an address per project, none for a missing file or another port", () => {
-        const targets = ["a", "b", "c"].map((project) => ({ project, daemon: `dc-${project}-dind`, network: `dc-${project}`, port: 80 }));
+        const targets = ["a", "b", "c"].map((project) => ({ project, daemonId: `id-${project}`, network: `dc-${project}`, port: 80 }));
         const listing = "a server 172.20.0.2:80;\nc server 172.22.0.3:3000;\n";
         expect(writtenAddresses(targets, listing)).toEqual({ a: "172.20.0.2", b: "", c: "" });
         expect(writtenAddresses(targets, "")).toEqual({ a: "", b: "", c: "" });
