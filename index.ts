@@ -1,5 +1,5 @@
 // dind-compose: load config -> read the compose models -> Environment -> outputs.
-import * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "./components/pulumiSdk";
 import * as fs from "fs";
 import * as path from "path";
 import { CONFIG_NAMESPACE, ConfigError, parseConfig, RawConfig } from "./components/config";
@@ -104,5 +104,5 @@ async function program() {
  * provider (a reference to the plugin, no object) in a new stack's state, nothing else.
  */
 function startProviderPlugin(): void {
-    pulumi.runtime.invoke("pulumi-nodejs:dynamic:startPlugin", {}).catch(() => undefined);
+    pulumi.invoke("pulumi-nodejs:dynamic:startPlugin", {}).catch(() => undefined);
 }

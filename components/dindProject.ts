@@ -1,4 +1,4 @@
-import * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "./pulumiSdk";
 import { ComposeTarget } from "./composeCommand";
 import { ProjectSpec, SecurityMode } from "./config";
 import { PROJECT_LABEL, StackNames } from "./names";

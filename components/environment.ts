@@ -1,4 +1,4 @@
-import * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "./pulumiSdk";
 import { EnvironmentSpec } from "./config";
 import { Gateway } from "./gateway";
 import { Route } from "./gatewayConfig";

@@ -1,4 +1,4 @@
-import * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "./pulumiSdk";
 import { GatewaySpec } from "./config";
 import { GATEWAY_HTTP_PORT, GATEWAY_HTTPS_PORT, GATEWAY_INDEX_ROOT, renderNginxConf, Route } from "./gatewayConfig";
 import { renderIndexPage } from "./indexPage";

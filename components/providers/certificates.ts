@@ -4,7 +4,7 @@
 // hostname, re-signed in place when the hostnames change. openssl does the
 // cryptography; the CA certificate is also written to a file for the user
 // to trust.
-import * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "../pulumiSdk";
 import { run } from "./exec";
 import { ReferencedDynamicResource } from "./providerReference";
 

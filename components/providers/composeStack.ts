@@ -11,7 +11,7 @@
 // Why not @pulumi/command's local.Command: its plugin cannot be produced on
 // these machines (see docker.ts and the README). A dynamic resource also lets
 // `pulumi preview --diff` name the changed service fields.
-import * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "../pulumiSdk";
 import { ComposeTarget, composeExecArgs, composeExecParts, TLS_ENV } from "../composeCommand";
 import { type InspectedObject, inspectObject } from "./engineSnapshot";
 import { docker, progress, run, sleep } from "./exec";

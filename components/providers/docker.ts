@@ -7,7 +7,7 @@
 // not available"; see scripts/versions.sh and the README). These resources do
 // the small part of it that dind-compose needs, with real create, read
 // (refresh), diff, update and delete against the real engine.
-import * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "../pulumiSdk";
 import { type InspectedObject, inspectObject, mutating } from "./engineSnapshot";
 import { docker, dockerIgnoringMissing, dockerTolerating, run } from "./exec";
 import { ReferencedDynamicResource } from "./providerReference";

@@ -10,7 +10,7 @@
 // The addresses are read from the engine, not taken as inputs: every diff compares them with what
 // was written, so a `pulumi up` rewrites them after a daemon got a new address (an engine restart,
 // a container replaced by hand). Until then the gateway falls back to the name.
-import * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "../pulumiSdk";
 import { GATEWAY_UPSTREAMS_DIR, upstreamServerLine } from "../gatewayConfig";
 import { tarOf, type UploadedFile } from "./docker";
 import { inspectObject, mutating } from "./engineSnapshot";
@@ -102,7 +102,7 @@ export const gatewayUpstreamsProvider: pulumi.dynamic.ResourceProvider = {
     async diff(_id: string, olds: GatewayUpstreamsOutputs, news: GatewayUpstreamsInputs) {
         const changed: string[] = INPUT_KEYS.filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
         // Targets not known yet (a dind container being replaced) are a change already, and name nothing to ask about.
-        const known = Array.isArray(news.targets) && !JSON.stringify(news.targets).includes(pulumi.runtime.unknownValue);
+        const known = Array.isArray(news.targets) && !JSON.stringify(news.targets).includes(pulumi.unknownValue);
         if (known && JSON.stringify(await currentAddresses(news.targets)) !== JSON.stringify(olds.addresses ?? {})) changed.push("addresses");
         return {
             changes: changed.length > 0,

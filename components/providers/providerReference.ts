@@ -15,7 +15,7 @@
 // What this changes: an operation runs the provider code of the last build, not the code that was
 // current when the resource was created (as with any provider plugin). A `pulumi destroy` or
 // `refresh` after the build directory was removed compiles it again first.
-import * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "../pulumiSdk";
 
 /**
  * Runs in the provider process (its text is embedded in `__provider`): the provider exported as
