@@ -17,7 +17,23 @@ source "$(dirname "$0")/lib.sh"
 cli_version="$1"      # e.g. 3.259.0
 langhost_version="$2" # e.g. 3.68.0
 out="$CACHE_DIR/pulumi-v$cli_version-lang$langhost_version"
-if [ -x "$out/bin/pulumi" ] && [ -x "$out/bin/pulumi-language-nodejs" ] && [ -x "$out/bin/pulumi-resource-pulumi-nodejs" ]; then
+launchers="$(dirname "$0")/launchers"
+
+# bin/ holds the CLI and the project's two launchers (scripts/launchers/); the language host's
+# binary is in libexec/. The launchers are written again on every run: they are small, and a
+# cache laid out before them (the host's binary in bin/) is moved into this layout.
+install_launchers() {
+  mkdir -p "$out/libexec"
+  if [ ! -x "$out/libexec/pulumi-language-nodejs" ] && [ -x "$out/bin/pulumi-language-nodejs" ] && ! head -c 2 "$out/bin/pulumi-language-nodejs" | grep -q '#!'; then
+    mv "$out/bin/pulumi-language-nodejs" "$out/libexec/pulumi-language-nodejs"
+  fi
+  for launcher in pulumi-language-nodejs pulumi-resource-pulumi-nodejs; do
+    cmp -s "$launchers/$launcher" "$out/bin/$launcher" || install -m 0755 "$launchers/$launcher" "$out/bin/$launcher"
+  done
+}
+
+if [ -x "$out/bin/pulumi" ] && { [ -x "$out/libexec/pulumi-language-nodejs" ] || [ -x "$out/bin/pulumi-language-nodejs" ]; }; then
+  install_launchers
   log "pulumi v$cli_version: cached in $out"
   exit 0
 fi
@@ -47,9 +63,6 @@ require github.com/pulumi/pulumi/sdk/v3 v$langhost_version
 $clipboard" "$out/bin.tmp/pulumi-language-nodejs" github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs \
   "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$langhost_version"
 
-# Dynamic providers run through this small launcher, shipped in the sdk/v3 module.
-sdk_dir="$(cd "$CACHE_DIR/build/pulumi-cli-v$cli_version" && go_env go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)"
-install -m 0755 "$sdk_dir/nodejs/dist/pulumi-resource-pulumi-nodejs" "$out/bin.tmp/"
-
-rm -rf "$out/bin" && mv "$out/bin.tmp" "$out/bin"
+rm -rf "$out/bin" "$out/libexec" && mv "$out/bin.tmp" "$out/bin"
+install_launchers
 log "pulumi: built $("$out/bin/pulumi" version) in $out/bin"
