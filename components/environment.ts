@@ -65,9 +65,20 @@ export class Environment extends pulumi.ComponentResource {
         const labels = { [STACK_LABEL]: stackLabelValue(args.pulumiProject, args.stack) };
 
         const gatewayNetwork = new Network(`${name}-gateway-network`, { name: names.gatewayNetwork(), labels }, { parent: this });
+        // The project networks come after the gateway's own for the sake of `destroy`. Pulumi deletes
+        // in rounds, a resource in the round after everything that depends on it or has it as parent
+        // (its ScheduleDeletes): the volumes, children of the DindProjects, go in the round after
+        // the dind containers, and the gateway container, which depends on the networks, went with
+        // them. With this dependency the networks sit one level deeper, so the gateway container goes
+        // in one round with the dind containers and the networks in the next one with the volumes:
+        // one round of removals less. dockerd creates networks one at a time anyway.
         const networks: Record<string, Network> = {};
         for (const p of spec.projects) {
-            networks[p.name] = new Network(`${name}-${p.name}-network`, { name: names.network(p.name), labels: { ...labels, "dind-compose.project": p.name } }, { parent: this });
+            networks[p.name] = new Network(
+                `${name}-${p.name}-network`,
+                { name: names.network(p.name), labels: { ...labels, "dind-compose.project": p.name } },
+                { parent: this, dependsOn: [gatewayNetwork] },
+            );
         }
 
         const routes: Route[] = spec.projects.map((p) => ({

@@ -9,7 +9,7 @@
 // (refresh), diff, update and delete against the real engine.
 import * as pulumi from "../pulumiSdk";
 import { type InspectedObject, inspectObject, mutating } from "./engineSnapshot";
-import { docker, dockerIgnoringMissing, dockerTolerating, run } from "./exec";
+import { docker, dockerIgnoringMissing, dockerTolerating, isNotFound, run } from "./exec";
 import { ReferencedDynamicResource } from "./providerReference";
 
 type Labels = Record<string, string>;
@@ -52,7 +52,7 @@ export interface NamedObjectInputs {
  * diff ask the engine, so one removed by hand is recreated; delete of a missing
  * one succeeds.
  */
-function namedObjectProvider(kind: "volume" | "network", createArgs: string[], beforeRemove?: (id: string) => Promise<void>): pulumi.dynamic.ResourceProvider {
+function namedObjectProvider(kind: "volume" | "network", createArgs: string[], blocked?: RemovalBlocker): pulumi.dynamic.ResourceProvider {
     return {
         create: (inputs: NamedObjectInputs) =>
             mutating(async () => {
@@ -70,23 +70,38 @@ function namedObjectProvider(kind: "volume" | "network", createArgs: string[], b
         },
         delete: (id: string) =>
             mutating(async () => {
-                await beforeRemove?.(id);
-                await dockerIgnoringMissing(kind === "volume" ? ["volume", "rm", "--force", id] : ["network", "rm", id]);
+                const rm = kind === "volume" ? ["volume", "rm", "--force", id] : ["network", "rm", id];
+                // One call when nothing is in the way. Otherwise (the engine refused, or the object is
+                // gone already) clear the way and remove what is left.
+                const removed = await dockerTolerating(rm, (m) => isNotFound(m) || (blocked?.pattern.test(m) ?? false));
+                if (removed === undefined && blocked !== undefined) {
+                    await blocked.clear(id);
+                    await dockerIgnoringMissing(rm);
+                }
             }),
     };
 }
 
-export const volumeProvider = namedObjectProvider("volume", []);
-
-/** Containers joined by hand (not ours) would block a network's removal: detach them first. */
-async function detachAll(network: string): Promise<void> {
-    const inspected = await dockerIgnoringMissing(["network", "inspect", "--format", "{{range $k, $v := .Containers}}{{$k}} {{end}}", network]);
-    for (const c of (inspected ?? "").trim().split(/\s+/).filter(Boolean)) {
-        await dockerIgnoringMissing(["network", "disconnect", "--force", network, c]);
-    }
+/** What keeps an object from being removed (the engine's message) and how to clear it. */
+interface RemovalBlocker {
+    pattern: RegExp;
+    clear(id: string): Promise<void>;
 }
 
-export const networkProvider = namedObjectProvider("network", ["--driver", "bridge"], detachAll);
+export const volumeProvider = namedObjectProvider("volume", []);
+
+/** Containers joined by hand (not ours) block a network's removal: they are detached, then it is removed. */
+const joinedContainers: RemovalBlocker = {
+    pattern: /active endpoints/i,
+    async clear(network: string): Promise<void> {
+        const inspected = await dockerIgnoringMissing(["network", "inspect", "--format", "{{range $k, $v := .Containers}}{{$k}} {{end}}", network]);
+        for (const c of (inspected ?? "").trim().split(/\s+/).filter(Boolean)) {
+            await dockerIgnoringMissing(["network", "disconnect", "--force", network, c]);
+        }
+    },
+};
+
+export const networkProvider = namedObjectProvider("network", ["--driver", "bridge"], joinedContainers);
 
 // Where the provider process finds each provider (see providerReference.ts).
 const volumeReference = { moduleFile: __filename, exportName: "volumeProvider" };

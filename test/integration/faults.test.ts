@@ -162,16 +162,23 @@ describe("fault 1: an inner dockerd that is slow to start or never starts", () =
         expect(state.urns.some((u) => u.endsWith("::env-dead-stack"))).toBe(false);
     });
 
-    it("fault 5: destroy after the engine diverged (a dind container, a volume and a network removed by hand) completes and leaves nothing", async () => {
+    it("fault 5: destroy after the engine diverged (a dind container, a volume and a network removed by hand, a stranger joined to another network) completes and leaves nothing", async () => {
         await docker("rm", "--force", n.dind("ok"));
         await docker("volume", "rm", n.data("ok"), n.certs("ok"));
         await docker("network", "disconnect", "--force", n.network("ok"), n.gateway);
         await docker("network", "rm", n.network("ok"));
-
-        const destroy = await stack.pulumiOk("destroy", "--yes", "--skip-preview");
-        expect(destroy.stdout).toMatch(/deleted/);
-        expect(await stack.leftovers()).toEqual([]);
-        expect((await stateSummary(stack)).urns).toEqual([]);
+        // Not the stack's: it would keep the network from being removed, so destroy detaches it.
+        const stranger = `${stack.name}-stranger`;
+        await docker("run", "-d", "--name", stranger, "--network", n.network("slow"), BUSYBOX, "sleep", "600");
+        try {
+            const destroy = await stack.pulumiOk("destroy", "--yes", "--skip-preview");
+            expect(destroy.stdout).toMatch(/deleted/);
+            expect(await stack.leftovers()).toEqual([]);
+            expect((await stateSummary(stack)).urns).toEqual([]);
+            expect(await docker("inspect", "--format", "{{.State.Running}} {{len .NetworkSettings.Networks}}", stranger)).toBe("true 0");
+        } finally {
+            await docker("rm", "--force", stranger);
+        }
     });
 });
 
