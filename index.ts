@@ -10,6 +10,9 @@ import { preflight } from "./components/preflight";
 
 const config = new pulumi.Config(CONFIG_NAMESPACE);
 const raw: RawConfig = {
+    keys: Object.keys(pulumi.allConfig())
+        .filter((k) => k.startsWith(`${CONFIG_NAMESPACE}:`))
+        .map((k) => k.slice(CONFIG_NAMESPACE.length + 1)),
     projects: config.getObject("projects"),
     domain: config.get("domain"),
     gateway: config.getObject("gateway"),
@@ -63,10 +66,11 @@ async function program() {
     const spec = parseConfig(raw, projectDir, files);
     const names = new StackNames(pulumi.getProject(), pulumi.getStack());
     startProviderPlugin();
-    await preflight(spec, names.gateway());
+    await preflight(spec, names);
     const loaded = await loadProjects(spec.projects, {
         composeImage: spec.images.dind,
         cacheDir: path.join(projectDir, ".dind-compose", "cache"),
+        domain: spec.domain,
         say: (m) => pulumi.log.info(m),
     });
     // The local CA's certificate, for the user to trust (written by the certificate resource).
@@ -83,6 +87,7 @@ async function program() {
     });
     return {
         urls: env.urls,
+        routes: env.routes,
         httpsUrls: env.httpsUrls,
         caCertificate: env.caCertificate,
         caFile: env.caCertificate && caFile,

@@ -37,6 +37,29 @@ export interface ProjectSpec {
     preloadImages: string[];
     /** Publish the inner daemon's TLS endpoint on 127.0.0.1 (0: an ephemeral port; undefined: not published). */
     daemonPort: number | undefined;
+    /**
+     * Routes to the project's services besides its main one (`port` at `hostname`), as configured;
+     * undefined: the default, every other service that publishes a port at `<service>.<hostname>`
+     * (decided once the compose model is known, see routes.ts).
+     */
+    routes: RouteSpec[] | undefined;
+    /** Inner published ports opened on the host's gateway bind address. */
+    tcp: TcpSpec[];
+}
+
+/** One configured route: a service's inner published port at a hostname. */
+export interface RouteSpec {
+    service: string;
+    /** undefined: the service's first published port. */
+    port: number | undefined;
+    /** undefined: `<service>.<project hostname>`. */
+    hostname: string | undefined;
+}
+
+/** One inner published port of a project, opened on the host. */
+export interface TcpSpec {
+    port: number;
+    hostPort: number;
 }
 
 export interface GatewaySpec {
@@ -63,6 +86,8 @@ export interface FileChecks {
 
 /** The raw config values as Pulumi hands them over (already JSON-parsed where they are objects). */
 export interface RawConfig {
+    /** Every key set under the `dind-compose:` namespace (without it): unknown ones are refused. */
+    keys?: string[];
     projects?: unknown;
     domain?: unknown;
     gateway?: unknown;
@@ -154,6 +179,11 @@ class Problems {
 export function parseConfig(raw: RawConfig, projectDir: string, files: FileChecks): EnvironmentSpec {
     const p = new Problems();
     const ns = CONFIG_NAMESPACE;
+    for (const k of raw.keys ?? []) {
+        if (!NAMESPACE_KEYS.includes(k)) {
+            p.add(`${ns}:${k} is not a known key (allowed: ${NAMESPACE_KEYS.map((n) => `${ns}:${n}`).join(", ")}); remove it or fix its spelling`);
+        }
+    }
 
     const domain = p.string(`${ns}:domain`, raw.domain, DEFAULTS.domain, {
         re: HOSTNAME,
@@ -206,6 +236,12 @@ export function parseConfig(raw: RawConfig, projectDir: string, files: FileCheck
     }
 
     const projects = parseProjects(p, raw.projects, domain, projectDir, files);
+    projects.forEach((proj, i) =>
+        proj.tcp.forEach((t, j) => {
+            const gatewayKey = t.hostPort === gateway.httpPort ? "httpPort" : t.hostPort === gateway.httpsPort ? "httpsPort" : undefined;
+            if (gatewayKey) p.add(`${ns}:projects[${i}].tcp[${j}].hostPort ${t.hostPort} is ${ns}:gateway.${gatewayKey} too; choose another host port`);
+        }),
+    );
 
     if (p.list.length > 0) throw new ConfigError(p.list);
     return { domain, gateway, images, dind: { security, readyTimeoutSeconds }, projects };
@@ -227,7 +263,10 @@ function parseGatewayTls(p: Problems, raw: Record<string, unknown>, projectDir: 
     return resolved;
 }
 
-const PROJECT_KEYS = ["name", "path", "composeFiles", "hostname", "port", "env", "preloadImages", "daemonPort"];
+/** The keys under the `dind-compose:` namespace that the program reads. */
+export const NAMESPACE_KEYS = ["projects", "domain", "gateway", "images", "dind"];
+
+const PROJECT_KEYS = ["name", "path", "composeFiles", "hostname", "port", "env", "preloadImages", "daemonPort", "routes", "tcp"];
 
 function parseProjects(p: Problems, raw: unknown, domain: string, projectDir: string, files: FileChecks): ProjectSpec[] {
     const key = `${CONFIG_NAMESPACE}:projects`;
@@ -313,14 +352,77 @@ function parseProjects(p: Problems, raw: unknown, domain: string, projectDir: st
             env,
             preloadImages,
             daemonPort: p.port(`${k}.daemonPort`, entry.daemonPort, undefined, true),
+            routes: parseRoutes(p, `${k}.routes`, entry.routes),
+            tcp: parseTcp(p, `${k}.tcp`, entry.tcp),
         });
     });
 
     reportDuplicates(p, projects, "name", key);
     reportDuplicates(p, projects, "hostname", key);
+    reportTakenTwice(
+        p,
+        projects.flatMap((proj, i) => proj.tcp.map((t, j) => ({ value: t.hostPort, key: `${key}[${i}].tcp[${j}].hostPort` }))),
+        "host port",
+        "give each its own hostPort",
+    );
     const bare = projects.find((proj) => proj.hostname === domain);
     if (bare) p.add(`${key}: hostname ${show(domain)} of project ${show(bare.name)} is the bare domain, which the gateway keeps for its index page; use a subdomain`);
     return projects;
+}
+
+function parseRoutes(p: Problems, key: string, raw: unknown): RouteSpec[] | undefined {
+    if (raw === undefined) return undefined;
+    if (!Array.isArray(raw)) {
+        p.add(`${key} must be a list of routes, got ${show(raw)}; e.g. [{ service: api, port: 8000, hostname: api.a.project.localhost }]`);
+        return undefined;
+    }
+    const routes: RouteSpec[] = [];
+    raw.forEach((entry, i) => {
+        const k = `${key}[${i}]`;
+        if (!isObject(entry)) {
+            p.add(`${k} must be an object with at least service, got ${show(entry)}`);
+            return;
+        }
+        p.unknownKeys(k, entry, ["service", "port", "hostname"]);
+        if (entry.service === undefined) p.add(`${k}.service is missing; name the compose service the route goes to`);
+        const hostname = entry.hostname === undefined ? undefined : p.string(`${k}.hostname`, entry.hostname, "", { re: HOSTNAME, what: "a DNS name", fix: "use lowercase letters, digits, '-' and dots, e.g. api.a.project.localhost" });
+        routes.push({ service: p.string(`${k}.service`, entry.service, ""), port: p.port(`${k}.port`, entry.port, undefined), hostname: hostname || undefined });
+    });
+    return routes;
+}
+
+function parseTcp(p: Problems, key: string, raw: unknown): TcpSpec[] {
+    if (raw === undefined) return [];
+    if (!Array.isArray(raw)) {
+        p.add(`${key} must be a list, got ${show(raw)}; e.g. [{ port: 5432, hostPort: 15432 }]`);
+        return [];
+    }
+    const out: TcpSpec[] = [];
+    raw.forEach((entry, i) => {
+        const k = `${key}[${i}]`;
+        if (!isObject(entry)) {
+            p.add(`${k} must be an object { port, hostPort }, got ${show(entry)}`);
+            return;
+        }
+        p.unknownKeys(k, entry, ["port", "hostPort"]);
+        if (entry.port === undefined) p.add(`${k}.port is missing; set it to the inner published port, e.g. 5432`);
+        if (entry.hostPort === undefined) p.add(`${k}.hostPort is missing; set it to the port to open on the host, e.g. 15432`);
+        const port = p.port(`${k}.port`, entry.port, undefined);
+        const hostPort = p.port(`${k}.hostPort`, entry.hostPort, undefined);
+        if (port !== undefined && hostPort !== undefined) out.push({ port, hostPort });
+    });
+    reportTakenTwice(p, out.map((t, j) => ({ value: t.port, key: `${key}[${j}].port` })), "inner port", "open each inner port once");
+    return out;
+}
+
+/** Reports every value that a later entry takes again, naming both keys. */
+function reportTakenTwice(p: Problems, entries: { value: string | number; key: string }[], what: string, fix: string): void {
+    const seen = new Map<string | number, string>();
+    for (const e of entries) {
+        const first = seen.get(e.value);
+        if (first === undefined) seen.set(e.value, e.key);
+        else p.add(`${e.key} ${show(e.value)}: ${what} already taken by ${first}; ${fix}`);
+    }
 }
 
 function reportDuplicates(p: Problems, projects: ProjectSpec[], field: "name" | "hostname", key: string): void {

@@ -4,7 +4,10 @@ import { ProjectSpec, SecurityMode } from "./config";
 import { PROJECT_LABEL, StackNames } from "./names";
 import { ComposeStack } from "./providers/composeStack";
 import { Container, Network, Volume } from "./providers/docker";
+import { renderTcpProxyConf } from "./gatewayConfig";
 import { securityArgs } from "./security";
+
+const TCP_PROXY_CONF = "/etc/dind-compose/tcp-proxy.conf";
 
 /** What `npm run compose` needs (the compose project name is the key it is filed under). */
 export type ComposeInvocation = Omit<ComposeTarget, "project">;
@@ -25,6 +28,10 @@ export interface DindProjectArgs {
     model: Record<string, string>;
     /** sha256 of every file that feeds a build. */
     buildFiles: Record<string, string>;
+    /** sha256 of every other file compose reads besides the compose files. */
+    sourceFiles: Record<string, string>;
+    /** The image and host address of the container that opens the project's `tcp` ports (spec.tcp). */
+    tcpProxy: { image: string; bindAddress: string };
     /** Compose override (YAML) given as the last file; "" for none. */
     override: pulumi.Input<string>;
     /** The project's own network (created by the environment, which the gateway joins too). */
@@ -102,6 +109,7 @@ export class DindProject extends pulumi.ComponentResource {
                 readyTimeoutSeconds: args.readyTimeoutSeconds,
                 model: args.model,
                 buildFiles: args.buildFiles,
+                sourceFiles: args.sourceFiles,
             },
             // When the dind container goes too (destroy, a project removed from the config),
             // `docker compose down` inside it is wasted time (up to its stop timeout per project):
@@ -110,6 +118,31 @@ export class DindProject extends pulumi.ComponentResource {
             // down) still runs when the stack alone is deleted.
             { parent: this, deletedWith: dind },
         );
+
+        if (spec.tcp.length > 0) {
+            // A container of its own, so that opening a port (which only a new container can do)
+            // neither restarts the daemon and its children nor drops the gateway's connections.
+            new Container(
+                `${name}-tcp`,
+                {
+                    name: names.tcpProxy(spec.name),
+                    hostname: `${spec.name}-tcp`,
+                    image: args.tcpProxy.image,
+                    labels,
+                    env: {},
+                    command: ["nginx", "-c", TCP_PROXY_CONF, "-g", "daemon off;"],
+                    mounts: [],
+                    networks: [{ name: network.name, aliases: [] }],
+                    ports: spec.tcp.map((t) => ({ hostIp: args.tcpProxy.bindAddress, hostPort: t.hostPort, containerPort: t.hostPort })),
+                    securityArgs: [],
+                    files: [{ path: TCP_PROXY_CONF, content: renderTcpProxyConf({ upstreamHost: daemonName, forwards: spec.tcp }) }],
+                    secretFiles: [],
+                    reloadCommand: ["nginx", "-c", TCP_PROXY_CONF, "-s", "reload"],
+                    running: true,
+                },
+                { parent: this, dependsOn: [dind] },
+            );
+        }
 
         this.daemon = dind.name;
         this.daemonId = dind.containerId;

@@ -7,6 +7,8 @@ import { ComposeInvocation, DindProject } from "./dindProject";
 import { StackNames, STACK_LABEL, stackLabelValue } from "./names";
 import { extraHostsNeeded, gatewayAliases, renderOverride } from "./override";
 import { GatewayCertificate } from "./providers/certificates";
+import { PortModel } from "./compose";
+import { ProjectRoute } from "./routes";
 import { Network } from "./providers/docker";
 
 /** What the program learned from a project's compose files before creating anything. */
@@ -15,14 +17,20 @@ export interface LoadedProject {
     services: string[];
     /** Of those, the ones on the inner daemon's default bridge (`network_mode: bridge`), where only /etc/hosts resolves project hostnames. */
     bridgeServices: string[];
-    /** The port the gateway routes to (config, or the first published port of the model). */
+    /** The port of the project's main route (config, or the first published port of the model). */
     port: number;
+    /** Every hostname the gateway routes into the project, the main route first. */
+    routes: ProjectRoute[];
+    /** Services with ports bound to one host address: their port lists rebound to every address (routes.ts portsToRebind). */
+    rebindPorts: Record<string, PortModel[]>;
     /** Host directories the dind container must see at the same path. */
     mountRoots: string[];
     /** Flattened, readable compose model (diffs name changed service fields). */
     model: Record<string, string>;
     /** sha256 of every file that feeds a build. */
     buildFiles: Record<string, string>;
+    /** sha256 of every other file compose reads besides the compose files (included, extended, env, secret and config files). */
+    sourceFiles: Record<string, string>;
 }
 
 export interface EnvironmentArgs {
@@ -44,6 +52,8 @@ export interface EnvironmentArgs {
 export class Environment extends pulumi.ComponentResource {
     /** Project name -> its URL through the gateway. */
     public readonly urls: Record<string, string>;
+    /** Project name -> every route into it: the URL, the service and the inner port (the main route first). */
+    public readonly routes: Record<string, { url: string; service: string | null; port: number }[]>;
     /** Project name -> the name of its dind container. */
     public readonly daemons: pulumi.Output<Record<string, string>>;
     /** Project name -> the host endpoint of its inner daemon (only for projects with daemonPort). */
@@ -81,17 +91,22 @@ export class Environment extends pulumi.ComponentResource {
             );
         }
 
-        const routes: Route[] = spec.projects.map((p) => ({
-            project: p.name,
-            hostname: p.hostname,
-            upstreamHost: names.dind(p.name),
-            upstreamPort: loaded[p.name].port,
-        }));
+        const routes: Route[] = spec.projects.flatMap((p) =>
+            loaded[p.name].routes.map((r) => ({
+                key: r.key,
+                project: p.name,
+                service: r.service,
+                hostname: r.hostname,
+                upstreamHost: names.dind(p.name),
+                upstreamPort: r.port,
+            })),
+        );
+        const routedHostnames = routes.map((r) => r.hostname);
         const certificate = args.userTls
             ? undefined
-            : new GatewayCertificate(`${name}-certificate`, { domain: spec.domain, hostnames: spec.projects.map((p) => p.hostname), caFile: args.caFile }, { parent: this });
+            : new GatewayCertificate(`${name}-certificate`, { domain: spec.domain, hostnames: routedHostnames, caFile: args.caFile }, { parent: this });
         const tls = args.userTls ?? { cert: (certificate as GatewayCertificate).cert, key: (certificate as GatewayCertificate).key };
-        const hostnames = [spec.domain, ...spec.projects.map((p) => p.hostname)];
+        const hostnames = [spec.domain, ...routedHostnames];
         const gateway = new Gateway(
             `${name}-gateway`,
             {
@@ -112,7 +127,8 @@ export class Environment extends pulumi.ComponentResource {
         /** The project's compose override: only for services that DNS cannot serve, so most projects do not wait for the gateway. */
         const overrideOf = (p: { name: string }): pulumi.Input<string> => {
             const needs = extraHostsNeeded({ services: loaded[p.name].services, bridgeServices: loaded[p.name].bridgeServices, hostnames });
-            return Object.keys(needs).length === 0 ? "" : gateway.addresses.apply((a) => renderOverride(needs, a[p.name] ?? ""));
+            const rebind = loaded[p.name].rebindPorts;
+            return Object.keys(needs).length === 0 ? renderOverride({}, "", rebind) : gateway.addresses.apply((a) => renderOverride(needs, a[p.name] ?? "", rebind));
         };
         const projects = spec.projects.map(
             (p) =>
@@ -128,6 +144,8 @@ export class Environment extends pulumi.ComponentResource {
                         mountRoots: loaded[p.name].mountRoots,
                         model: loaded[p.name].model,
                         buildFiles: loaded[p.name].buildFiles,
+                        sourceFiles: loaded[p.name].sourceFiles,
+                        tcpProxy: { image: spec.images.nginx, bindAddress: spec.gateway.bindAddress },
                         network: networks[p.name],
                         override: overrideOf(p),
                     },
@@ -141,6 +159,9 @@ export class Environment extends pulumi.ComponentResource {
             pulumi.all(values).apply((vs) => Object.fromEntries(spec.projects.map((p, i) => [p.name, vs[i] as T])));
 
         this.urls = Object.fromEntries(spec.projects.map((p) => [p.name, projectUrl(p.hostname, spec.gateway.httpPort)]));
+        this.routes = Object.fromEntries(
+            spec.projects.map((p) => [p.name, loaded[p.name].routes.map((r) => ({ url: projectUrl(r.hostname, spec.gateway.httpPort), service: r.service ?? null, port: r.port }))]),
+        );
         this.httpsUrls = Object.fromEntries(spec.projects.map((p) => [p.name, projectUrl(p.hostname, spec.gateway.httpsPort, "https")]));
         this.caCertificate = certificate?.caCert;
         this.daemons = byName(projects.map((p) => p.daemon));
@@ -150,6 +171,6 @@ export class Environment extends pulumi.ComponentResource {
         this.services = byName(projects.map((p) => p.services));
         this.gatewayContainer = gateway.containerName;
         this.compose = byName(projects.map((p) => p.compose));
-        this.registerOutputs({ caCertificate: this.caCertificate, httpsUrls: this.httpsUrls, urls: this.urls, daemons: this.daemons, daemonEndpoints: this.daemonEndpoints, services: this.services });
+        this.registerOutputs({ caCertificate: this.caCertificate, httpsUrls: this.httpsUrls, urls: this.urls, routes: this.routes, daemons: this.daemons, daemonEndpoints: this.daemonEndpoints, services: this.services });
     }
 }

@@ -120,7 +120,8 @@ export class Gateway extends pulumi.ComponentResource {
                 gateway: this.container.name,
                 // The ID is known in a preview of an in-place update of the gateway: only a new container shows as a change.
                 gatewayId: this.container.id,
-                targets: this.routes.map((r) => ({ project: r.project, daemonId: daemonIds[r.project], network: this.networks[r.project].name, port: r.upstreamPort })),
+                // `project` names the route's address file: its key (the project's name for its main route).
+                targets: this.routes.map((r) => ({ project: r.key, daemonId: daemonIds[r.project], network: this.networks[r.project].name, port: r.upstreamPort })),
                 reloadCommand: RELOAD_COMMAND,
             },
             // On destroy the gateway container goes, and its files with it.

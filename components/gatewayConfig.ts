@@ -1,11 +1,11 @@
 // Renders the gateway's nginx config from the routes. Pure.
 //
-// Each project's route goes to an upstream block with a pool of kept-alive
+// Each route (a project's hostname, or one of its services') goes to an upstream block with a pool of kept-alive
 // connections to its dind container's address. nginx 1.26 resolves a name in an
 // upstream block only when it starts, and refuses to start when a name does not
 // resolve, so the block takes addresses, and those are known only once the dind
 // containers exist: the gateway's config includes them from
-// UPSTREAMS_DIR/<project>/*.conf, written after the containers (see
+// UPSTREAMS_DIR/<route key>/*.conf, written after the containers (see
 // providers/gatewayUpstreams.ts). Until then, and whenever the address fails
 // (the daemon was replaced or got a new address since), a request falls back to
 // resolution at request time (a variable in proxy_pass plus Docker's embedded
@@ -13,8 +13,12 @@
 // page naming it while nginx and every other route keep working.
 
 export interface Route {
+    /** Names the route's upstream block, status probe and address file (routes.ts ProjectRoute.key). */
+    key: string;
     /** Project name, shown in error pages. */
     project: string;
+    /** The compose service behind the route, when known (shown on the index page). */
+    service?: string;
     /** Hostname the gateway answers for. */
     hostname: string;
     /** DNS name of the project's dind container on its network. */
@@ -38,9 +42,9 @@ export interface GatewayConfigArgs {
 export const GATEWAY_HTTP_PORT = 80;
 export const GATEWAY_HTTPS_PORT = 443;
 export const GATEWAY_INDEX_ROOT = "/usr/share/dind-compose";
-/** Where each project's upstream address is written, one directory per project (see upstreamServerLines). */
+/** Where each route's upstream address is written, one directory per route key (see upstreamServerLine). */
 export const GATEWAY_UPSTREAMS_DIR = "/etc/dind-compose/upstreams";
-/** Idle kept-alive connections each nginx worker holds per project. */
+/** Idle kept-alive connections each nginx worker holds per route. */
 const UPSTREAM_KEEPALIVE = 32;
 /**
  * How long an idle one is kept. Short: a connection whose daemon vanished without closing it (its
@@ -113,28 +117,28 @@ ${servers}}
 `;
 }
 
-/** /_status/<project> on the index host: the project's own status code, or 502 when it does not answer. */
+/** /_status/<route key> on the index host: the route's own status code, or 502 when it does not answer. */
 function renderStatusProbe(r: Route): string {
-    return `        location = /_status/${r.project} {
+    return `        location = /_status/${r.key} {
             set $upstream ${r.upstreamHost}:${r.upstreamPort};
             proxy_pass http://$upstream/;
             proxy_set_header Host ${r.hostname};
-            error_page 502 503 504 = @down_${r.project};
+            error_page 502 503 504 = @down_${r.key};
         }
-        location @down_${r.project} { return 502 "down"; }
+        location @down_${r.key} { return 502 "down"; }
 `;
 }
 
-/** The name of a project's upstream block. Has no port, so a `proxy_pass http://$upstream` (host:port) never picks it. */
-export const upstreamName = (project: string): string => `dind-compose-project-${project}`;
+/** The name of a route's upstream block. Has no port, so a `proxy_pass http://$upstream` (host:port) never picks it. */
+export const upstreamName = (key: string): string => `dind-compose-project-${key}`;
 
 /** A route's upstream block (see the top of this file). */
 export function renderUpstream(r: Route): string {
     return `
-    # ${r.project}: its dind container's address, from ${GATEWAY_UPSTREAMS_DIR}/${r.project}/ once the container exists.
+    # ${r.key}: its dind container's address, from ${GATEWAY_UPSTREAMS_DIR}/${r.key}/ once the container exists.
     # The placeholder keeps the block valid without it: requests then take the fallback by name.
-    upstream ${upstreamName(r.project)} {
-        include ${GATEWAY_UPSTREAMS_DIR}/${r.project}/*.conf;
+    upstream ${upstreamName(r.key)} {
+        include ${GATEWAY_UPSTREAMS_DIR}/${r.key}/*.conf;
         server 127.0.0.1:9 down;
         keepalive ${UPSTREAM_KEEPALIVE};
         keepalive_timeout ${UPSTREAM_IDLE_SECONDS}s;
@@ -143,7 +147,7 @@ export function renderUpstream(r: Route): string {
 }
 
 /**
- * The content of UPSTREAMS_DIR/<project>/address.conf: the project's dind container at `address`.
+ * The content of UPSTREAMS_DIR/<route key>/address.conf: the project's dind container at `address`.
  * Throws on anything but an IPv4 address and a port, as the text goes into nginx's config.
  */
 export function upstreamServerLine(address: string, port: number): string {
@@ -154,7 +158,8 @@ export function upstreamServerLine(address: string, port: number): string {
 
 /** A route's server block, listening as `listen` says: to the upstream block, by name when that fails. */
 export function renderRoute(r: Route, listen: string): string {
-    const down = `project ${r.project} (${r.hostname}) is not answering on ${r.upstreamHost}:${r.upstreamPort}: its daemon or its service is down or still starting. Check it with: npm run compose -- ${r.project} ps\n`;
+    const what = r.service && r.key !== r.project ? `service ${r.service} of project ${r.project}` : `project ${r.project}`;
+    const down = `${what} (${r.hostname}) is not answering on ${r.upstreamHost}:${r.upstreamPort}: its daemon or its service is down or still starting. Check it with: npm run compose -- ${r.project} ps\n`;
     return `
     server {
         ${listen}
@@ -165,7 +170,7 @@ export function renderRoute(r: Route, listen: string): string {
             # A request from the gateway to itself: the address written for ${r.project} is now the
             # gateway's own (addresses changed behind pulumi's back). Served by name instead.
             if ($remote_addr = $server_addr) { return 418; }
-            proxy_pass http://${upstreamName(r.project)};
+            proxy_pass http://${upstreamName(r.key)};
             proxy_intercept_errors off;
             error_page 502 504 = @by_name;
             error_page 418 = @by_name;
@@ -181,5 +186,48 @@ export function renderRoute(r: Route, listen: string): string {
             return 502 ${quote(down)};
         }
     }
+`;
+}
+
+/** A project's TCP proxy: each `tcp` entry's host port, forwarded to the inner published port on the project's dind container. */
+export interface TcpProxyArgs {
+    /** DNS name of the project's dind container on its network. */
+    upstreamHost: string;
+    /** Inner published port -> the port the proxy listens on (the host port it is published on). */
+    forwards: { port: number; hostPort: number }[];
+}
+
+/**
+ * nginx's stream proxy for a project's `tcp` ports. The upstream is resolved at connection time
+ * (a variable and Docker's DNS), so a replaced dind container is found again. Debian's nginx
+ * builds the stream module as a module of its own, loaded from modules-enabled; the official
+ * image has it built in and no such directory, which an include pattern tolerates.
+ */
+export function renderTcpProxyConf(args: TcpProxyArgs): string {
+    const servers = [...args.forwards]
+        .sort((a, b) => a.hostPort - b.hostPort)
+        .map(
+            (f) => `
+    server {
+        listen ${f.hostPort};
+        set $upstream ${args.upstreamHost}:${f.port};
+        proxy_pass $upstream;
+    }`,
+        )
+        .join("");
+    return `# Generated by dind-compose from the project's tcp ports. Do not edit: pulumi up rewrites it.
+include /etc/nginx/modules-enabled/*.conf;
+worker_processes 1;
+pid /tmp/nginx.pid;
+error_log /dev/stderr warn;
+events { worker_connections 1024; }
+
+stream {
+    resolver 127.0.0.11 valid=5s ipv6=off;
+    resolver_timeout 2s;
+    proxy_connect_timeout 3s;
+    proxy_timeout 24h;
+${servers}
+}
 `;
 }

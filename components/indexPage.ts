@@ -11,11 +11,12 @@ export function projectUrl(hostname: string, port: number, scheme: "http" | "htt
 }
 
 export function renderIndexPage(args: { domain: string; routes: Route[]; httpPort: number }): string {
+    // Each project's main route first (its key is the project's name), then its services' routes.
     const rows = [...args.routes]
-        .sort((a, b) => a.project.localeCompare(b.project))
+        .sort((a, b) => a.project.localeCompare(b.project) || Number(a.key !== a.project) - Number(b.key !== b.project) || a.hostname.localeCompare(b.hostname))
         .map((r) => {
             const url = projectUrl(r.hostname, args.httpPort);
-            return `      <tr><td>${escapeHtml(r.project)}</td><td><a href="${escapeHtml(url)}">${escapeHtml(url)}</a></td><td class="status" data-project="${escapeHtml(r.project)}">…</td></tr>`;
+            return `      <tr><td>${escapeHtml(r.project)}</td><td>${escapeHtml(r.service ?? "")}</td><td><a href="${escapeHtml(url)}">${escapeHtml(url)}</a></td><td class="status" data-route="${escapeHtml(r.key)}">…</td></tr>`;
         })
         .join("\n");
     return `<!doctype html>
@@ -33,16 +34,16 @@ export function renderIndexPage(args: { domain: string; routes: Route[]; httpPor
 <body>
   <h1>Projects on ${escapeHtml(args.domain)}</h1>
   <table>
-    <thead><tr><th>project</th><th>URL</th><th>status</th></tr></thead>
+    <thead><tr><th>project</th><th>service</th><th>URL</th><th>status</th></tr></thead>
     <tbody>
 ${rows}
     </tbody>
   </table>
   <script>
-    // Ask each project right now, through the gateway's same-origin probe
+    // Ask each route right now, through the gateway's same-origin probe
     // (/_status/<project>); a 502 means its daemon or service is not answering.
     for (const cell of document.querySelectorAll(".status")) {
-      fetch("/_status/" + cell.dataset.project, { cache: "no-store" })
+      fetch("/_status/" + cell.dataset.route, { cache: "no-store" })
         .then((r) => { const ok = r.status < 500; cell.textContent = ok ? "up" : "down (" + r.status + ")"; cell.className = "status " + (ok ? "up" : "down"); })
         .catch(() => { cell.textContent = "down"; cell.className = "status down"; });
     }

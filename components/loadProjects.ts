@@ -24,15 +24,19 @@ import {
     summarizeModel,
     yamlSyntaxError,
 } from "./compose";
+import { ComposeReads, composeReads } from "./composeReads";
 import { ConfigError, ProjectSpec } from "./config";
 import { LoadedProject } from "./environment";
 import { run } from "./providers/exec";
+import { duplicateHostnames, portsToRebind, projectRoutes, PublishedPorts } from "./routes";
 
 export interface LoadOptions {
     /** Image that carries the compose client (the dind image). */
     composeImage: string;
     /** Where canonical models are cached (gitignored). */
     cacheDir: string;
+    /** The stack's domain (its bare name is the index page, never a route). */
+    domain: string;
     /** Called with a line for the user (pulumi.log.info in the program). */
     say: (message: string) => void;
 }
@@ -46,15 +50,25 @@ const isDirectory = (p: string): boolean => {
     }
 };
 
+/** The text of a file, undefined when there is none. */
+const readText = (file: string): string | undefined => {
+    try {
+        return fs.readFileSync(file, "utf8");
+    } catch {
+        return undefined;
+    }
+};
+
 /**
- * A digest of what `docker compose config` reads: the compose files, .env and the env config,
- * and the project name (compose derives the default network's and volumes' names from it, so two
- * projects with the same directory must not share a cached model).
+ * A digest of what `docker compose config` reads: the compose files, the files they include,
+ * extend and take env files from, .env, the env config, and the project name (compose derives the
+ * default network's and volumes' names from it, so two projects with the same directory must not
+ * share a cached model).
  */
-function inputDigest(spec: ProjectSpec, image: string): string {
+function inputDigest(spec: ProjectSpec, reads: ComposeReads, image: string): string {
     const h = crypto.createHash("sha256");
     h.update(JSON.stringify({ image, project: spec.name, files: spec.composeFiles, env: spec.env, dir: spec.dir }));
-    for (const f of [...spec.composeFiles, path.join(spec.dir, ".env")]) {
+    for (const f of [...spec.composeFiles, ...reads.files]) {
         h.update(f);
         h.update(fs.existsSync(f) ? fs.readFileSync(f) : "(none)");
     }
@@ -74,12 +88,8 @@ type ConfigRun = { json: string } | { rejected: string };
  * as it would alone; the results come back base64-encoded after a marker line per project.
  * undefined when no engine or image can run it.
  */
-async function runComposeConfig(specs: ProjectSpec[], opts: LoadOptions): Promise<ConfigRun[] | undefined> {
-    const mounts = new Set<string>();
-    for (const spec of specs) {
-        mounts.add(spec.dir);
-        for (const f of spec.composeFiles) if (!f.startsWith(spec.dir + path.sep)) mounts.add(f);
-    }
+async function runComposeConfig(specs: ProjectSpec[], reads: ComposeReads[], opts: LoadOptions): Promise<ConfigRun[] | undefined> {
+    const mounts = mountRoots(specs.flatMap((spec, n) => [spec.dir, ...spec.composeFiles, ...reads[n].files]), isDirectory);
     const jobs = specs.map((spec, n) => {
         const env = Object.keys(spec.env).sort().map((k) => shellWord(`${k}=${spec.env[k]}`));
         const command = [
@@ -96,7 +106,7 @@ async function runComposeConfig(specs: ProjectSpec[], opts: LoadOptions): Promis
     ].join("\n");
     const args = [
         "run", "--rm", "--network", "none", "--entrypoint", "sh",
-        ...[...mounts].sort().flatMap((m) => ["--volume", `${m}:${m}:ro`]),
+        ...mounts.flatMap((m) => ["--volume", `${m}:${m}:ro`]),
         opts.composeImage, "-c", script,
     ];
     const r = await run("docker", args).catch(() => undefined);
@@ -120,10 +130,10 @@ async function runComposeConfig(specs: ProjectSpec[], opts: LoadOptions): Promis
  * for all that are not cached; per project the model, or the ConfigError of compose's refusal.
  * undefined when no engine or image can run compose here.
  */
-async function canonicalModels(specs: ProjectSpec[], opts: LoadOptions): Promise<(ComposeModel | ConfigError)[] | undefined> {
-    const cacheFiles = specs.map((spec) => path.join(opts.cacheDir, `compose-config-${inputDigest(spec, opts.composeImage)}.json`));
+async function canonicalModels(specs: ProjectSpec[], reads: ComposeReads[], opts: LoadOptions): Promise<(ComposeModel | ConfigError)[] | undefined> {
+    const cacheFiles = specs.map((spec, n) => path.join(opts.cacheDir, `compose-config-${inputDigest(spec, reads[n], opts.composeImage)}.json`));
     const missing = specs.filter((_, n) => !fs.existsSync(cacheFiles[n]));
-    const runs = missing.length > 0 ? await runComposeConfig(missing, opts) : [];
+    const runs = missing.length > 0 ? await runComposeConfig(missing, missing.map((spec) => reads[specs.indexOf(spec)]), opts) : [];
     if (runs === undefined) return undefined;
     return specs.map((spec, n) => {
         const ran = runs[missing.indexOf(spec)];
@@ -150,63 +160,107 @@ function composeRejected(spec: ProjectSpec, stderr: string): string {
     ].join("\n");
 }
 
+/** The files compose reads that must exist and do not: one problem each, naming where it is named. */
+function missingReads(spec: ProjectSpec, reads: ComposeReads): string[] {
+    return reads.refs
+        .filter((r) => !r.optional && !fs.existsSync(r.file))
+        .map((r) => `project ${spec.name}: ${r.via} in ${r.from} names ${path.relative(path.dirname(r.from), r.file) || r.file}, which does not exist (${r.file}); create it or fix the path in ${path.basename(r.from)}`);
+}
+
+/** Every file compose reads for the model besides the top-level compose files, that exists: the ones found before the run and those compose resolved. */
+function sourceFilesOf(reads: ComposeReads, model: ComposeModel): string[] {
+    const resolved = [
+        ...Object.values(model.services).flatMap((s) => s.env_file),
+        ...[model.configs, model.secrets].flatMap((section) => Object.values(section).map((d) => d.file).filter((f): f is string => typeof f === "string")),
+    ];
+    return [...new Set([...reads.files, ...resolved])].filter((f) => {
+        try {
+            return fs.statSync(f).isFile();
+        } catch {
+            return false;
+        }
+    });
+}
+
+/** The model's services in file order (see composeReads' serviceOrder), those it does not know after them by name. */
+function inFileOrder(model: ComposeModel, order: string[]): ComposeModel {
+    const names = [...order.filter((s) => s in model.services), ...Object.keys(model.services).filter((s) => !order.includes(s)).sort()];
+    return { ...model, services: Object.fromEntries(names.map((s) => [s, model.services[s]])) };
+}
+
 /** @param canonical compose's own model (undefined: compose cannot run here), or its refusal. */
-function loadProject(spec: ProjectSpec, canonical: ComposeModel | ConfigError | undefined, opts: LoadOptions): LoadedProject {
+function loadProject(spec: ProjectSpec, index: number, canonical: ComposeModel | ConfigError | undefined, reads: ComposeReads, opts: LoadOptions): LoadedProject {
     const readOptions = { projectDir: spec.dir, onWarning: (w: string) => opts.say(`project ${spec.name}: ${w}`) };
     if (canonical instanceof ConfigError) throw canonical;
     let handWritten: ComposeModel | undefined;
     let handError: Error | undefined;
-    try {
-        handWritten = readComposeModel(spec.composeFiles, spec.env, undefined, readOptions);
-    } catch (e) {
-        handError = e as Error;
-    }
-    if (canonical === undefined && handWritten === undefined) {
-        throw new ConfigError([`project ${spec.name}: ${handError?.message ?? "cannot read the compose files"}`]);
-    }
     if (canonical === undefined) {
+        try {
+            handWritten = readComposeModel(spec.composeFiles, spec.env, undefined, readOptions);
+        } catch (e) {
+            handError = e as Error;
+        }
+        if (handWritten === undefined) throw new ConfigError([`project ${spec.name}: ${handError?.message ?? "cannot read the compose files"}`]);
         opts.say(`project ${spec.name}: image ${opts.composeImage} cannot run 'docker compose config' here; read the compose files with the built-in reader`);
     }
-    const model = (canonical ?? handWritten) as ComposeModel;
+    // File order decides "the first published port"; compose's canonical output sorts services by name.
+    const model = canonical ? inFileOrder(canonical, reads.serviceOrder) : (handWritten as ComposeModel);
 
     const services = Object.keys(model.services);
     const networkMode = (service: string): string => String(model.services[service].extra.network_mode ?? "");
     if (services.length === 0) throw new ConfigError([`project ${spec.name}: ${spec.composeFiles.join(", ")} defines no services; add one`]);
 
-    // File order decides "the first published port"; compose's canonical output sorts services by name.
-    const port = spec.port ?? firstPublishedPort(handWritten ?? model);
+    const key = `dind-compose:projects[${index}]`;
+    const port = spec.port ?? firstPublishedPort(model);
     if (port === undefined) {
         throw new ConfigError([
-            `project ${spec.name}: no service publishes a port, so the gateway has nothing to route to; publish one in ${path.basename(spec.composeFiles[0])} (ports: ["3000:3000"]) or set dind-compose:projects[].port`,
+            `project ${spec.name}: no service publishes a port, so the gateway has nothing to route to; publish one in ${path.basename(spec.composeFiles[0])} (ports: ["3000:3000"]) or set ${key}.port`,
         ]);
     }
+    const ports: PublishedPorts = services.map((s) => [s, model.services[s].ports]);
+    const { routes, problems } = projectRoutes(spec, key, ports, port);
+    const publishedTcp = new Set(ports.flatMap(([, list]) => list.filter((p) => p.protocol === "tcp" && p.published !== undefined).map((p) => p.published)));
+    spec.tcp.forEach((t, j) => {
+        if (!publishedTcp.has(t.port)) {
+            problems.push(`${key}.tcp[${j}].port ${t.port}: no service of project ${spec.name} publishes it; publish it in the compose file (ports: ["${t.port}:${t.port}"]) or fix the port`);
+        }
+    });
+    if (problems.length > 0) throw new ConfigError(problems);
+    const sourceFiles = sourceFilesOf(reads, model);
     return {
         // Services that share another container's network namespace (network_mode service:x or
         // container:x) take its /etc/hosts, and Docker refuses extra_hosts on them.
         services: services.filter((name) => !/^(service|container):/.test(networkMode(name))),
         // The inner default bridge has no embedded DNS: project hostnames need /etc/hosts there (override.ts).
         bridgeServices: services.filter((name) => ["bridge", "default"].includes(networkMode(name))),
-        port,
-        mountRoots: mountRoots([spec.dir, ...hostPaths(model)], isDirectory),
+        port: routes[0].port,
+        routes,
+        rebindPorts: portsToRebind(ports),
+        mountRoots: mountRoots([spec.dir, ...spec.composeFiles, ...reads.files, ...hostPaths(model)], isDirectory),
         model: summarizeModel(model, { projectDir: spec.dir }),
         buildFiles: fileDigests(buildInputs(model), spec.dir),
+        sourceFiles: fileDigests(sourceFiles, spec.dir),
     };
 }
 
 /** Loads every project (compose's models of all of them in one run); throws one ConfigError listing every broken project. */
 export async function loadProjects(projects: ProjectSpec[], opts: LoadOptions): Promise<Record<string, LoadedProject>> {
-    const canonical = await canonicalModels(projects, opts).catch((e: Error) => {
+    const reads = projects.map((p) => composeReads(p.composeFiles, p.dir, readText));
+    const missing = projects.flatMap((p, n) => missingReads(p, reads[n]));
+    if (missing.length > 0) throw new ConfigError(missing);
+    const canonical = await canonicalModels(projects, reads, opts).catch((e: Error) => {
         throw new ConfigError([e.message]);
     });
     const loaded: Record<string, LoadedProject> = {};
     const problems: string[] = [];
     projects.forEach((p, n) => {
         try {
-            loaded[p.name] = loadProject(p, canonical?.[n], opts);
+            loaded[p.name] = loadProject(p, n, canonical?.[n], reads[n], opts);
         } catch (e) {
             problems.push(...(e instanceof ConfigError ? e.problems : [`project ${p.name}: ${(e as Error).message}`]));
         }
     });
+    problems.push(...duplicateHostnames(Object.values(loaded).flatMap((l) => l.routes), opts.domain));
     if (problems.length > 0) throw new ConfigError(problems);
     return loaded;
 }

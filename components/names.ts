@@ -26,6 +26,10 @@ export class StackNames {
     dind(project: string): string {
         return `${this.prefix}-${project}-dind`;
     }
+    /** The container that opens a project's `tcp` ports on the host. */
+    tcpProxy(project: string): string {
+        return `${this.prefix}-${project}-tcp`;
+    }
     certVolume(project: string): string {
         return `${this.prefix}-${project}-certs`;
     }

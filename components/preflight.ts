@@ -3,6 +3,7 @@
 // Each failure is a ConfigError naming the key, the value and the fix.
 import * as net from "net";
 import { ConfigError, EnvironmentSpec } from "./config";
+import { StackNames } from "./names";
 import { run } from "./providers/exec";
 
 /** Whether an image is on the engine, pulling it if not; the pull error otherwise. */
@@ -17,20 +18,20 @@ async function imageProblem(image: string): Promise<string | undefined> {
     return `not on the engine and not pullable (${pull.stderr.trim().split("\n").slice(-1)[0]})`;
 }
 
-/** Whether something other than this stack's own gateway listens on the gateway port. */
-async function portProblem(bindAddress: string, port: number, gatewayContainer: string): Promise<string | undefined> {
+/** Whether something other than this stack's own container (the gateway, a project's TCP proxy) listens on the port. */
+async function portProblem(bindAddress: string, port: number, ownContainer: string): Promise<string | undefined> {
     const free = await new Promise<boolean>((resolve) => {
         const srv = net.createServer();
         srv.once("error", () => resolve(false));
         srv.listen(port, bindAddress, () => srv.close(() => resolve(true)));
     });
     if (free) return undefined;
-    const ours = await run("docker", ["container", "inspect", "--format", "{{json .HostConfig.PortBindings}}", gatewayContainer]);
+    const ours = await run("docker", ["container", "inspect", "--format", "{{json .HostConfig.PortBindings}}", ownContainer]);
     if (ours.code === 0 && ours.stdout.includes(`"HostPort":"${port}"`)) return undefined;
     return `${bindAddress}:${port} is already in use by another program`;
 }
 
-export async function preflight(spec: EnvironmentSpec, gatewayContainer: string): Promise<void> {
+export async function preflight(spec: EnvironmentSpec, names: StackNames): Promise<void> {
     const problems: string[] = [];
     const images: [string, string][] = [
         ["dind-compose:images.dind", spec.images.dind],
@@ -51,8 +52,14 @@ export async function preflight(spec: EnvironmentSpec, gatewayContainer: string)
         ["dind-compose:gateway.httpPort", spec.gateway.httpPort],
         ["dind-compose:gateway.httpsPort", spec.gateway.httpsPort],
     ] as const) {
-        const problem = await portProblem(spec.gateway.bindAddress, port, gatewayContainer);
+        const problem = await portProblem(spec.gateway.bindAddress, port, names.gateway());
         if (problem) problems.push(`${key} ${port}: ${problem}; choose a free port (ss -ltn shows the ones in use) or stop that program`);
+    }
+    for (const [i, p] of spec.projects.entries()) {
+        for (const [j, t] of p.tcp.entries()) {
+            const problem = await portProblem(spec.gateway.bindAddress, t.hostPort, names.tcpProxy(p.name));
+            if (problem) problems.push(`dind-compose:projects[${i}].tcp[${j}].hostPort ${t.hostPort}: ${problem}; choose a free port (ss -ltn shows the ones in use) or stop that program`);
+        }
     }
     if (problems.length > 0) throw new ConfigError(problems);
 }

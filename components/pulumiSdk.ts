@@ -15,3 +15,4 @@ export * as dynamic from "@pulumi/pulumi/dynamic";
 export * as log from "@pulumi/pulumi/log";
 export { invoke } from "@pulumi/pulumi/runtime/invoke";
 export { unknownValue } from "@pulumi/pulumi/runtime/rpc";
+export { allConfig } from "@pulumi/pulumi/runtime/config";

@@ -35,7 +35,7 @@ PYTHON_IMAGE=dind-compose/python:3-trixie
 # docker.io 26.1.5 (dockerd, containerd, runc, tini as docker-init), the CLI and
 # the compose v2 plugin, and what the entrypoint uses (openssl, ip, iptables).
 DIND_PACKAGES=docker.io,docker-cli,docker-compose,containerd,runc,tini,openssl,iptables,iproute2,ca-certificates,procps,kmod,pigz,xz-utils
-NGINX_PACKAGES=nginx,ca-certificates,busybox-static
+NGINX_PACKAGES=nginx,libnginx-mod-stream,ca-certificates,busybox-static
 # python3 pulls libpython3.13-stdlib (http.server, json, ...), not only -minimal.
 PYTHON_PACKAGES=python3
 LABEL_KEY=dind-compose.image-version

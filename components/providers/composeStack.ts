@@ -28,6 +28,11 @@ export interface ComposeStackInputs extends ComposeTarget {
     model: Record<string, string>;
     /** sha256 of each file that feeds a build, keyed by path. */
     buildFiles: Record<string, string>;
+    /**
+     * sha256 of each other file compose reads (included, extended, env, secret and config files),
+     * keyed by path: a diff names the file. Absent in states written before it existed (read as none).
+     */
+    sourceFiles?: Record<string, string>;
 }
 
 export interface ComposeStackOutputs extends ComposeStackInputs {
@@ -301,7 +306,7 @@ function parseServices(out: string): Record<string, string> {
     return services;
 }
 
-const DIFF_KEYS: (keyof ComposeStackInputs)[] = ["daemon", "daemonId", "dir", "composeFiles", "override", "env", "preloadImages", "model", "buildFiles"];
+const DIFF_KEYS: (keyof ComposeStackInputs)[] = ["daemon", "daemonId", "dir", "composeFiles", "override", "env", "preloadImages", "model", "buildFiles", "sourceFiles"];
 
 /** Flattens record-valued inputs so the diff names the exact key, e.g. model["services.web.image"]. */
 function detailedDiff(olds: ComposeStackInputs, news: ComposeStackInputs): Record<string, { kind: "update"; inputDiff: boolean }> {
@@ -309,7 +314,7 @@ function detailedDiff(olds: ComposeStackInputs, news: ComposeStackInputs): Recor
     for (const k of DIFF_KEYS) {
         const o = olds[k] as unknown;
         const n = news[k] as unknown;
-        if (k === "model" || k === "buildFiles" || k === "env") {
+        if (k === "model" || k === "buildFiles" || k === "sourceFiles" || k === "env") {
             const or = (o ?? {}) as Record<string, string>;
             const nr = (n ?? {}) as Record<string, string>;
             for (const key of new Set([...Object.keys(or), ...Object.keys(nr)])) {

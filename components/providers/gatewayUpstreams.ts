@@ -17,8 +17,9 @@ import { inspectObject, mutating } from "./engineSnapshot";
 import { docker, dockerTolerating } from "./exec";
 import { ReferencedDynamicResource } from "./providerReference";
 
-/** One project's route: the dind container, the network the gateway reaches it on, the port. */
+/** One route: the dind container, the network the gateway reaches it on, the port. */
 export interface UpstreamTarget {
+    /** The route's key (routes.ts): the project's name for its main route. The input's name predates routes per service and stays, as the state holds it. */
     project: string;
     /** The dind container's ID: a new container is a change, written again (and its pools dropped) even at the same address. */
     daemonId: string;

@@ -42,6 +42,8 @@ describe("parseConfig: valid input", () => {
                 env: {},
                 preloadImages: [],
                 daemonPort: undefined,
+                routes: undefined,
+                tcp: [],
             },
         ]);
     });
@@ -103,11 +105,38 @@ describe("parseConfig: every bad input names the key, the value and the fix", ()
         ["certificate without its key", { projects: [a], gateway: { certFile: "/abs/c/compose.yml" } }, /certFile and keyFile go together \(got only certFile\)/],
         ["certificate file missing", { projects: [a], gateway: { certFile: "tls/cert.pem", keyFile: "/abs/c/compose.yml" } }, /gateway\.certFile "tls\/cert.pem": file \/repo\/tls\/cert.pem does not exist/],
         ["gateway not an object", { projects: [a], gateway: 80 }, /dind-compose:gateway must be an object, got 80/],
+        ["unknown key under the namespace (typo)", { keys: ["projects", "gatway"], projects: [a] }, /dind-compose:gatway is not a known key \(allowed: dind-compose:projects, .*dind-compose:gateway/],
+        ["routes not a list", { projects: [{ ...a, routes: { service: "api" } }] }, /projects\[0\]\.routes must be a list of routes, got \{"service":"api"\}/],
+        ["route without a service", { projects: [{ ...a, routes: [{ port: 8000 }] }] }, /projects\[0\]\.routes\[0\]\.service is missing/],
+        ["route hostname not a DNS name", { projects: [{ ...a, routes: [{ service: "api", hostname: "API_x" }] }] }, /routes\[0\]\.hostname "API_x" is not a DNS name/],
+        ["route with an unknown key", { projects: [{ ...a, routes: [{ service: "api", host: "x" }] }] }, /routes\[0\]\.host is not a known key \(allowed: service, port, hostname\)/],
+        ["tcp without hostPort", { projects: [{ ...a, tcp: [{ port: 5432 }] }] }, /projects\[0\]\.tcp\[0\]\.hostPort is missing; set it to the port to open on the host/],
+        ["tcp host port out of range", { projects: [{ ...a, tcp: [{ port: 5432, hostPort: 70000 }] }] }, /tcp\[0\]\.hostPort 70000 is not a port number/],
+        [
+            "tcp host port taken twice across projects",
+            { projects: [{ ...a, tcp: [{ port: 5432, hostPort: 15432 }] }, { ...b, tcp: [{ port: 5432, hostPort: 15432 }] }] },
+            /projects\[1\]\.tcp\[0\]\.hostPort 15432: host port already taken by dind-compose:projects\[0\]\.tcp\[0\]\.hostPort; give each its own hostPort/,
+        ],
+        ["tcp inner port opened twice", { projects: [{ ...a, tcp: [{ port: 5432, hostPort: 15432 }, { port: 5432, hostPort: 15433 }] }] }, /tcp\[1\]\.port 5432: inner port already taken by/],
+        ["tcp host port is the gateway's", { projects: [{ ...a, tcp: [{ port: 80, hostPort: 8080 }] }], gateway: { httpPort: 8080 } }, /tcp\[0\]\.hostPort 8080 is dind-compose:gateway\.httpPort too/],
     ])("%s", (_title, raw, expected) => {
         it("is rejected with a message that says how to fix it", () => {
             const problems = problemsOf(raw);
             expect(problems.some((p) => expected.test(p)), problems.join("\n")).toBe(true);
         });
+    });
+
+    it("takes routes and tcp ports as given, and every key of the namespace it knows", () => {
+        const spec = parseConfig(
+            { keys: ["projects", "domain", "gateway", "images", "dind"], projects: [{ ...a, routes: [{ service: "api", port: 8000 }, { service: "admin", hostname: "admin.example.localhost" }], tcp: [{ port: 5432, hostPort: "15432" }] }] },
+            root,
+            fs,
+        );
+        expect(spec.projects[0].routes).toEqual([
+            { service: "api", port: 8000, hostname: undefined },
+            { service: "admin", port: undefined, hostname: "admin.example.localhost" },
+        ]);
+        expect(spec.projects[0].tcp).toEqual([{ port: 5432, hostPort: 15432 }]);
     });
 
     it("reports every problem at once", () => {

@@ -55,11 +55,33 @@ const spec: EnvironmentSpec = {
         env: {},
         preloadImages: [],
         daemonPort: name === "a" ? 0 : undefined,
+        routes: undefined,
+        tcp: [],
     })),
 };
 const loaded: Record<string, LoadedProject> = {
-    a: { services: ["web"], bridgeServices: [], port: 3000, mountRoots: ["/src/a", "/src/shared"], model: { "services.web.image": "x" }, buildFiles: {} },
-    b: { services: ["web", "db"], bridgeServices: ["db"], port: 80, mountRoots: ["/src/b"], model: { "services.web.image": "y" }, buildFiles: {} },
+    a: {
+        services: ["web", "db"],
+        bridgeServices: [],
+        port: 3000,
+        routes: [{ key: "a", project: "a", service: "web", hostname: "a.project.localhost", port: 3000 }],
+        rebindPorts: {},
+        mountRoots: ["/src/a", "/src/shared"],
+        model: { "services.web.image": "x" },
+        buildFiles: {},
+        sourceFiles: {},
+    },
+    b: {
+        services: ["web", "db"],
+        bridgeServices: ["db"],
+        port: 80,
+        routes: [{ key: "b", project: "b", service: "web", hostname: "b.project.localhost", port: 80 }],
+        rebindPorts: {},
+        mountRoots: ["/src/b"],
+        model: { "services.web.image": "y" },
+        buildFiles: {},
+        sourceFiles: {},
+    },
 };
 
 describe("Environment resource graph", () => {

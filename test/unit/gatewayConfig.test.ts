@@ -3,8 +3,8 @@ import { GATEWAY_UPSTREAMS_DIR, renderNginxConf, Route, upstreamName, upstreamSe
 import { upstreamFiles, writtenAddresses } from "../../components/providers/gatewayUpstreams";
 
 const routes: Route[] = [
-    { project: "b", hostname: "b.project.localhost", upstreamHost: "dc-dev-b-dind", upstreamPort: 80 },
-    { project: "a", hostname: "a.project.localhost", upstreamHost: "dc-dev-a-dind", upstreamPort: 3000 },
+    { key: "b", project: "b", hostname: "b.project.localhost", upstreamHost: "dc-dev-b-dind", upstreamPort: 80 },
+    { key: "a", project: "a", hostname: "a.project.localhost", upstreamHost: "dc-dev-a-dind", upstreamPort: 3000 },
 ];
 const conf = renderNginxConf({ domain: "project.localhost", routes, httpPort: 80, indexRoot: "/srv/index" });
 
