@@ -11,6 +11,7 @@
 // was written, so a `pulumi up` rewrites them after a daemon got a new address (an engine restart,
 // a container replaced by hand). Until then the gateway falls back to the name.
 import * as pulumi from "../pulumiSdk";
+import { stableStringify } from "../compose";
 import { GATEWAY_UPSTREAMS_DIR, upstreamServerLine } from "../gatewayConfig";
 import { tarOf, type UploadedFile } from "./docker";
 import { inspectObject, mutating } from "./engineSnapshot";
@@ -101,10 +102,11 @@ export const gatewayUpstreamsProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     async diff(_id: string, olds: GatewayUpstreamsOutputs, news: GatewayUpstreamsInputs) {
-        const changed: string[] = INPUT_KEYS.filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
+        const changed: string[] = INPUT_KEYS.filter((k) => stableStringify(olds[k]) !== stableStringify(news[k]));
         // Targets not known yet (a dind container being replaced) are a change already, and name nothing to ask about.
         const known = Array.isArray(news.targets) && !JSON.stringify(news.targets).includes(pulumi.unknownValue);
-        if (known && JSON.stringify(await currentAddresses(news.targets)) !== JSON.stringify(olds.addresses ?? {})) changed.push("addresses");
+        // Key order aside: the state gives the addresses back with keys sorted, the targets are in route order.
+        if (known && stableStringify(await currentAddresses(news.targets)) !== stableStringify(olds.addresses ?? {})) changed.push("addresses");
         return {
             changes: changed.length > 0,
             detailedDiff: Object.fromEntries(changed.map((k) => [k, { kind: "update", inputDiff: k !== "addresses" }])),
