@@ -1323,6 +1323,8 @@ export interface TreeFs {
     read(p: string): string | Uint8Array;
     /** Target of a symlink. */
     readLink(p: string): string;
+    /** `sha256:<hex>` of a file's content, when the file system can tell it without `read` (a cache); undefined: read it. */
+    digest?(p: string): string | undefined;
 }
 
 /** `TreeFs` over node's fs. */
@@ -1337,13 +1339,14 @@ export const nodeTreeFs: TreeFs = {
     readLink: (p) => nodeFs.readlinkSync(p),
 };
 
-/** The key `fileDigests` adds when it stopped walking at its limit. */
-export const TRUNCATED_KEY = "<truncated>";
-
 /** Options of `fileDigests`. */
 export interface FileDigestOptions {
-    /** Stop after hashing this many files, and say so under `TRUNCATED_KEY`. @default 5000 */
-    limit?: number;
+    /**
+     * A build context with more files than this gets one entry for all of them (`<dir>/`), so the
+     * state stays small however big the context; up to it, one entry per file, so a diff names
+     * the file. @default 200
+     */
+    perFileLimit?: number;
     /** @default nodeTreeFs */
     fs?: TreeFs;
 }
@@ -1352,57 +1355,50 @@ export interface FileDigestOptions {
  * sha256 of every file that feeds a build: each path given (a Dockerfile, or a build context walked
  * recursively, skipping `.git` and what the context's `.dockerignore` excludes), keyed by path
  * relative to `projectDir` (`../x` for paths outside it), keys sorted. A missing path maps to
- * "missing", a symlink inside a context to its target. The walk stops after `limit` files and then
- * adds `TRUNCATED_KEY`, so a diff shows it.
+ * "missing", a symlink inside a context to its target. A context of more than `perFileLimit` files
+ * maps, under `<dir>/`, to `tree:sha256:<digest of every path and its content> (<n> files)`:
+ * every file counts, none is dropped.
  */
 export function fileDigests(paths: string[], projectDir: string, options: FileDigestOptions = {}): Record<string, string> {
     const fs = options.fs ?? nodeTreeFs;
-    const limit = options.limit ?? 5000;
+    const perFileLimit = options.perFileLimit ?? 200;
     const out: Record<string, string> = {};
-    const seen = new Set<string>();
-    let hashed = 0;
-    let truncated = false;
     const key = (p: string): string => path.relative(projectDir, p).split(path.sep).join("/") || ".";
+    const entryOf = (p: string, kind: EntryKind): string => (kind === "symlink" ? `symlink:${fs.readLink(p)}` : (fs.digest?.(p) ?? `sha256:${sha256(fs.read(p))}`));
 
-    const hashFile = (p: string, kind: EntryKind): void => {
-        if (seen.has(p)) return;
-        if (hashed >= limit) {
-            truncated = true;
-            return;
-        }
-        seen.add(p);
-        hashed++;
-        out[key(p)] = kind === "symlink" ? `symlink:${fs.readLink(p)}` : `sha256:${sha256(fs.read(p))}`;
-    };
-
-    const walk = (root: string, dir: string, ignored: (rel: string) => boolean, pruneIgnored: boolean): void => {
+    const walk = (root: string, dir: string, ignored: (rel: string) => boolean, pruneIgnored: boolean, found: [string, EntryKind][]): void => {
         for (const name of fs.list(dir).sort()) {
-            if (truncated) return;
             const p = path.join(dir, name);
             const rel = path.relative(root, p).split(path.sep).join("/");
             const kind = fs.kind(p, false);
             if (kind === "directory") {
                 if (name === ".git" || (pruneIgnored && ignored(rel))) continue;
-                walk(root, p, ignored, pruneIgnored);
+                walk(root, p, ignored, pruneIgnored, found);
             } else if ((kind === "file" || kind === "symlink") && !ignored(rel)) {
-                hashFile(p, kind);
+                found.push([p, kind]);
             }
         }
     };
 
     for (const p of [...new Set(paths.map((x) => path.resolve(x)))].sort()) {
-        if (truncated) break;
         const kind = fs.kind(p, true);
         if (kind === undefined) out[key(p)] = "missing";
-        else if (kind === "file") hashFile(p, kind);
+        else if (kind === "file") out[key(p)] = entryOf(p, kind);
         else if (kind === "directory") {
             const ignoreFile = path.join(p, ".dockerignore");
             const rules = fs.kind(ignoreFile, true) === "file" ? dockerignoreRules(String(fs.read(ignoreFile))) : [];
+            const found: [string, EntryKind][] = [];
             // with a `!` exception, an ignored directory may still hold files to keep: walk it
-            walk(p, p, (rel) => isIgnored(rules, rel), !rules.some((r) => r.negate));
+            walk(p, p, (rel) => isIgnored(rules, rel), !rules.some((r) => r.negate), found);
+            if (found.length <= perFileLimit) {
+                for (const [f, k] of found) out[key(f)] = entryOf(f, k);
+            } else {
+                const h = createHash("sha256");
+                for (const [f, k] of found) h.update(`${path.relative(p, f)}\0${entryOf(f, k)}\n`);
+                out[`${key(p)}/`] = `tree:sha256:${h.digest("hex")} (${found.length} files)`;
+            }
         }
     }
-    if (truncated) out[TRUNCATED_KEY] = `stopped after ${limit} files; the digests cover the first ${limit} in path order`;
     return sortRecord(out);
 }
 

@@ -19,9 +19,11 @@ import {
     firstPublishedPort,
     hostPaths,
     mountRoots,
+    nodeTreeFs,
     normalizeComposeConfigJson,
     readComposeModel,
     summarizeModel,
+    TreeFs,
     yamlSyntaxError,
 } from "./compose";
 import { ComposeReads, composeReads } from "./composeReads";
@@ -160,6 +162,44 @@ function composeRejected(spec: ProjectSpec, stderr: string): string {
     ].join("\n");
 }
 
+/**
+ * A TreeFs whose file digests come from a cache on disk, keyed by path and checked against the
+ * file's size, mtime and inode, so a no-op preview of a big build context stats its files and
+ * reads none. `save` writes the entries back, those of files that no longer exist dropped (other
+ * stacks of this checkout share the cache).
+ */
+function cachedTreeFs(cacheFile: string): TreeFs & { save(): void } {
+    type Entry = [size: number, mtimeMs: number, ino: number, digest: string];
+    let known: Record<string, Entry> = {};
+    try {
+        known = JSON.parse(fs.readFileSync(cacheFile, "utf8")) as Record<string, Entry>;
+    } catch {
+        // no cache yet, or an unreadable one: digests are computed again
+    }
+    const used: Record<string, Entry> = {};
+    return {
+        ...nodeTreeFs,
+        digest(p: string): string {
+            const st = fs.statSync(p);
+            const hit = known[p];
+            if (hit && hit[0] === st.size && hit[1] === st.mtimeMs && hit[2] === st.ino) {
+                used[p] = hit;
+                return hit[3];
+            }
+            const digest = `sha256:${crypto.createHash("sha256").update(fs.readFileSync(p)).digest("hex")}`;
+            used[p] = [st.size, st.mtimeMs, st.ino, digest];
+            return digest;
+        },
+        save(): void {
+            fs.mkdirSync(path.dirname(cacheFile), { recursive: true });
+            const kept = Object.fromEntries(Object.entries(known).filter(([f]) => !(f in used) && fs.existsSync(f)));
+            const tmp = `${cacheFile}.${process.pid}.tmp`;
+            fs.writeFileSync(tmp, JSON.stringify({ ...kept, ...used }));
+            fs.renameSync(tmp, cacheFile);
+        },
+    };
+}
+
 /** The files compose reads that must exist and do not: one problem each, naming where it is named. */
 function missingReads(spec: ProjectSpec, reads: ComposeReads): string[] {
     return reads.refs
@@ -189,7 +229,7 @@ function inFileOrder(model: ComposeModel, order: string[]): ComposeModel {
 }
 
 /** @param canonical compose's own model (undefined: compose cannot run here), or its refusal. */
-function loadProject(spec: ProjectSpec, index: number, canonical: ComposeModel | ConfigError | undefined, reads: ComposeReads, opts: LoadOptions): LoadedProject {
+function loadProject(spec: ProjectSpec, index: number, canonical: ComposeModel | ConfigError | undefined, reads: ComposeReads, tree: TreeFs, opts: LoadOptions): LoadedProject {
     const readOptions = { projectDir: spec.dir, onWarning: (w: string) => opts.say(`project ${spec.name}: ${w}`) };
     if (canonical instanceof ConfigError) throw canonical;
     let handWritten: ComposeModel | undefined;
@@ -238,8 +278,8 @@ function loadProject(spec: ProjectSpec, index: number, canonical: ComposeModel |
         rebindPorts: portsToRebind(ports),
         mountRoots: mountRoots([spec.dir, ...spec.composeFiles, ...reads.files, ...hostPaths(model)], isDirectory),
         model: summarizeModel(model, { projectDir: spec.dir }),
-        buildFiles: fileDigests(buildInputs(model), spec.dir),
-        sourceFiles: fileDigests(sourceFiles, spec.dir),
+        buildFiles: fileDigests(buildInputs(model), spec.dir, { fs: tree }),
+        sourceFiles: fileDigests(sourceFiles, spec.dir, { fs: tree }),
     };
 }
 
@@ -253,13 +293,15 @@ export async function loadProjects(projects: ProjectSpec[], opts: LoadOptions): 
     });
     const loaded: Record<string, LoadedProject> = {};
     const problems: string[] = [];
+    const tree = cachedTreeFs(path.join(opts.cacheDir, "file-digests.json"));
     projects.forEach((p, n) => {
         try {
-            loaded[p.name] = loadProject(p, n, canonical?.[n], reads[n], opts);
+            loaded[p.name] = loadProject(p, n, canonical?.[n], reads[n], tree, opts);
         } catch (e) {
             problems.push(...(e instanceof ConfigError ? e.problems : [`project ${p.name}: ${(e as Error).message}`]));
         }
     });
+    tree.save();
     problems.push(...duplicateHostnames(Object.values(loaded).flatMap((l) => l.routes), opts.domain));
     if (problems.length > 0) throw new ConfigError(problems);
     return loaded;

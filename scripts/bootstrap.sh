@@ -38,11 +38,11 @@ fi
 # --- Pulumi CLI and its Node.js language host ----------------------------
 # dind-compose's resources are dynamic providers that run inside the Node.js
 # program (components/providers/): no provider plugin to install.
-# A CLI of the pinned version from elsewhere is used as is; the project's own build is checked
-# every time (build-pulumi.sh is quick when cached, and brings its launchers up to date).
-if [ "$(command -v pulumi)" != "$PULUMI_DIR/pulumi" ] && [ "$(pulumi version 2>/dev/null)" = "v$PULUMI_CLI_VERSION" ] &&
-  command -v pulumi-language-nodejs >/dev/null && command -v pulumi-resource-pulumi-nodejs >/dev/null; then
-  log "Pulumi CLI: $(command -v pulumi) $(pulumi version)"
+# A developer's own CLI (see system_pulumi_usable in env.sh) is used as is; otherwise the project's own
+# build is checked every time (build-pulumi.sh is quick when cached, and brings its launchers up to date).
+if [ "$(command -v pulumi)" != "$PULUMI_DIR/pulumi" ] && command -v pulumi >/dev/null &&
+  { [ "${DIND_COMPOSE_PULUMI:-}" = system ] || system_pulumi_usable; }; then
+  log "Pulumi CLI: $(command -v pulumi) $(pulumi version), already installed: used as is (DIND_COMPOSE_PULUMI=project builds the project's own)"
 else
   bash "$REPO_DIR/scripts/build-pulumi.sh" "$PULUMI_CLI_VERSION" "$PULUMI_LANGHOST_SDK_VERSION"
 fi

@@ -14,10 +14,23 @@ major="$(node_major)"
 if [ -z "$major" ] || [ "$major" -lt 22 ]; then
   export PATH="$NODE_DIR:$PATH"
 fi
-# A pulumi already on PATH at the pinned version is used as is (DIND_COMPOSE_PULUMI=system forces it).
-if [ "${DIND_COMPOSE_PULUMI:-}" != system ] && [ "$(pulumi version 2>/dev/null)" != "v$PULUMI_CLI_VERSION" ]; then
-  export PATH="$PULUMI_DIR:$PATH"
-fi
+# A developer's own pulumi (any 3.x from PULUMI_CLI_MIN_VERSION on, with the Node.js language host
+# and the dynamic-provider launcher that every release ships beside it) is used as is;
+# DIND_COMPOSE_PULUMI=system forces the one on PATH, =project the project's own build.
+system_pulumi_usable() {
+  local bin version
+  bin="$(command -v pulumi 2>/dev/null)" || return 1
+  [ "$bin" != "$PULUMI_DIR/pulumi" ] || return 1
+  version="$(pulumi version 2>/dev/null | sed 's/^v//')"
+  case "$version" in 3.*) ;; *) return 1 ;; esac
+  [ "$(printf '%s\n%s\n' "$PULUMI_CLI_MIN_VERSION" "${version%%[-+]*}" | sort -V | head -n 1)" = "$PULUMI_CLI_MIN_VERSION" ] || return 1
+  command -v pulumi-language-nodejs >/dev/null && command -v pulumi-resource-pulumi-nodejs >/dev/null
+}
+case "${DIND_COMPOSE_PULUMI:-}" in
+  system) ;;
+  project) export PATH="$PULUMI_DIR:$PATH" ;;
+  *) system_pulumi_usable || export PATH="$PULUMI_DIR:$PATH" ;;
+esac
 export PATH="$REPO_DIR/node_modules/.bin:$PATH"
 
 export PULUMI_HOME="${PULUMI_HOME:-$CACHE_DIR/pulumi-home}"

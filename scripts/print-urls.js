@@ -3,6 +3,7 @@
 const outputs = JSON.parse(process.argv[2] || "{}");
 const urls = outputs.urls || {};
 const httpsUrls = outputs.httpsUrls || {};
+const routes = outputs.routes || {};
 const resolve = (url) => {
     const u = new URL(url);
     return `${u.hostname}:${u.port || (u.protocol === "https:" ? 443 : 80)}:127.0.0.1`;
@@ -11,6 +12,8 @@ console.log("\ndind-compose is up. Projects:");
 for (const [name, url] of Object.entries(urls)) {
     console.log(`  ${name.padEnd(10)} ${url}`);
     console.log(`  ${"".padEnd(10)} curl --resolve ${resolve(url)} ${url}`);
+    // The project's other services, each at its own hostname.
+    for (const r of (routes[name] || []).slice(1)) console.log(`  ${"".padEnd(10)} ${r.url}  (service ${r.service}, port ${r.port})`);
 }
 const first = Object.values(urls)[0];
 if (first) {

@@ -159,6 +159,41 @@ describe("bad input: `pulumi up` stops before any resource with the key or file,
         await expectNothingCreated();
     });
 
+    it("a route to a port no service publishes and a tcp port no service publishes (reported together)", async () => {
+        const r = await upWith({ ...good, projects: [{ name: "b", path: projectB, routes: [{ service: "web", port: 8080 }], tcp: [{ port: 5432, hostPort: await freePort() }] }] });
+        expectRejected(r, `dind-compose:projects[0].routes[0].port 8080: no service publishes it; use one of "web"'s published ports (80)`);
+        expectRejected(r, `dind-compose:projects[0].tcp[0].port 5432: no service of project b publishes it`);
+        await expectNothingCreated();
+    });
+
+    it("two routes with one hostname across projects", async () => {
+        const r = await upWith({ ...good, projects: [{ name: "b", path: projectB }, { name: "c", path: projectB, routes: [{ service: "web", hostname: "b.project.localhost" }] }] });
+        expectRejected(r, `hostname b.project.localhost is routed twice: to project b service web port 80 and to project c service web port 80`);
+        await expectNothingCreated();
+    });
+
+    it("a file that compose would read and that is missing (an included file)", async () => {
+        const dir = path.join(stack.workDir, "includes-missing");
+        fs.mkdirSync(dir, { recursive: true });
+        fs.writeFileSync(path.join(dir, "compose.yaml"), "include:\n  - ../shared-nowhere/db.yaml\nservices:\n  web:\n    image: dind-compose/busybox:trixie\n    ports: ['80:80']\n");
+        const r = await upWith({ ...good, projects: [{ name: "b", path: dir }] });
+        expectRejected(r, `project b: include in ${dir}/compose.yaml names ../shared-nowhere/db.yaml, which does not exist (${path.join(stack.workDir, "shared-nowhere", "db.yaml")}); create it or fix the path in compose.yaml`);
+        await expectNothingCreated();
+    });
+
+    it("a tcp host port that another program listens on", async () => {
+        const taken = await freePort();
+        const server = net.createServer().listen(taken, "127.0.0.1");
+        await new Promise((resolve) => server.once("listening", resolve));
+        try {
+            const r = await upWith({ ...good, projects: [{ name: "b", path: projectB, tcp: [{ port: 80, hostPort: taken }] }] });
+            expectRejected(r, `dind-compose:projects[0].tcp[0].hostPort ${taken}: 127.0.0.1:${taken} is already in use by another program; choose a free port`);
+        } finally {
+            server.close();
+        }
+        await expectNothingCreated();
+    });
+
     it("a project name that is not a DNS label", async () => {
         const r = await upWith({ ...good, projects: [{ name: "Web_1", path: projectB }] });
         expectRejected(r, `dind-compose:projects[0].name "Web_1" is not a DNS label; use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit`);

@@ -19,7 +19,6 @@ import {
     readComposeModel,
     summarizeModel,
     TreeFs,
-    TRUNCATED_KEY,
     VolumeModel,
     yamlSyntaxError,
 } from "../../components/compose";
@@ -680,10 +679,10 @@ describe("fileDigests", () => {
         expect(fileDigests([fixture("paths/nothing-here")], fixture("paths"))).toEqual({ "nothing-here": "missing" });
     });
 
-    it("stops at the limit and says so", () => {
-        const digests = fileDigests([fixture("paths")], fixture("paths"), { limit: 3 });
-        expect(Object.keys(digests)).toHaveLength(4);
-        expect(digests[TRUNCATED_KEY]).toMatch(/stopped after 3 files/);
+    it("gives a context past the per-file limit one entry that covers every file", () => {
+        const digests = fileDigests([fixture("paths")], fixture("paths"), { perFileLimit: 3 });
+        expect(Object.keys(digests)).toEqual(["./"]);
+        expect(digests["./"]).toMatch(/^tree:sha256:[0-9a-f]{64} \(\d+ files\)$/);
     });
 
     describe("in memory", () => {
@@ -705,6 +704,20 @@ describe("fileDigests", () => {
             const d = fileDigests(["/p/app"], "/p", { fs: tree(files, { "/p/app/link": "../elsewhere" }) });
             expect(Object.keys(d)).toEqual(["app/Dockerfile", "app/a.js", "app/link", "app/node_modules/x.js"]);
             expect(d["app/link"]).toBe("symlink:../elsewhere");
+        });
+
+        it("past the per-file limit, changes with any file's content, even the last of many", () => {
+            const many = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`/p/app/node_modules/m${String(i).padStart(3, "0")}.js`, "x"]));
+            const before = fileDigests(["/p/app"], "/p", { fs: tree({ ...files, ...many }) });
+            const after = fileDigests(["/p/app"], "/p", { fs: tree({ ...files, ...many, "/p/app/node_modules/m299.js": "y" }) });
+            expect(Object.keys(before)).toEqual(["app/"]);
+            expect(before["app/"]).toMatch(/\(303 files\)$/);
+            expect(after["app/"]).not.toBe(before["app/"]);
+        });
+
+        it("takes a file's digest from the file system when it can tell (a cache), without reading it", () => {
+            const fs = { ...tree(files), read: () => { throw new Error("read"); }, digest: (p: string) => `sha256:cached-${path.basename(p)}` };
+            expect(fileDigests(["/p/app/Dockerfile"], "/p", { fs })).toEqual({ "app/Dockerfile": "sha256:cached-Dockerfile" });
         });
 
         it("changes with a file's content and only for that file", () => {
