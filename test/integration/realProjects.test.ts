@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CliResult, freePort, httpGet, REPO_DIR, StackConfig, TestStack } from "./harness";
+import { CliResult, docker, freePort, httpGet, httpsGet, REPO_DIR, StackConfig, TestStack } from "./harness";
 
 const IMAGE = "dind-compose/busybox:trixie";
 const FIXTURE = path.join(REPO_DIR, "test", "fixtures", "monorepo");
@@ -127,6 +127,40 @@ describe("real projects: files from a shared folder, routes per service, loopbac
         const index = await httpGet(port, "project.localhost");
         for (const h of ["shop.project.localhost", "api.shop.project.localhost", "admin.shop.project.localhost", "blog.project.localhost"]) expect(index.body).toContain(h);
         for (const key of ["shop", "shop.api.8000", "shop.admin.9000", "blog"]) expect((await httpGet(port, "project.localhost", `/_status/${key}`)).status, key).toBe(200);
+    });
+
+    it("a service route is served over HTTPS with a certificate that names it, and children of another project reach it by name", async () => {
+        const outputs = await stack.outputs();
+        const httpsPort = Number((config.gateway as { httpsPort: number }).httpsPort);
+        const api = await httpsGet(httpsPort, "api.shop.project.localhost", String(outputs.caCertificate));
+        expect(api.status).toBe(200);
+        expect(api.body).toContain("Shop API");
+        const daemons = outputs.daemons as Record<string, string>;
+        const fromBlog = await stack.run("docker", ["exec", daemons.blog, "docker", "exec", "blog-web-1", "wget", "-qO-", "-T", "5", "http://api.shop.project.localhost/"]);
+        expect(fromBlog.code, fromBlog.stderr).toBe(0);
+        expect(fromBlog.stdout).toContain("Shop API");
+    });
+
+    it("changing a tcp port replaces only the project's TCP proxy: no daemon, child or gateway is recreated", async () => {
+        const outputs = await stack.outputs();
+        const daemons = outputs.daemons as Record<string, string>;
+        const ids = async (): Promise<string[]> =>
+            Promise.all([
+                docker("inspect", "--format", "{{.Id}}", daemons.shop),
+                docker("inspect", "--format", "{{.Id}}", daemons.blog),
+                docker("inspect", "--format", "{{.Id}}", String(outputs.gateway)),
+                docker("exec", daemons.shop, "docker", "inspect", "--format", "{{.Id}}", "shop-db-1"),
+                docker("exec", daemons.blog, "docker", "inspect", "--format", "{{.Id}}", "blog-web-1"),
+            ]);
+        const before = await ids();
+        const newPort = await freePort();
+        config = { ...config, projects: [{ ...config.projects[0], tcp: [{ port: 5432, hostPort: newPort }] }, config.projects[1]] };
+        stack.setConfig(config);
+        await stack.pulumiOk("up", "--yes", "--skip-preview");
+        dbPort = newPort;
+        expect(await tcpFirstLine(dbPort)).toMatch(/^db-v1 /);
+        expect(await ids()).toEqual(before);
+        expect((await httpGet(port, "blog.project.localhost")).status).toBe(200);
     });
 
     it("the extended file, the env file and the secret from ../shared reach the containers", async () => {
