@@ -15,6 +15,7 @@
 // What this changes: an operation runs the provider code of the last build, not the code that was
 // current when the resource was created (as with any provider plugin). A `pulumi destroy` or
 // `refresh` after the build directory was removed compiles it again first.
+import * as path from "path";
 import * as pulumi from "../pulumiSdk";
 
 /**
@@ -22,9 +23,11 @@ import * as pulumi from "../pulumiSdk";
  * `exportName` by `moduleFile`, compiling the program first when the build is gone. Self-contained:
  * it may use nothing but its arguments and `require`.
  */
-function loadProvider(moduleFile: string, exportName: string): pulumi.dynamic.ResourceProvider {
+function loadProvider(name: string, exportName: string): pulumi.dynamic.ResourceProvider {
     const fs = require("fs");
     const path = require("path");
+    // A relative name is the project's own: Pulumi starts the provider process in the project directory.
+    const moduleFile = path.resolve(name);
     if (!fs.existsSync(moduleFile)) {
         // <root>/.dind-compose/build/components/providers/<module>.js, see scripts/compile-program.js
         const root = path.resolve(path.dirname(moduleFile), "..", "..", "..", "..");
@@ -35,9 +38,17 @@ function loadProvider(moduleFile: string, exportName: string): pulumi.dynamic.Re
     return provider;
 }
 
-/** The `__provider` text: a module whose `handler()` returns the provider exported as `exportName` by `moduleFile`. */
-export function providerSource(moduleFile: string, exportName: string): string {
-    return `exports.handler = () => (${loadProvider.toString()})(${JSON.stringify(moduleFile)}, ${JSON.stringify(exportName)});\n`;
+/**
+ * The `__provider` text: a module whose `handler()` returns the provider exported as `exportName` by
+ * `moduleFile`. A module inside `projectDir` is named relative to it, so the state does not depend
+ * on where the checkout is: a moved or renamed checkout, or a second clone on the same backend,
+ * finds its own build. (States written before name the absolute path until their next `up`.)
+ * @param projectDir the Pulumi project directory; the program runs in it.
+ */
+export function providerSource(moduleFile: string, exportName: string, projectDir: string = process.cwd()): string {
+    const relative = path.relative(projectDir, moduleFile);
+    const name = relative.startsWith("..") || path.isAbsolute(relative) ? moduleFile : relative.split(path.sep).join("/");
+    return `exports.handler = () => (${loadProvider.toString()})(${JSON.stringify(name)}, ${JSON.stringify(exportName)});\n`;
 }
 
 /** Where a resource's provider lives: the compiled module (its `__filename`) and the export's name. */

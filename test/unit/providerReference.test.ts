@@ -29,6 +29,22 @@ describe("providerSource", () => {
         expect(provider).toBe(createRequire(moduleFile)(moduleFile).thingProvider);
     });
 
+    it("names a module of the project relative to it, found from the provider process's directory (the project's)", () => {
+        // vitest runs in the repository, as Pulumi runs the provider process in the project directory
+        fs.mkdirSync(path.join(process.cwd(), "test-artifacts"), { recursive: true });
+        const dir = fs.mkdtempSync(path.join(process.cwd(), "test-artifacts", "provider-ref-"));
+        try {
+            const moduleFile = path.join(dir, "s.js");
+            fs.writeFileSync(moduleFile, "exports.sProvider = { here: __filename };\n");
+            const source = providerSource(moduleFile, "sProvider", process.cwd());
+            expect(source).toContain(JSON.stringify(path.relative(process.cwd(), moduleFile)));
+            expect(source).not.toContain(process.cwd());
+            expect(handlerOf(source)).toEqual({ here: moduleFile });
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
     it("names the module and the export when the export is missing", () => {
         const moduleFile = path.join(tmp, "built", "q.js");
         fs.writeFileSync(moduleFile, "exports.other = {};\n");
