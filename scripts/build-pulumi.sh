@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Pulumi CLI and a Node.js language host from Go modules into
 # $CACHE_DIR/pulumi-v<cli version>/bin. Release downloads are not reachable
-# on these machines; the Go module proxy is (see ../shared/TOOLCHAIN.md).
+# on these machines; the Go module proxy is (README, "What the two commands install, and where").
 #
 # The language host: the module github.com/pulumi/pulumi/sdk/nodejs/cmd/
 # pulumi-language-nodejs/v3 is refused by the module proxy here (403 "This

@@ -19,7 +19,7 @@ ENGINE_JSON="$CACHE_DIR/engine.json"
 DOCKERD_LOG="$CACHE_DIR/dockerd.log"
 DOCKERD_PIDFILE="/var/run/docker.pid"
 PROBE_IMAGE="dind-compose/engine-probe:1"
-# Kept in sync with components/security.ts and shared/ENVIRONMENT.md.
+# Kept in sync with components/security.ts.
 DIND_CAPABILITY_FLAGS=(--cap-add ALL --cap-drop SYS_RESOURCE
   --security-opt seccomp=unconfined --security-opt apparmor=unconfined
   --security-opt systempaths=unconfined --device-cgroup-rule 'a *:* rwm'
