@@ -165,8 +165,9 @@ function composeRejected(spec: ProjectSpec, stderr: string): string {
 /**
  * A TreeFs whose file digests come from a cache on disk, keyed by path and checked against the
  * file's size, mtime and inode, so a no-op preview of a big build context stats its files and
- * reads none. `save` writes the entries back, those of files that no longer exist dropped (other
- * stacks of this checkout share the cache).
+ * reads none. `save` writes the entries back when a digest was computed, those of files that no
+ * longer exist dropped (other stacks of this checkout share the cache); a run that computed none
+ * writes nothing and stats no other entry.
  */
 function cachedTreeFs(cacheFile: string): TreeFs & { save(): void } {
     type Entry = [size: number, mtimeMs: number, ino: number, digest: string];
@@ -177,6 +178,7 @@ function cachedTreeFs(cacheFile: string): TreeFs & { save(): void } {
         // no cache yet, or an unreadable one: digests are computed again
     }
     const used: Record<string, Entry> = {};
+    let computed = false;
     return {
         ...nodeTreeFs,
         digest(p: string): string {
@@ -188,9 +190,11 @@ function cachedTreeFs(cacheFile: string): TreeFs & { save(): void } {
             }
             const digest = `sha256:${crypto.createHash("sha256").update(fs.readFileSync(p)).digest("hex")}`;
             used[p] = [st.size, st.mtimeMs, st.ino, digest];
+            computed = true;
             return digest;
         },
         save(): void {
+            if (!computed) return;
             fs.mkdirSync(path.dirname(cacheFile), { recursive: true });
             const kept = Object.fromEntries(Object.entries(known).filter(([f]) => !(f in used) && fs.existsSync(f)));
             const tmp = `${cacheFile}.${process.pid}.tmp`;
