@@ -17,9 +17,7 @@ export interface LoadedProject {
     services: string[];
     /** Of those, the ones on the inner daemon's default bridge (`network_mode: bridge`), where only /etc/hosts resolves project hostnames. */
     bridgeServices: string[];
-    /** The port of the project's main route (config, or the first published port of the model). */
-    port: number;
-    /** Every hostname the gateway routes into the project, the main route first. */
+    /** Every hostname the gateway routes into the project, the main route (the project's port) first. */
     routes: ProjectRoute[];
     /** Services with ports bound to one host address: their port lists rebound to every address (routes.ts portsToRebind). */
     rebindPorts: Record<string, PortModel[]>;

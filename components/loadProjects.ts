@@ -277,7 +277,6 @@ function loadProject(spec: ProjectSpec, index: number, canonical: ComposeModel |
         services: services.filter((name) => !/^(service|container):/.test(networkMode(name))),
         // The inner default bridge has no embedded DNS: project hostnames need /etc/hosts there (override.ts).
         bridgeServices: services.filter((name) => ["bridge", "default"].includes(networkMode(name))),
-        port: routes[0].port,
         routes,
         rebindPorts: portsToRebind(ports),
         mountRoots: mountRoots([spec.dir, ...spec.composeFiles, ...reads.files, ...hostPaths(model)], isDirectory),

@@ -63,7 +63,6 @@ const loaded: Record<string, LoadedProject> = {
     a: {
         services: ["web", "db"],
         bridgeServices: [],
-        port: 3000,
         routes: [{ key: "a", project: "a", service: "web", hostname: "a.project.localhost", port: 3000 }],
         rebindPorts: {},
         mountRoots: ["/src/a", "/src/shared"],
@@ -74,7 +73,6 @@ const loaded: Record<string, LoadedProject> = {
     b: {
         services: ["web", "db"],
         bridgeServices: ["db"],
-        port: 80,
         routes: [{ key: "b", project: "b", service: "web", hostname: "b.project.localhost", port: 80 }],
         rebindPorts: {},
         mountRoots: ["/src/b"],
