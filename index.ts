@@ -6,6 +6,7 @@ import { CONFIG_NAMESPACE, ConfigError, parseConfig, RawConfig } from "./compone
 import { Environment } from "./components/environment";
 import { loadProjects } from "./components/loadProjects";
 import { StackNames } from "./components/names";
+import { subnetsFor } from "./components/networkPlan";
 import { preflight } from "./components/preflight";
 
 const config = new pulumi.Config(CONFIG_NAMESPACE);
@@ -22,6 +23,7 @@ const raw: RawConfig = {
     // Without dind-compose:dind.security, the mode the bootstrap found to work
     // on this engine (it probes --privileged); explicit config always wins.
     dind: withLocalDefaults(config.getObject("dind"), { security: process.env.DIND_COMPOSE_DEFAULT_SECURITY }),
+    network: config.getObject("network"),
 };
 
 function withLocalDefaults(configured: unknown, local: Record<string, string | undefined>): unknown {
@@ -67,6 +69,7 @@ async function program() {
     const names = new StackNames(pulumi.getProject(), pulumi.getStack());
     startProviderPlugin();
     await preflight(spec, names);
+    const subnets = await subnetsFor(spec, names);
     const loaded = await loadProjects(spec.projects, {
         composeImage: spec.images.dind,
         cacheDir: path.join(projectDir, ".dind-compose", "cache"),
@@ -84,6 +87,7 @@ async function program() {
         stack: pulumi.getStack(),
         userTls: userTls && { cert: userTls.cert, key: pulumi.secret(userTls.key) },
         caFile,
+        subnets,
     });
     return {
         urls: env.urls,

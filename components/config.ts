@@ -3,6 +3,7 @@
 // table-driven unit test. Every problem is reported at once, each naming the
 // key, the bad value and the fix, before any resource is created.
 import * as path from "path";
+import { capacity, Cidr, formatCidr, isNetworkAddress, parseCidr } from "./subnets";
 
 export const CONFIG_NAMESPACE = "dind-compose";
 
@@ -17,6 +18,10 @@ export const DEFAULTS = {
     gateway: { bindAddress: "127.0.0.1", httpPort: 80, httpsPort: 443 },
     images: { dind: "docker:29-dind", nginx: "nginx:1.29-alpine" },
     dind: { security: "privileged" as SecurityMode, readyTimeoutSeconds: 60 },
+    // 10.250/16: outside Docker's default pools (172.17-31/16, 192.168/16) and the ranges home
+    // routers and most VPNs hand out (10.0-10.10, 192.168); /28 leaves 13 addresses per network,
+    // of which a project uses three (its daemon, the gateway, its TCP proxy).
+    network: { pool: "10.250.0.0/16", subnetSize: 28 },
 } as const;
 
 /** One compose project, validated, with every default applied. */
@@ -45,6 +50,16 @@ export interface ProjectSpec {
     routes: RouteSpec[] | undefined;
     /** Inner published ports opened on the host's gateway bind address. */
     tcp: TcpSpec[];
+    /** Caps of the project's dind container (so its daemon and every child); {} for none. */
+    resources: ResourcesSpec;
+}
+
+/** CPU and memory caps of one dind container. */
+export interface ResourcesSpec {
+    /** CPUs (docker --cpus), e.g. 1.5. */
+    cpus?: number;
+    /** Bytes (docker --memory; no swap beyond it). */
+    memory?: number;
 }
 
 /** One configured route: a service's inner published port at a hostname. */
@@ -70,8 +85,16 @@ export interface GatewaySpec {
     tls: { certFile: string; keyFile: string } | undefined;
 }
 
+/** Where the stack's networks get their addresses (subnets.ts). */
+export interface NetworkSpec {
+    pool: Cidr;
+    /** Prefix length of each network carved from the pool. */
+    subnetSize: number;
+}
+
 export interface EnvironmentSpec {
     domain: string;
+    network: NetworkSpec;
     gateway: GatewaySpec;
     images: { dind: string; nginx: string };
     dind: { security: SecurityMode; readyTimeoutSeconds: number };
@@ -93,6 +116,7 @@ export interface RawConfig {
     gateway?: unknown;
     images?: unknown;
     dind?: unknown;
+    network?: unknown;
 }
 
 export class ConfigError extends Error {
@@ -216,7 +240,7 @@ export function parseConfig(raw: RawConfig, projectDir: string, files: FileCheck
     };
 
     const dindRaw = p.object(`${ns}:dind`, raw.dind);
-    p.unknownKeys(`${ns}:dind`, dindRaw, ["security", "readyTimeoutSeconds"]);
+    p.unknownKeys(`${ns}:dind`, dindRaw, ["security", "readyTimeoutSeconds", "resources"]);
     let security: SecurityMode = DEFAULTS.dind.security;
     if (dindRaw.security !== undefined) {
         if (SECURITY_MODES.includes(dindRaw.security as SecurityMode)) {
@@ -235,7 +259,9 @@ export function parseConfig(raw: RawConfig, projectDir: string, files: FileCheck
         }
     }
 
-    const projects = parseProjects(p, raw.projects, domain, projectDir, files);
+    const defaultResources = parseResources(p, `${ns}:dind.resources`, dindRaw.resources, {});
+    const network = parseNetwork(p, raw.network);
+    const projects = parseProjects(p, raw.projects, domain, projectDir, files, defaultResources);
     projects.forEach((proj, i) =>
         proj.tcp.forEach((t, j) => {
             const gatewayKey = t.hostPort === gateway.httpPort ? "httpPort" : t.hostPort === gateway.httpsPort ? "httpsPort" : undefined;
@@ -244,7 +270,58 @@ export function parseConfig(raw: RawConfig, projectDir: string, files: FileCheck
     );
 
     if (p.list.length > 0) throw new ConfigError(p.list);
-    return { domain, gateway, images, dind: { security, readyTimeoutSeconds }, projects };
+    return { domain, network, gateway, images, dind: { security, readyTimeoutSeconds }, projects };
+}
+
+function parseNetwork(p: Problems, raw: unknown): NetworkSpec {
+    const key = `${CONFIG_NAMESPACE}:network`;
+    const obj = p.object(key, raw);
+    p.unknownKeys(key, obj, ["pool", "subnetSize"]);
+    const fallback = parseCidr(DEFAULTS.network.pool) as Cidr;
+    const poolText = p.string(`${key}.pool`, obj.pool, DEFAULTS.network.pool);
+    let pool = parseCidr(poolText);
+    if (pool === undefined || pool.prefix < 8 || pool.prefix > 29) {
+        p.add(`${key}.pool ${show(poolText)} is not an IPv4 range from /8 to /29; use one such as ${DEFAULTS.network.pool}`);
+        pool = fallback;
+    } else if (!isNetworkAddress(poolText)) {
+        p.add(`${key}.pool ${show(poolText)} has host bits set; use the network address, ${show(formatCidr(pool))}`);
+    }
+    let subnetSize: number = DEFAULTS.network.subnetSize;
+    if (obj.subnetSize !== undefined) {
+        const n = obj.subnetSize;
+        if (typeof n === "number" && Number.isInteger(n) && n >= 16 && n <= 29) subnetSize = n;
+        else p.add(`${key}.subnetSize ${show(n)} is not a prefix length from 16 to 29; use 28 (13 addresses per network, the default) or 29 (5)`);
+    }
+    if (capacity(pool, subnetSize) === 0) {
+        p.add(`${key}.subnetSize ${subnetSize} is wider than ${key}.pool /${pool.prefix}; use a subnetSize of at least ${pool.prefix}, or a wider pool`);
+    }
+    return { pool, subnetSize };
+}
+
+const MEMORY = /^(\d+(?:\.\d+)?)\s*([bkmg]?)i?b?$/i;
+const MEMORY_UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+/** The daemon and containerd alone take 60-150 MiB: less than this cannot run a project. */
+const MIN_MEMORY = 64 * 1024 ** 2;
+
+/** `resources: { cpus, memory }`; each unset field falls back to `fallback` (the stack-wide dind.resources). */
+function parseResources(p: Problems, key: string, raw: unknown, fallback: ResourcesSpec): ResourcesSpec {
+    if (raw === undefined) return fallback;
+    const obj = p.object(key, raw);
+    p.unknownKeys(key, obj, ["cpus", "memory"]);
+    const out: ResourcesSpec = { ...fallback };
+    if (obj.cpus !== undefined) {
+        const n = typeof obj.cpus === "string" && /^\d+(\.\d+)?$/.test(obj.cpus) ? Number(obj.cpus) : obj.cpus;
+        if (typeof n === "number" && n >= 0.01 && n <= 1024) out.cpus = Math.round(n * 100) / 100;
+        else p.add(`${key}.cpus ${show(obj.cpus)} is not a number of CPUs; use a number such as 0.5, 1 or 2`);
+    }
+    if (obj.memory !== undefined) {
+        const m = typeof obj.memory === "number" ? [String(obj.memory), String(obj.memory), ""] : typeof obj.memory === "string" ? MEMORY.exec(obj.memory.trim()) : null;
+        const bytes = m ? Math.floor(Number(m[1]) * MEMORY_UNITS[(m[2] ?? "").toLowerCase()]) : NaN;
+        if (!m || !Number.isFinite(bytes)) p.add(`${key}.memory ${show(obj.memory)} is not an amount of memory; use a number of bytes or one with a unit, such as 512m or 2g`);
+        else if (bytes < MIN_MEMORY) p.add(`${key}.memory ${show(obj.memory)} is less than 64m, too little for the project's own daemon (60-150 MiB); give it at least 256m`);
+        else out.memory = bytes;
+    }
+    return out;
 }
 
 function parseGatewayTls(p: Problems, raw: Record<string, unknown>, projectDir: string, files: FileChecks): GatewaySpec["tls"] {
@@ -264,11 +341,11 @@ function parseGatewayTls(p: Problems, raw: Record<string, unknown>, projectDir: 
 }
 
 /** The keys under the `dind-compose:` namespace that the program reads. */
-export const NAMESPACE_KEYS = ["projects", "domain", "gateway", "images", "dind"];
+export const NAMESPACE_KEYS = ["projects", "domain", "gateway", "images", "dind", "network"];
 
-const PROJECT_KEYS = ["name", "path", "composeFiles", "hostname", "port", "env", "preloadImages", "daemonPort", "routes", "tcp"];
+const PROJECT_KEYS = ["name", "path", "composeFiles", "hostname", "port", "env", "preloadImages", "daemonPort", "routes", "tcp", "resources"];
 
-function parseProjects(p: Problems, raw: unknown, domain: string, projectDir: string, files: FileChecks): ProjectSpec[] {
+function parseProjects(p: Problems, raw: unknown, domain: string, projectDir: string, files: FileChecks, defaultResources: ResourcesSpec): ProjectSpec[] {
     const key = `${CONFIG_NAMESPACE}:projects`;
     const example = `e.g. [{ name: a, path: examples/project-a }]`;
     if (raw === undefined) {
@@ -354,6 +431,7 @@ function parseProjects(p: Problems, raw: unknown, domain: string, projectDir: st
             daemonPort: p.port(`${k}.daemonPort`, entry.daemonPort, undefined, true),
             routes: parseRoutes(p, `${k}.routes`, entry.routes),
             tcp: parseTcp(p, `${k}.tcp`, entry.tcp),
+            resources: parseResources(p, `${k}.resources`, entry.resources, defaultResources),
         });
     });
 

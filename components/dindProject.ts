@@ -91,6 +91,8 @@ export class DindProject extends pulumi.ComponentResource {
                 secretFiles: [],
                 reloadCommand: [],
                 running: true,
+                // Absent rather than {} when unset: states written before the key existed see no change.
+                ...(Object.keys(spec.resources).length > 0 ? { resources: spec.resources } : {}),
             },
             { parent: this },
         );
@@ -110,6 +112,9 @@ export class DindProject extends pulumi.ComponentResource {
                 model: args.model,
                 buildFiles: args.buildFiles,
                 sourceFiles: args.sourceFiles,
+                // What was running comes back when the inner daemon restarts (with the engine, after a
+                // reboot), as the dind container itself does: nobody has to run `pulumi up` for it.
+                restartPolicy: "unless-stopped",
             },
             // When the dind container goes too (destroy, a project removed from the config),
             // `docker compose down` inside it is wasted time (up to its stop timeout per project):

@@ -4,7 +4,7 @@ import { Gateway } from "./gateway";
 import { Route } from "./gatewayConfig";
 import { projectUrl } from "./indexPage";
 import { ComposeInvocation, DindProject } from "./dindProject";
-import { StackNames, STACK_LABEL, stackLabelValue } from "./names";
+import { PROJECT_LABEL, StackNames, STACK_LABEL, stackLabelValue } from "./names";
 import { extraHostsNeeded, gatewayAliases, renderOverride } from "./override";
 import { GatewayCertificate } from "./providers/certificates";
 import { PortModel } from "./compose";
@@ -41,6 +41,8 @@ export interface EnvironmentArgs {
     userTls: { cert: string; key: pulumi.Input<string> } | undefined;
     /** Where the local CA's certificate is written for the user to trust. */
     caFile: string;
+    /** Network name -> the subnet to create it with (networkPlan.ts); networks that exist keep theirs. */
+    subnets: Record<string, string>;
 }
 
 /**
@@ -72,7 +74,8 @@ export class Environment extends pulumi.ComponentResource {
         const names = new StackNames(args.pulumiProject, args.stack);
         const labels = { [STACK_LABEL]: stackLabelValue(args.pulumiProject, args.stack) };
 
-        const gatewayNetwork = new Network(`${name}-gateway-network`, { name: names.gatewayNetwork(), labels }, { parent: this });
+        const subnet = (network: string) => (args.subnets[network] === undefined ? {} : { subnet: args.subnets[network] });
+        const gatewayNetwork = new Network(`${name}-gateway-network`, { name: names.gatewayNetwork(), labels, ...subnet(names.gatewayNetwork()) }, { parent: this });
         // The project networks come after the gateway's own for the sake of `destroy`. Pulumi deletes
         // in rounds, a resource in the round after everything that depends on it or has it as parent
         // (its ScheduleDeletes): the volumes, children of the DindProjects, go in the round after
@@ -84,7 +87,7 @@ export class Environment extends pulumi.ComponentResource {
         for (const p of spec.projects) {
             networks[p.name] = new Network(
                 `${name}-${p.name}-network`,
-                { name: names.network(p.name), labels: { ...labels, "dind-compose.project": p.name } },
+                { name: names.network(p.name), labels: { ...labels, [PROJECT_LABEL]: p.name }, ...subnet(names.network(p.name)) },
                 { parent: this, dependsOn: [gatewayNetwork] },
             );
         }

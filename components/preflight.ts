@@ -61,5 +61,23 @@ export async function preflight(spec: EnvironmentSpec, names: StackNames): Promi
             if (problem) problems.push(`dind-compose:projects[${i}].tcp[${j}].hostPort ${t.hostPort}: ${problem}; choose a free port (ss -ltn shows the ones in use) or stop that program`);
         }
     }
+    problems.push(...(await resourceProblems(spec)));
     if (problems.length > 0) throw new ConfigError(problems);
+}
+
+/** Caps the engine cannot give (docker refuses --cpus above its CPU count at create time, after other objects exist). */
+async function resourceProblems(spec: EnvironmentSpec): Promise<string[]> {
+    const capped = spec.projects.map((p, i) => ({ p, i })).filter(({ p }) => p.resources.cpus !== undefined || p.resources.memory !== undefined);
+    if (capped.length === 0) return [];
+    const info = await run("docker", ["info", "--format", "{{.NCPU}} {{.MemTotal}}"]);
+    const [cpus, memory] = info.stdout.trim().split(/\s+/).map(Number);
+    if (info.code !== 0 || !(cpus > 0) || !(memory > 0)) return [];
+    const gib = (bytes: number) => `${(bytes / 1024 ** 3).toFixed(1)} GiB`;
+    return capped.flatMap(({ p, i }) => {
+        const key = `dind-compose:projects[${i}].resources`;
+        const out: string[] = [];
+        if (p.resources.cpus !== undefined && p.resources.cpus > cpus) out.push(`${key}.cpus ${p.resources.cpus}: the engine has ${cpus} CPUs; use at most ${cpus}`);
+        if (p.resources.memory !== undefined && p.resources.memory > memory) out.push(`${key}.memory ${gib(p.resources.memory)}: the engine has ${gib(memory)} of memory; use less`);
+        return out;
+    });
 }

@@ -33,6 +33,12 @@ export interface ComposeStackInputs extends ComposeTarget {
      * keyed by path: a diff names the file. Absent in states written before it existed (read as none).
      */
     sourceFiles?: Record<string, string>;
+    /**
+     * The restart policy given to every running service that has none of its own, so the inner
+     * daemon starts them again after it restarts (an engine restart, a reboot): "unless-stopped".
+     * Absent in states written before it existed: the next `up` applies it.
+     */
+    restartPolicy?: string;
 }
 
 export interface ComposeStackOutputs extends ComposeStackInputs {
@@ -66,14 +72,28 @@ const PS_ARGS = ["ps", "--all", "--format", "{{.Service}}\t{{.State}}"];
 /**
  * `docker compose up`, then `ps` of what it left, in one `docker exec` (a second exec cost 0.2-0.5 s
  * at the end of every `up`). $1 is "override" when stdin carries the override: it is read once into
- * a file that both commands are given. The rest are compose's flags; up's output goes to stderr,
- * so stdout is ps's.
+ * a file that both commands are given. $2 is the restart policy for running services whose policy
+ * is "no" ("" for none), $3 the services whose compose file sets `restart` itself (kept as they
+ * are, `restart: "no"` included). Compose labels its containers by service, and `docker update`
+ * changes the policy without touching the container, so compose sees no change of config later.
+ * The rest are compose's flags; up's output goes to stderr, so stdout is ps's.
  */
 const UP_THEN_PS_SCRIPT = `o=""
 if [ "$1" = override ]; then o=$(mktemp); cat > "$o"; fi
-shift
+policy=$2; keep=" $3 "
+shift 3
 if [ -n "$o" ]; then set -- "$@" --file "$o"; fi
 docker compose "$@" ${UP_ARGS.join(" ")} >&2; rc=$?
+if [ $rc -eq 0 ] && [ -n "$policy" ]; then
+  ids=$(docker compose "$@" ps --quiet --status running)
+  if [ -n "$ids" ]; then
+    docker inspect --format '{{.Id}} {{.HostConfig.RestartPolicy.Name}} {{index .Config.Labels "com.docker.compose.service"}}' $ids |
+      while read -r id name svc; do
+        case "$name" in "" | no) case "$keep" in *" $svc "*) ;; *) echo "$id" ;; esac ;; esac
+      done | xargs -r docker update --restart "$policy" > /dev/null ||
+      echo "warning: could not set restart policy $policy; after an engine restart, run pulumi up" >&2
+  fi
+fi
 if [ $rc -eq 0 ]; then docker compose "$@" ${PS_ARGS.slice(0, -1).join(" ")} '${PS_ARGS[PS_ARGS.length - 1]}'; rc=$?; fi
 if [ -n "$o" ]; then rm -f "$o"; fi
 exit $rc`;
@@ -265,7 +285,9 @@ async function up(i: ComposeStackInputs): Promise<ComposeStackOutputs> {
     // --build: a changed Dockerfile or build context (buildFiles) must give a new image;
     // unchanged ones come from the inner daemon's build cache in a moment.
     const p = composeExecParts(i);
-    const out = await composeRun(i, [...p.exec, "sh", "-c", UP_THEN_PS_SCRIPT, "up-then-ps", i.override !== "" ? "override" : "none", ...p.composeFlags], "docker compose up");
+    const ownPolicy = explicitRestartServices(i.model).join(" ");
+    const script = [UP_THEN_PS_SCRIPT, "up-then-ps", i.override !== "" ? "override" : "none", i.restartPolicy ?? "", ownPolicy];
+    const out = await composeRun(i, [...p.exec, "sh", "-c", ...script, ...p.composeFlags], "docker compose up");
     const services = parseServices(out);
     await progress(`[${i.project}] up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${Object.entries(services).map(([s, st]) => `${s} ${st}`).join(", ")}`);
     const runningAfterUp = Object.keys(services).filter((s) => services[s] === "running").sort();
@@ -292,6 +314,23 @@ async function upOrPartialFailure(id: string, news: ComposeStackInputs): Promise
     }
 }
 
+/** Services whose compose file sets `restart` (the flattened model has `services.<name>.restart`). */
+export function explicitRestartServices(model: Record<string, string>): string[] {
+    return Object.keys(model)
+        .map((k) => /^services\.(.+)\.restart$/.exec(k)?.[1])
+        .filter((s): s is string => s !== undefined)
+        .sort();
+}
+
+/** Whether every service that ran after the last `up` runs in `services`. */
+const runningAgain = (o: ComposeStackOutputs, services: Record<string, string>): boolean => (o.runningAfterUp ?? []).every((s) => services[s] === "running");
+
+/** Whether the inner daemon answers and runs again every service that ran after the last `up`. */
+async function allBack(o: ComposeStackOutputs): Promise<boolean> {
+    const services = await servicesOf(o).catch(() => undefined);
+    return services !== undefined && runningAgain(o, services);
+}
+
 async function servicesOf(i: ComposeStackInputs): Promise<Record<string, string>> {
     return parseServices(await compose(i, PS_ARGS, "docker compose ps"));
 }
@@ -306,7 +345,7 @@ function parseServices(out: string): Record<string, string> {
     return services;
 }
 
-const DIFF_KEYS: (keyof ComposeStackInputs)[] = ["daemon", "daemonId", "dir", "composeFiles", "override", "env", "preloadImages", "model", "buildFiles", "sourceFiles"];
+const DIFF_KEYS: (keyof ComposeStackInputs)[] = ["daemon", "daemonId", "dir", "composeFiles", "override", "env", "preloadImages", "model", "buildFiles", "sourceFiles", "restartPolicy"];
 
 /** Flattens record-valued inputs so the diff names the exact key, e.g. model["services.web.image"]. */
 function detailedDiff(olds: ComposeStackInputs, news: ComposeStackInputs): Record<string, { kind: "update"; inputDiff: boolean }> {
@@ -339,11 +378,15 @@ export const composeStackProvider: pulumi.dynamic.ResourceProvider = {
         // (a stopped dind container restarts with its children exited) need `up` again.
         const down = (olds.runningAfterUp ?? []).filter((s) => (olds.services ?? {})[s] !== "running");
         for (const s of down) d[`services["${s}"]`] = { kind: "update", inputDiff: false };
-        // Without a refresh: the dind container restarted since the last `up` (its children do not
-        // come back by themselves). Read from the engine snapshot (engineSnapshot.ts), so a no-op `up` still runs no compose command.
+        // Without a refresh: the dind container restarted since the last `up` (read from the engine
+        // snapshot, engineSnapshot.ts, so a no-op `up` runs no command). Its children come back by
+        // their restart policy (restartPolicy; not in states from before it): only when they have
+        // not (yet) does the stack need `up`, which waits for the daemon. That check costs one exec.
         if (olds.daemonStartedAt && !d.daemonId) {
             const now = await daemonStartedAt(news.daemon);
-            if (now !== "" && now !== olds.daemonStartedAt) d.daemonStartedAt = { kind: "update", inputDiff: false };
+            if (now !== "" && now !== olds.daemonStartedAt && !(olds.restartPolicy && (await allBack(olds)))) {
+                d.daemonStartedAt = { kind: "update", inputDiff: false };
+            }
         }
         // The project name decides the compose project: a new one is a new stack.
         const replaces = olds.project !== news.project ? ["project"] : [];
@@ -361,7 +404,10 @@ export const composeStackProvider: pulumi.dynamic.ResourceProvider = {
         if (!c?.Id) return { id: "", props: {} };
         if (!c.State?.Running) return { id, props: { ...props, daemonId: c.Id, services: {} } };
         const services = await servicesOf(props).catch(() => ({}) as Record<string, string>);
-        return { id, props: { ...props, daemonId: c.Id, services } };
+        // Everything that ran after the last `up` runs again (after a restart, by its restart
+        // policy): this start of the daemon is the one the stack is up on.
+        const back = runningAgain(props, services);
+        return { id, props: { ...props, daemonId: c.Id, services, ...(back && props.daemonStartedAt ? { daemonStartedAt: c.State.StartedAt } : {}) } };
     },
 
     async delete(_id: string, props: ComposeStackOutputs) {

@@ -44,6 +44,11 @@ function replaceDiff(changed: string[]): pulumi.dynamic.DiffResult {
 export interface NamedObjectInputs {
     name: string;
     labels: Labels;
+    /**
+     * Networks: the IPv4 subnet to create it with (networkPlan.ts); absent: the engine's choice (an
+     * existing network keeps its own, and states written before this field have none).
+     */
+    subnet?: string;
 }
 
 /**
@@ -52,13 +57,13 @@ export interface NamedObjectInputs {
  * diff ask the engine, so one removed by hand is recreated; delete of a missing
  * one succeeds.
  */
-function namedObjectProvider(kind: "volume" | "network", createArgs: string[], blocked?: RemovalBlocker): pulumi.dynamic.ResourceProvider {
+function namedObjectProvider(kind: "volume" | "network", createArgs: (i: NamedObjectInputs) => string[], blocked?: RemovalBlocker): pulumi.dynamic.ResourceProvider {
     return {
         create: (inputs: NamedObjectInputs) =>
             mutating(async () => {
                 // One call, no inspect first: `volume create` of a name that exists succeeds and keeps
                 // the volume, `network create` refuses with "already exists"; either way it is adopted.
-                await dockerTolerating([kind, "create", ...createArgs, ...labelArgs(inputs.labels), inputs.name], (m) => /already exists/i.test(m));
+                await dockerTolerating([kind, "create", ...createArgs(inputs), ...labelArgs(inputs.labels), inputs.name], (m) => /already exists/i.test(m));
                 return { id: inputs.name, outs: inputs };
             }),
         async read(id: string, props: NamedObjectInputs) {
@@ -66,7 +71,10 @@ function namedObjectProvider(kind: "volume" | "network", createArgs: string[], b
             return found === undefined ? { id: "", props: {} } : { id, props };
         },
         async diff(id: string, olds: NamedObjectInputs, news: NamedObjectInputs) {
-            return replaceDiff(await withMissing(changedKeys({ ...olds }, { ...news }, ["name", "labels"]), kind, id));
+            const changed = changedKeys({ ...olds }, { ...news }, ["name", "labels"]);
+            // Only a subnet asked for both times counts: a network that exists is given none (it keeps its own).
+            if (olds.subnet !== undefined && news.subnet !== undefined && olds.subnet !== news.subnet) changed.push("subnet");
+            return replaceDiff(await withMissing(changed, kind, id));
         },
         delete: (id: string) =>
             mutating(async () => {
@@ -88,7 +96,7 @@ interface RemovalBlocker {
     clear(id: string): Promise<void>;
 }
 
-export const volumeProvider = namedObjectProvider("volume", []);
+export const volumeProvider = namedObjectProvider("volume", () => []);
 
 /** Containers joined by hand (not ours) block a network's removal: they are detached, then it is removed. */
 const joinedContainers: RemovalBlocker = {
@@ -101,13 +109,13 @@ const joinedContainers: RemovalBlocker = {
     },
 };
 
-export const networkProvider = namedObjectProvider("network", ["--driver", "bridge"], joinedContainers);
+export const networkProvider = namedObjectProvider("network", (i) => ["--driver", "bridge", ...(i.subnet ? ["--subnet", i.subnet] : [])], joinedContainers);
 
 // Where the provider process finds each provider (see providerReference.ts).
 const volumeReference = { moduleFile: __filename, exportName: "volumeProvider" };
 const networkReference = { moduleFile: __filename, exportName: "networkProvider" };
 
-type NamedObjectArgs = { name: pulumi.Input<string>; labels: pulumi.Input<Labels> };
+type NamedObjectArgs = { name: pulumi.Input<string>; labels: pulumi.Input<Labels>; subnet?: pulumi.Input<string> };
 
 export class Volume extends ReferencedDynamicResource {
     declare public readonly name: pulumi.Output<string>;
@@ -171,6 +179,26 @@ export interface ContainerInputs {
     reloadCommand: string[];
     /** Desired state; a stopped container reads back as false, so `up --refresh` starts it. */
     running: boolean;
+    /** CPU and memory caps (changed in place with `docker update`); absent: none. */
+    resources?: ContainerResources;
+}
+
+export interface ContainerResources {
+    cpus?: number;
+    /** Bytes; swap is capped at the same figure (no swap beyond it). */
+    memory?: number;
+}
+
+function resourceArgs(r: ContainerResources | undefined): string[] {
+    const args: string[] = [];
+    if (r?.cpus !== undefined) args.push("--cpus", String(r.cpus));
+    if (r?.memory !== undefined) args.push("--memory", String(r.memory), "--memory-swap", String(r.memory));
+    return args;
+}
+
+/** Whether a cap that was set is now unset: `docker update` cannot lift a cap, only a new container can. */
+function capLifted(olds: ContainerResources | undefined, news: ContainerResources | undefined): boolean {
+    return (olds?.cpus !== undefined && news?.cpus === undefined) || (olds?.memory !== undefined && news?.memory === undefined);
 }
 
 export interface ContainerOutputs extends ContainerInputs {
@@ -183,7 +211,7 @@ export interface ContainerOutputs extends ContainerInputs {
 
 // `networks` is not here: networks after the first are joined and left in place (see networksUpdate).
 const REPLACE_KEYS = ["name", "image", "labels", "env", "command", "mounts", "ports", "securityArgs", "sysctls", "hostname"];
-const UPDATE_KEYS = ["networks", "files", "secretFiles", "reloadCommand", "running"];
+const UPDATE_KEYS = ["networks", "files", "secretFiles", "reloadCommand", "running", "resources"];
 
 /** Whether a change of networks needs a new container: only the first one (given to `docker create`) does. */
 function firstNetworkChanged(olds: NetworkAttachment[] | undefined, news: NetworkAttachment[]): boolean {
@@ -269,7 +297,7 @@ function outputsOf(inputs: ContainerInputs, c: InspectedContainer): ContainerOut
 }
 
 function createArgs(i: ContainerInputs): string[] {
-    const args = ["create", "--name", i.name, "--hostname", i.hostname, "--restart", "unless-stopped", ...labelArgs(i.labels), ...i.securityArgs];
+    const args = ["create", "--name", i.name, "--hostname", i.hostname, "--restart", "unless-stopped", ...labelArgs(i.labels), ...i.securityArgs, ...resourceArgs(i.resources)];
     for (const k of Object.keys(i.env).sort()) args.push("--env", `${k}=${i.env[k]}`);
     for (const k of Object.keys(i.sysctls ?? {}).sort()) args.push("--sysctl", `${k}=${i.sysctls?.[k]}`);
     for (const m of i.mounts) {
@@ -315,6 +343,7 @@ export const containerProvider: pulumi.dynamic.ResourceProvider = {
     async diff(id: string, olds: ContainerOutputs, news: ContainerInputs) {
         const replaces = changedKeys({ ...olds }, { ...news }, REPLACE_KEYS);
         if (firstNetworkChanged(olds.networks, news.networks)) replaces.push("networks");
+        if (capLifted(olds.resources, news.resources)) replaces.push("resources");
         // The engine, not only the state: a container removed by hand is recreated, a stopped one started.
         const actual = await inspectContainer(id);
         if (!actual) replaces.push("containerId");
@@ -330,6 +359,7 @@ export const containerProvider: pulumi.dynamic.ResourceProvider = {
     update: (id: string, olds: ContainerOutputs, news: ContainerInputs) => mutating(async () => {
         const c = await inspectContainer(id);
         if (!c) throw new Error(`container ${news.name} (${id.slice(0, 12)}) is gone; run 'pulumi up --refresh' to recreate it`);
+        if (JSON.stringify(olds.resources ?? null) !== JSON.stringify(news.resources ?? null)) await docker(["update", ...resourceArgs(news.resources), news.name]);
         if (news.running && !c.State.Running) await docker(["start", news.name]);
         await networksUpdate(news.name, olds.networks ?? [], news.networks);
         if (JSON.stringify(olds.files) !== JSON.stringify(news.files) || JSON.stringify(olds.secretFiles) !== JSON.stringify(news.secretFiles)) {

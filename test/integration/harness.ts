@@ -119,6 +119,7 @@ export interface StackConfig {
     domain?: string;
     dind?: Record<string, unknown>;
     images?: Record<string, string>;
+    network?: Record<string, unknown>;
 }
 
 /** A pulumi command started with TestStack.start. */
@@ -293,6 +294,7 @@ export class TestStack {
         if (config.domain) values["dind-compose:domain"] = config.domain;
         if (config.dind) values["dind-compose:dind"] = config.dind;
         if (config.images) values["dind-compose:images"] = config.images;
+        if (config.network) values["dind-compose:network"] = config.network;
         fs.writeFileSync(this.stackFile, `${salt}\n${stringify({ config: values })}`);
     }
 

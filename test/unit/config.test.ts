@@ -44,8 +44,10 @@ describe("parseConfig: valid input", () => {
                 daemonPort: undefined,
                 routes: undefined,
                 tcp: [],
+                resources: {},
             },
         ]);
+        expect(spec.network).toEqual({ pool: { base: (10 * 256 + 250) * 65536, prefix: 16 }, subnetSize: 28 });
     });
 
     it("finds the compose file docker compose would pick, and honours explicit lists in order", () => {
@@ -119,6 +121,16 @@ describe("parseConfig: every bad input names the key, the value and the fix", ()
         ],
         ["tcp inner port opened twice", { projects: [{ ...a, tcp: [{ port: 5432, hostPort: 15432 }, { port: 5432, hostPort: 15433 }] }] }, /tcp\[1\]\.port 5432: inner port already taken by/],
         ["tcp host port is the gateway's", { projects: [{ ...a, tcp: [{ port: 80, hostPort: 8080 }] }], gateway: { httpPort: 8080 } }, /tcp\[0\]\.hostPort 8080 is dind-compose:gateway\.httpPort too/],
+        ["network pool that is not a range", { projects: [a], network: { pool: "10.250.0.0" } }, /dind-compose:network\.pool "10\.250\.0\.0" is not an IPv4 range from \/8 to \/29; use one such as 10\.250\.0\.0\/16/],
+        ["network pool with host bits", { projects: [a], network: { pool: "10.250.7.0/16" } }, /network\.pool "10\.250\.7\.0\/16" has host bits set; use the network address, "10\.250\.0\.0\/16"/],
+        ["network subnetSize out of range", { projects: [a], network: { subnetSize: 30 } }, /network\.subnetSize 30 is not a prefix length from 16 to 29/],
+        ["network subnetSize wider than the pool", { projects: [a], network: { pool: "10.250.0.0/24", subnetSize: 20 } }, /network\.subnetSize 20 is wider than dind-compose:network\.pool \/24/],
+        ["network unknown key", { projects: [a], network: { range: "10.0.0.0/8" } }, /dind-compose:network\.range is not a known key \(allowed: pool, subnetSize\)/],
+        ["resources cpus not a number", { projects: [{ ...a, resources: { cpus: "two" } }] }, /projects\[0\]\.resources\.cpus "two" is not a number of CPUs; use a number such as 0\.5, 1 or 2/],
+        ["resources memory without a number", { projects: [{ ...a, resources: { memory: "lots" } }] }, /projects\[0\]\.resources\.memory "lots" is not an amount of memory; use a number of bytes or one with a unit, such as 512m or 2g/],
+        ["resources memory too small for a daemon", { projects: [{ ...a, resources: { memory: "16m" } }] }, /resources\.memory "16m" is less than 64m, too little for the project's own daemon/],
+        ["resources unknown key", { projects: [{ ...a, resources: { disk: "10g" } }] }, /projects\[0\]\.resources\.disk is not a known key \(allowed: cpus, memory\)/],
+        ["stack-wide resources bad", { projects: [a], dind: { resources: { cpus: 0 } } }, /dind-compose:dind\.resources\.cpus 0 is not a number of CPUs/],
     ])("%s", (_title, raw, expected) => {
         it("is rejected with a message that says how to fix it", () => {
             const problems = problemsOf(raw);
@@ -126,9 +138,23 @@ describe("parseConfig: every bad input names the key, the value and the fix", ()
         });
     });
 
+    it("reads resources with units, and fills a project's unset ones from dind.resources", () => {
+        const spec = parseConfig({ dind: { resources: { cpus: 1, memory: "1g" } }, projects: [{ ...a, resources: { memory: "512m" } }, b, { name: "c", path: "/abs/c", resources: { cpus: "0.5", memory: 268435456 } }] }, root, fs);
+        expect(spec.projects.map((p) => p.resources)).toEqual([
+            { cpus: 1, memory: 512 * 1024 ** 2 },
+            { cpus: 1, memory: 1024 ** 3 },
+            { cpus: 0.5, memory: 256 * 1024 ** 2 },
+        ]);
+    });
+
+    it("takes a network pool and subnet size", () => {
+        const spec = parseConfig({ projects: [a], network: { pool: "192.168.240.0/20", subnetSize: 29 } }, root, fs);
+        expect(spec.network).toEqual({ pool: { base: (192 * 256 + 168) * 65536 + 240 * 256, prefix: 20 }, subnetSize: 29 });
+    });
+
     it("takes routes and tcp ports as given, and every key of the namespace it knows", () => {
         const spec = parseConfig(
-            { keys: ["projects", "domain", "gateway", "images", "dind"], projects: [{ ...a, routes: [{ service: "api", port: 8000 }, { service: "admin", hostname: "admin.example.localhost" }], tcp: [{ port: 5432, hostPort: "15432" }] }] },
+            { keys: ["projects", "domain", "gateway", "images", "dind", "network"], projects: [{ ...a, routes: [{ service: "api", port: 8000 }, { service: "admin", hostname: "admin.example.localhost" }], tcp: [{ port: 5432, hostPort: "15432" }] }] },
             root,
             fs,
         );

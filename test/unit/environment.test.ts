@@ -43,6 +43,7 @@ const promiseOf = <T>(o: pulumi.Output<T>): Promise<T> => new Promise((resolve) 
 
 const spec: EnvironmentSpec = {
     domain: "project.localhost",
+    network: { pool: { base: 0x0afa0000, prefix: 16 }, subnetSize: 28 },
     gateway: { bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443, tls: undefined },
     images: { dind: "docker:29-dind", nginx: "nginx:1.29-alpine" },
     dind: { security: "capabilities", readyTimeoutSeconds: 30 },
@@ -57,6 +58,7 @@ const spec: EnvironmentSpec = {
         daemonPort: name === "a" ? 0 : undefined,
         routes: undefined,
         tcp: [],
+        resources: name === "a" ? { cpus: 1, memory: 512 * 1024 ** 2 } : {},
     })),
 };
 const loaded: Record<string, LoadedProject> = {
@@ -85,7 +87,7 @@ const loaded: Record<string, LoadedProject> = {
 describe("Environment resource graph", () => {
     let env: EnvironmentClass;
     beforeAll(async () => {
-        env = new Environment("env", { spec, loaded, pulumiProject: "dind-compose", stack: "test", userTls: undefined, caFile: "/tmp/ca.pem" });
+        env = new Environment("env", { spec, loaded, pulumiProject: "dind-compose", stack: "test", userTls: undefined, caFile: "/tmp/ca.pem", subnets: { "dind-compose-test-a": "10.250.0.16/28", "dind-compose-test-gateway-net": "10.250.0.0/28" } });
         await promiseOf(env.services);
     });
 
@@ -119,6 +121,17 @@ describe("Environment resource graph", () => {
             { project: "b", daemonId: "id-dind-compose-test-b-dind", network: "dind-compose-test-b", port: 80 },
         ]);
         expect(ofType("gateway:Upstreams")).toHaveLength(1);
+    });
+
+    it("creates the networks that the plan gives a subnet with it, and leaves the others to keep their own", () => {
+        expect(byName("dind-compose-test-gateway-net").inputs.subnet).toBe("10.250.0.0/28");
+        expect(byName("dind-compose-test-a").inputs.subnet).toBe("10.250.0.16/28");
+        expect(byName("dind-compose-test-b").inputs).not.toHaveProperty("subnet");
+    });
+
+    it("caps a project's dind container with its resources, and leaves the key out for a project without", () => {
+        expect(byName("dind-compose-test-a-dind").inputs.resources).toEqual({ cpus: 1, memory: 512 * 1024 ** 2 });
+        expect(byName("dind-compose-test-b-dind").inputs).not.toHaveProperty("resources");
     });
 
     it("labels every engine object with the stack", () => {

@@ -1,0 +1,75 @@
+// Reads what already holds addresses (the engine's networks, this machine's
+// interfaces and routes) and gives each network of the stack that does not
+// exist yet a subnet from dind-compose:network.pool (subnets.ts), or refuses
+// the run, before anything is created, when the pool has no room.
+import * as fs from "fs";
+import * as os from "os";
+import { CONFIG_NAMESPACE, ConfigError, EnvironmentSpec } from "./config";
+import { StackNames } from "./names";
+import { run } from "./providers/exec";
+import { Cidr, formatCidr, parseCidr, planSubnets } from "./subnets";
+
+/** Every network on the engine: name -> its IPv4 subnets. */
+async function engineNetworks(): Promise<Map<string, Cidr[]>> {
+    const ids = await run("docker", ["network", "ls", "--quiet", "--no-trunc"]);
+    if (ids.code !== 0) throw new Error(`docker network ls failed: ${ids.stderr.trim()}`);
+    const list = ids.stdout.split("\n").map((s) => s.trim()).filter(Boolean);
+    const out = new Map<string, Cidr[]>();
+    if (list.length === 0) return out;
+    const inspected = await run("docker", ["network", "inspect", "--format", "{{.Name}}{{range .IPAM.Config}} {{.Subnet}}{{end}}", ...list]);
+    if (inspected.code !== 0) throw new Error(`docker network inspect failed: ${inspected.stderr.trim()}`);
+    for (const line of inspected.stdout.split("\n").filter(Boolean)) {
+        const [name, ...subnets] = line.trim().split(/\s+/);
+        out.set(name, subnets.map(parseCidr).filter((c): c is Cidr => c !== undefined));
+    }
+    return out;
+}
+
+/** Networks this machine reaches directly or by a route (a LAN, a VPN), other than the default route: a subnet there would hide them. */
+export function hostNetworks(): Cidr[] {
+    const out: Cidr[] = [];
+    for (const addrs of Object.values(os.networkInterfaces())) {
+        for (const a of addrs ?? []) {
+            if (a.family === "IPv4" && !a.internal && a.cidr) {
+                const c = parseCidr(a.cidr);
+                if (c) out.push(c);
+            }
+        }
+    }
+    // /proc/net/route: destination and mask in little-endian hex.
+    const routes = fs.existsSync("/proc/net/route") ? fs.readFileSync("/proc/net/route", "utf8").split("\n").slice(1) : [];
+    for (const line of routes) {
+        const f = line.trim().split(/\s+/);
+        if (f.length < 8 || f[1] === "00000000") continue;
+        const le = (hex: string): number => Buffer.from(hex, "hex").readUInt32LE(0);
+        const mask = le(f[7]);
+        const prefix = mask.toString(2).replace(/0+$/, "").length;
+        out.push({ base: le(f[1]), prefix });
+    }
+    return out;
+}
+
+/** Whether the engine runs on this machine, so that its interfaces and routes are this machine's. */
+const engineIsLocal = (): boolean => /^(unix:\/\/|npipe:\/\/|$)/.test(process.env.DOCKER_HOST ?? "");
+
+/**
+ * The subnet of each stack network that is not on the engine yet (network name -> CIDR).
+ * @throws ConfigError when the pool has fewer free subnets than the stack needs.
+ */
+export async function subnetsFor(spec: EnvironmentSpec, names: StackNames): Promise<Record<string, string>> {
+    const pool = spec.network.pool;
+    const networks = [names.gatewayNetwork(), ...spec.projects.map((p) => names.network(p.name))];
+    const onEngine = await engineNetworks();
+    const taken = [...onEngine.values()].flat().concat(engineIsLocal() ? hostNetworks() : []);
+    const plan = planSubnets(networks, new Set(onEngine.keys()), taken, pool, spec.network.subnetSize);
+    if (plan.free < plan.needed) {
+        const key = `${CONFIG_NAMESPACE}:network`;
+        throw new ConfigError([
+            `${key}.pool ${formatCidr(pool)} has room for ${plan.free} more /${spec.network.subnetSize} network${plan.free === 1 ? "" : "s"}, ` +
+                `and this stack needs ${plan.needed} (one per project and the gateway's own; the other subnets in the pool are taken by ` +
+                `networks on the engine or on this machine). Give ${key}.pool a wider range (e.g. 10.250.0.0/16 holds 4096 /28 networks), ` +
+                `or ${key}.subnetSize a longer prefix (29: 8 addresses per network), or remove networks you no longer need (docker network ls)`,
+        ]);
+    }
+    return plan.subnets;
+}
