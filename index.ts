@@ -6,7 +6,7 @@ import { CONFIG_NAMESPACE, ConfigError, parseConfig, RawConfig } from "./compone
 import { Environment } from "./components/environment";
 import { loadProjects } from "./components/loadProjects";
 import { StackNames } from "./components/names";
-import { subnetsFor } from "./components/networkPlan";
+import { planNetworks } from "./components/networkPlan";
 import { preflight } from "./components/preflight";
 
 const config = new pulumi.Config(CONFIG_NAMESPACE);
@@ -69,7 +69,7 @@ async function program() {
     const names = new StackNames(pulumi.getProject(), pulumi.getStack());
     startProviderPlugin();
     await preflight(spec, names);
-    const subnets = await subnetsFor(spec, names);
+    const networks = await planNetworks(spec, names);
     const loaded = await loadProjects(spec.projects, {
         composeImage: spec.images.dind,
         cacheDir: path.join(projectDir, ".dind-compose", "cache"),
@@ -87,7 +87,7 @@ async function program() {
         stack: pulumi.getStack(),
         userTls: userTls && { cert: userTls.cert, key: pulumi.secret(userTls.key) },
         caFile,
-        subnets,
+        networks,
     });
     return {
         urls: env.urls,

@@ -8,7 +8,8 @@
 // temp Pulumi backend, and is removed at the end, also on failure or Ctrl-C.
 //
 // Knobs (for development; the defaults are the published run):
-//   BENCH_N=1,2,4,8   BENCH_REPS=3   BENCH_WRK_SECONDS=10   BENCH_GATEWAY=1
+//   BENCH_N=1,8,32   BENCH_REPS=3   BENCH_WRK_SECONDS=10   BENCH_GATEWAY=1
+//   BENCH_ONCE_N=100 (one cold up, no-op preview and destroy at that N; 0: none)
 //   BENCH_WRITE=1 (update BENCHMARKS.md between its bench markers)
 "use strict";
 const { spawn } = require("child_process");
@@ -21,11 +22,12 @@ const path = require("path");
 const YAML = require("yaml");
 
 const REPO = path.resolve(__dirname, "..");
-const NS = (process.env.BENCH_N || "1,2,4,8").split(",").map(Number);
+const NS = (process.env.BENCH_N || "1,8,32").split(",").map(Number);
 const REPS = Number(process.env.BENCH_REPS || 3);
 const WRK_SECONDS = Number(process.env.BENCH_WRK_SECONDS || 10);
 const DO_GATEWAY = process.env.BENCH_GATEWAY !== "0";
 const WRITE = process.env.BENCH_WRITE !== "0";
+const ONCE_N = Number(process.env.BENCH_ONCE_N ?? 100);
 const RUN_ID = crypto.randomBytes(2).toString("hex");
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "bench-dind-compose-"));
@@ -402,6 +404,7 @@ async function programRuns(n, rep, projects, extras) {
         // still settle and take the CPU. The same two again once the machine is quiet, as when a
         // user runs them later.
         res.settleSeconds = await waitForQuietCpu();
+        res.idleMemory = await idleMemoryPerProject(st);
         res.noopSettled = await st.pulumi("noop-up-settled", ["up", "--yes", "--skip-preview"]);
         res.previewSettled = await st.pulumi("preview-settled", ["preview"]);
         // `up` after the dind containers are replaced (data volumes, so the inner image cache, kept).
@@ -421,6 +424,59 @@ async function programRuns(n, rep, projects, extras) {
     return res;
 }
 
+// ------------------------------------------------------------------ Pulumi's floor: an empty program
+/**
+ * `preview`, `up` and `destroy` of an empty Node.js Pulumi program (one that only loads the SDK)
+ * on the same CLI, backend kind and Node: what any Pulumi program pays, the floor the targets of
+ * BENCHMARKS.md are read against.
+ */
+async function floorRuns(rep) {
+    const dir = path.join(TMP, `floor-${rep}`);
+    const backend = path.join(dir, "backend");
+    fs.mkdirSync(backend, { recursive: true });
+    fs.writeFileSync(path.join(dir, "Pulumi.yaml"), "name: bench-floor\nruntime: nodejs\nmain: index.js\n");
+    fs.writeFileSync(path.join(dir, "index.js"), 'require("@pulumi/pulumi");\n');
+    fs.symlinkSync(path.join(REPO, "node_modules"), path.join(dir, "node_modules"));
+    const env = { ...process.env, PULUMI_BACKEND_URL: `file://${backend}`, PULUMI_CONFIG_PASSPHRASE: "" };
+    const p = (...args) => must("pulumi", [...args, "--stack", "floor", "--non-interactive", "--color", "never"], { cwd: dir, env });
+    await must("pulumi", ["stack", "init", "floor", "--non-interactive"], { cwd: dir, env });
+    const up = (await p("up", "--yes", "--skip-preview")).seconds;
+    const preview = (await p("preview")).seconds;
+    const destroy = (await p("destroy", "--yes", "--skip-preview")).seconds;
+    fs.rmSync(dir, { recursive: true, force: true });
+    return { up, preview, destroy };
+}
+
+/** One cold `up`, a no-op `preview` once the machine is quiet, and `destroy`, at a large N; the floor measured right after. */
+async function onceRun(n) {
+    const projects = makeProjects(n);
+    const st = new BenchStack(n, "once");
+    const [httpPort, httpsPort] = [await freePort(), await freePort()];
+    await st.init({
+        projects: projects.map((p) => ({ name: p.name, path: p.dir, preloadImages: [BUSYBOX] })),
+        gateway: { bindAddress: "127.0.0.1", httpPort, httpsPort },
+        images: { dind: DIND, nginx: NGINX },
+        dind: { security: SECURITY },
+    });
+    const res = { n };
+    try {
+        clearComposeCache();
+        res.cold = (await st.pulumi("cold-up", ["up", "--yes", "--skip-preview"])).seconds;
+        for (const p of projects) {
+            const r = await httpGet("127.0.0.1", httpPort, `${p.name}.project.localhost`);
+            if (r.status !== 200) throw new Error(`${st.name}: ${p.name} answered ${r.status} through the gateway after up`);
+        }
+        res.settleSeconds = await waitForQuietCpu(120);
+        res.idleMemory = await idleMemoryPerProject(st);
+        res.preview = (await st.pulumi("preview-settled", ["preview", "--expect-no-changes"])).seconds;
+        res.destroy = (await st.pulumi("destroy", ["destroy", "--yes", "--skip-preview"])).seconds;
+    } finally {
+        await st.cleanup();
+    }
+    res.floor = await floorRuns("once");
+    return res;
+}
+
 // ------------------------------------------------------------------ memory
 async function rssOf(container) {
     const out = await docker("top", container, "-eo", "pid,rss,comm");
@@ -431,6 +487,14 @@ async function rssOf(container) {
         total: sum(() => true),
         procs: procs.map((p) => `${p.comm} ${p.rss.toFixed(0)}`).join(", "),
     };
+}
+
+/** Median cgroup memory (MiB, `docker stats`: the daemon, its children and their page cache) of the stack's dind containers. */
+async function idleMemoryPerProject(st) {
+    const names = (await docker("ps", "--filter", `label=dind-compose.stack=${st.label}`, "--filter", "name=-dind$", "--format", "{{.Names}}")).split("\n").filter(Boolean);
+    const out = await docker("stats", "--no-stream", "--format", "{{.MemUsage}}", ...names);
+    const units = { B: 1 / 2 ** 20, KiB: 1 / 1024, MiB: 1, GiB: 1024 };
+    return median(out.split("\n").map((l) => { const m = /^([\d.]+)(B|KiB|MiB|GiB)/.exec(l.trim()); return m ? Number(m[1]) * units[m[2]] : NaN; }).filter(Number.isFinite));
 }
 
 async function memory(st, projects) {
@@ -627,6 +691,25 @@ function report(all) {
         );
     }
     L.push("");
+    L.push("Against Pulumi's floor (an empty Node.js program on the same CLI, measured in the same runs, alternating) and the targets: no-op `preview` (settled) within 1.3× the floor's `preview` at N = 8; cold `up` within 1.1× (the script's `up` + the floor's `up`); `destroy` within the floor's `destroy` + 1.5× the script's tear-down. Idle memory: median `docker stats` of a project's dind container once the machine is quiet.");
+    L.push("");
+    L.push("| N | floor preview / up / destroy | no-op preview ÷ floor | cold up ÷ (script + floor) | destroy ÷ (floor + 1.5 × script down) | cost per added project (cold up) | idle memory per project (MiB) |");
+    L.push("| --- | --- | --- | --- | --- | --- | --- |");
+    // A ratio with a target says whether it holds; one without (the preview away from N = 8) is shown as it is.
+    const verdict = (x, limit) => (x === undefined || !Number.isFinite(x) ? "–" : limit === undefined ? x.toFixed(2) : `${x.toFixed(2)} ${x <= limit ? "(met)" : "(missed)"}`);
+    all.rows.forEach((r, i) => {
+        const prev = all.rows[i - 1];
+        const perProject = prev ? `${f2((r.cold - prev.cold) / (r.n - prev.n))} s` : "–";
+        L.push(
+            `| ${r.n} | ${f2(r.floorPreview)} / ${f2(r.floorUp)} / ${f2(r.floorDestroy)} | ${verdict(r.previewSettled / r.floorPreview, r.n === 8 ? 1.3 : undefined)} | ${verdict(r.cold / (r.b2up + r.floorUp), 1.1)} | ${verdict(r.destroy / (r.floorDestroy + 1.5 * r.b2down), 1)} | ${perProject} | ${f1(r.idleMemory)} |`,
+        );
+    });
+    if (all.once) {
+        const o = all.once;
+        L.push("");
+        L.push(`Once at N = ${o.n}: cold \`up\` ${f1(o.cold)} s (${f2(o.cold / o.n)} s per project); no-op \`preview\` (after ${f1(o.settleSeconds)} s of settling) ${f2(o.preview)} s, ${f2(o.preview / o.floor.preview)}× the floor's ${f2(o.floor.preview)} s; \`destroy\` ${f1(o.destroy)} s; idle memory per project ${f1(o.idleMemory)} MiB.`);
+    }
+    L.push("");
     L.push("Where the time goes (medians). *before 1st docker call*: the Pulumi CLI, language host, Node, loading the program (program.js) and the program up to its preflight; *docker busy*: time during which at least one docker command of the program ran; ready/up: the slowest project's `inner daemon … ready after` and `up in` progress lines.");
     L.push("");
     L.push("| N | run | wall | before 1st docker call | docker busy | docker calls | readiness polls (calls, busy s) | image copy | compose config | compose up (slowest) | inner daemon ready (slowest) |");
@@ -739,6 +822,8 @@ async function main() {
             const b1 = await baseline1(projects);
             say(`N=${n} run ${rep}: dind script`);
             const b2 = await baseline2(projects);
+            say(`N=${n} run ${rep}: Pulumi's floor (an empty program)`);
+            const floor = await floorRuns(rep);
             say(`N=${n} run ${rep}: pulumi (cold up, no-op up, previews, the same settled, up after dind replaced, destroy)`);
             const last = n === maxN && rep === REPS;
             const prog = await programRuns(n, rep, projects, last ? async (st, ps, httpPort) => {
@@ -748,7 +833,7 @@ async function main() {
             } : undefined);
             const line = `b1 ${f1(b1.up)}/${f1(b1.down)}  b2 ${f1(b2.up)}/${f1(b2.down)}  cold ${f1(prog.cold.seconds)}  warm ${f1(prog.warm.seconds)}  noop ${f1(prog.noop.seconds)}  preview ${f1(prog.preview.seconds)} (rebuild ${f1(prog.previewRebuild.seconds)}; settled after ${f1(prog.settleSeconds)} s: noop ${f1(prog.noopSettled.seconds)} preview ${f1(prog.previewSettled.seconds)})  destroy ${f1(prog.destroy.seconds)}  load ${os.loadavg()[0].toFixed(1)}`;
             say(`N=${n} run ${rep}: ${line}`);
-            runs.push({ b1, b2, prog });
+            runs.push({ b1, b2, floor, prog });
         }
         const med = (f) => median(runs.map(f));
         const prof = (k) => {
@@ -785,9 +870,17 @@ async function main() {
             previewSettled: med((r) => r.prog.previewSettled.seconds),
             settleSeconds: med((r) => r.prog.settleSeconds),
             destroy: med((r) => r.prog.destroy.seconds),
+            floorUp: med((r) => r.floor.up),
+            floorPreview: med((r) => r.floor.preview),
+            floorDestroy: med((r) => r.floor.destroy),
+            idleMemory: med((r) => r.prog.idleMemory),
             profile: Object.fromEntries(["cold", "warm", "noop", "preview", "noopSettled", "previewSettled", "previewRebuild", "destroy"].map((k) => [k, prof(k)])),
-            runs: runs.map((r) => ({ b1: r.b1, b2: r.b2, prog: Object.fromEntries(Object.entries(r.prog).filter(([, v]) => typeof v === "object").map(([k, v]) => [k, { seconds: v.seconds, ready: v.ready, composeUp: v.composeUp, profile: v.profile }])) })),
+            runs: runs.map((r) => ({ b1: r.b1, b2: r.b2, floor: r.floor, prog: Object.fromEntries(Object.entries(r.prog).filter(([, v]) => typeof v === "object").map(([k, v]) => [k, { seconds: v.seconds, ready: v.ready, composeUp: v.composeUp, profile: v.profile }])) })),
         });
+    }
+    if (ONCE_N > 0) {
+        say(`N=${ONCE_N} once: cold up, no-op preview (settled), destroy; the floor beside it`);
+        all.once = await onceRun(ONCE_N);
     }
     all.others.end = await othersOnEngine();
     all.load.end = os.loadavg()[0].toFixed(1);

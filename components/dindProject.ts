@@ -36,6 +36,8 @@ export interface DindProjectArgs {
     override: pulumi.Input<string>;
     /** The project's own network (created by the environment, which the gateway joins too). */
     network: Network;
+    /** The dind container's fixed address on it; undefined: the engine's choice (networks made before fixed addresses). */
+    address: string | undefined;
 }
 
 /**
@@ -84,7 +86,7 @@ export class DindProject extends pulumi.ComponentResource {
                     { type: "volume", source: data.name, target: "/var/lib/docker" },
                     ...args.mountRoots.map((dir) => ({ type: "bind" as const, source: dir, target: dir })),
                 ],
-                networks: [{ name: network.name, aliases: [spec.name] }],
+                networks: [{ name: network.name, aliases: [spec.name], ...(args.address ? { ip: args.address } : {}) }],
                 ports: spec.daemonPort === undefined ? [] : [{ hostIp: "127.0.0.1", hostPort: spec.daemonPort, containerPort: 2376 }],
                 securityArgs: securityArgs(args.security),
                 files: [],

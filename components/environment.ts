@@ -9,6 +9,7 @@ import { extraHostsNeeded, gatewayAliases, renderOverride } from "./override";
 import { GatewayCertificate } from "./providers/certificates";
 import { PortModel } from "./compose";
 import { ProjectRoute } from "./routes";
+import { NetworkPlan } from "./networkPlan";
 import { Network } from "./providers/docker";
 
 /** What the program learned from a project's compose files before creating anything. */
@@ -41,8 +42,8 @@ export interface EnvironmentArgs {
     userTls: { cert: string; key: pulumi.Input<string> } | undefined;
     /** Where the local CA's certificate is written for the user to trust. */
     caFile: string;
-    /** Network name -> the subnet to create it with (networkPlan.ts); networks that exist keep theirs. */
-    subnets: Record<string, string>;
+    /** Network name -> how it is made and the fixed addresses on it (networkPlan.ts). */
+    networks: Record<string, NetworkPlan>;
 }
 
 /**
@@ -74,7 +75,8 @@ export class Environment extends pulumi.ComponentResource {
         const names = new StackNames(args.pulumiProject, args.stack);
         const labels = { [STACK_LABEL]: stackLabelValue(args.pulumiProject, args.stack) };
 
-        const subnet = (network: string) => (args.subnets[network] === undefined ? {} : { subnet: args.subnets[network] });
+        const plan = (network: string): NetworkPlan => args.networks[network] ?? {};
+        const subnet = (network: string) => plan(network).create ?? {};
         const gatewayNetwork = new Network(`${name}-gateway-network`, { name: names.gatewayNetwork(), labels, ...subnet(names.gatewayNetwork()) }, { parent: this });
         // The project networks come after the gateway's own for the sake of `destroy`. Pulumi deletes
         // in rounds, a resource in the round after everything that depends on it or has it as parent
@@ -119,6 +121,7 @@ export class Environment extends pulumi.ComponentResource {
                 routes,
                 ownNetwork: gatewayNetwork,
                 networks,
+                addresses: Object.fromEntries(spec.projects.map((p) => [p.name, plan(names.network(p.name)).addresses?.gateway])),
                 aliases: gatewayAliases(hostnames),
                 tls,
             },
@@ -148,6 +151,7 @@ export class Environment extends pulumi.ComponentResource {
                         sourceFiles: loaded[p.name].sourceFiles,
                         tcpProxy: { image: spec.images.nginx, bindAddress: spec.gateway.bindAddress },
                         network: networks[p.name],
+                        address: plan(names.network(p.name)).addresses?.dind,
                         override: overrideOf(p),
                     },
                     { parent: this },

@@ -7,20 +7,27 @@ import * as os from "os";
 import { CONFIG_NAMESPACE, ConfigError, EnvironmentSpec } from "./config";
 import { StackNames } from "./names";
 import { run } from "./providers/exec";
-import { Cidr, formatCidr, parseCidr, planSubnets } from "./subnets";
+import { addressesIn, Cidr, formatCidr, parseCidr, planSubnets } from "./subnets";
+
+/** An IPv4 subnet of a network on the engine, and the range it hands out addresses from ("" for the whole subnet). */
+interface EngineSubnet {
+    subnet: Cidr;
+    ipRange: string;
+}
 
 /** Every network on the engine: name -> its IPv4 subnets. */
-async function engineNetworks(): Promise<Map<string, Cidr[]>> {
+async function engineNetworks(): Promise<Map<string, EngineSubnet[]>> {
     const ids = await run("docker", ["network", "ls", "--quiet", "--no-trunc"]);
     if (ids.code !== 0) throw new Error(`docker network ls failed: ${ids.stderr.trim()}`);
     const list = ids.stdout.split("\n").map((s) => s.trim()).filter(Boolean);
-    const out = new Map<string, Cidr[]>();
+    const out = new Map<string, EngineSubnet[]>();
     if (list.length === 0) return out;
-    const inspected = await run("docker", ["network", "inspect", "--format", "{{.Name}}{{range .IPAM.Config}} {{.Subnet}}{{end}}", ...list]);
+    const inspected = await run("docker", ["network", "inspect", "--format", "{{.Name}}{{range .IPAM.Config}} {{.Subnet}},{{.IPRange}}{{end}}", ...list]);
     if (inspected.code !== 0) throw new Error(`docker network inspect failed: ${inspected.stderr.trim()}`);
     for (const line of inspected.stdout.split("\n").filter(Boolean)) {
-        const [name, ...subnets] = line.trim().split(/\s+/);
-        out.set(name, subnets.map(parseCidr).filter((c): c is Cidr => c !== undefined));
+        const [name, ...configs] = line.trim().split(/\s+/);
+        const subnets = configs.map((c) => c.split(",")).map(([subnet, ipRange]) => ({ subnet: parseCidr(subnet), ipRange: ipRange ?? "" }));
+        out.set(name, subnets.filter((x): x is EngineSubnet => x.subnet !== undefined));
     }
     return out;
 }
@@ -52,15 +59,23 @@ export function hostNetworks(): Cidr[] {
 /** Whether the engine runs on this machine, so that its interfaces and routes are this machine's. */
 const engineIsLocal = (): boolean => /^(unix:\/\/|npipe:\/\/|$)/.test(process.env.DOCKER_HOST ?? "");
 
+/** How one network of the stack is made, and the fixed addresses on it (networks made before these existed have none). */
+export interface NetworkPlan {
+    /** For a network not on the engine yet: the subnet and the range for addresses that are not fixed. */
+    create?: { subnet: string; ipRange: string };
+    /** The dind container's and the gateway's fixed addresses (project networks only). */
+    addresses?: { dind: string; gateway: string };
+}
+
 /**
- * The subnet of each stack network that is not on the engine yet (network name -> CIDR).
+ * The plan of each network of the stack, by name.
  * @throws ConfigError when the pool has fewer free subnets than the stack needs.
  */
-export async function subnetsFor(spec: EnvironmentSpec, names: StackNames): Promise<Record<string, string>> {
+export async function planNetworks(spec: EnvironmentSpec, names: StackNames): Promise<Record<string, NetworkPlan>> {
     const pool = spec.network.pool;
     const networks = [names.gatewayNetwork(), ...spec.projects.map((p) => names.network(p.name))];
     const onEngine = await engineNetworks();
-    const taken = [...onEngine.values()].flat().concat(engineIsLocal() ? hostNetworks() : []);
+    const taken = [...onEngine.values()].flat().map((x) => x.subnet).concat(engineIsLocal() ? hostNetworks() : []);
     const plan = planSubnets(networks, new Set(onEngine.keys()), taken, pool, spec.network.subnetSize);
     if (plan.free < plan.needed) {
         const key = `${CONFIG_NAMESPACE}:network`;
@@ -71,5 +86,20 @@ export async function subnetsFor(spec: EnvironmentSpec, names: StackNames): Prom
                 `or ${key}.subnetSize a longer prefix (29: 8 addresses per network), or remove networks you no longer need (docker network ls)`,
         ]);
     }
-    return plan.subnets;
+    const out: Record<string, NetworkPlan> = {};
+    for (const n of networks) {
+        const planned = plan.subnets[n];
+        if (planned !== undefined) {
+            const a = addressesIn(parseCidr(planned) as Cidr);
+            out[n] = { create: { subnet: planned, ipRange: a.ipRange }, addresses: { dind: a.dind, gateway: a.gateway } };
+            continue;
+        }
+        // An existing network has fixed addresses when it was made that way: its range is the one addressesIn gives.
+        const existing = onEngine.get(n)?.[0];
+        const a = existing && addressesIn(existing.subnet);
+        out[n] = a && existing.ipRange === a.ipRange ? { addresses: { dind: a.dind, gateway: a.gateway } } : {};
+    }
+    // The gateway's own network holds the gateway alone: nothing to fix there.
+    delete out[names.gatewayNetwork()]?.addresses;
+    return out;
 }

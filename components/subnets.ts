@@ -30,9 +30,34 @@ export function isNetworkAddress(s: string): boolean {
 
 const size = (prefix: number): number => 2 ** (32 - prefix);
 
+const formatAddress = (n: number): string => [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join(".");
+
 export function formatCidr(c: Cidr): string {
-    const o = [24, 16, 8, 0].map((shift) => Math.floor(c.base / 2 ** shift) % 256);
-    return `${o.join(".")}/${c.prefix}`;
+    return `${formatAddress(c.base)}/${c.prefix}`;
+}
+
+/** Fixed addresses of the stack's containers on a project network, and the range left to the engine for any other. */
+export interface NetworkAddresses {
+    /** `--ip-range`: the upper half of the subnet, where the engine places containers without a fixed address. */
+    ipRange: string;
+    /** The project's dind container (the gateway's upstream). */
+    dind: string;
+    /** The gateway (what children's extra_hosts point at). */
+    gateway: string;
+}
+
+/**
+ * Fixed, so that an engine restart, which starts the containers again in any order, gives each its
+ * address again, and the gateway's upstream addresses and the children's hosts entries stay true.
+ * .1 is the bridge's own; the others that join (a TCP proxy, containers joined by hand) get the
+ * upper half, so they never take a fixed one first. Needs a /29 or smaller prefix.
+ */
+export function addressesIn(subnet: Cidr): NetworkAddresses {
+    return {
+        ipRange: formatCidr({ base: subnet.base + size(subnet.prefix + 1), prefix: subnet.prefix + 1 }),
+        dind: formatAddress(subnet.base + 2),
+        gateway: formatAddress(subnet.base + 3),
+    };
 }
 
 export function overlaps(a: Cidr, b: Cidr): boolean {

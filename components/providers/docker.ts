@@ -49,6 +49,8 @@ export interface NamedObjectInputs {
      * existing network keeps its own, and states written before this field have none).
      */
     subnet?: string;
+    /** Networks: where the engine places containers without a fixed address (`--ip-range`, within the subnet). */
+    ipRange?: string;
 }
 
 /**
@@ -109,13 +111,13 @@ const joinedContainers: RemovalBlocker = {
     },
 };
 
-export const networkProvider = namedObjectProvider("network", (i) => ["--driver", "bridge", ...(i.subnet ? ["--subnet", i.subnet] : [])], joinedContainers);
+export const networkProvider = namedObjectProvider("network", (i) => ["--driver", "bridge", ...(i.subnet ? ["--subnet", i.subnet] : []), ...(i.ipRange ? ["--ip-range", i.ipRange] : [])], joinedContainers);
 
 // Where the provider process finds each provider (see providerReference.ts).
 const volumeReference = { moduleFile: __filename, exportName: "volumeProvider" };
 const networkReference = { moduleFile: __filename, exportName: "networkProvider" };
 
-type NamedObjectArgs = { name: pulumi.Input<string>; labels: pulumi.Input<Labels>; subnet?: pulumi.Input<string> };
+type NamedObjectArgs = { name: pulumi.Input<string>; labels: pulumi.Input<Labels>; subnet?: pulumi.Input<string>; ipRange?: pulumi.Input<string> };
 
 export class Volume extends ReferencedDynamicResource {
     declare public readonly name: pulumi.Output<string>;
@@ -147,6 +149,8 @@ export interface PortBinding {
 export interface NetworkAttachment {
     name: string;
     aliases: string[];
+    /** A fixed IPv4 address on the network; absent: the engine's choice. */
+    ip?: string;
 }
 export interface UploadedFile {
     /** Absolute path inside the container. */
@@ -226,7 +230,7 @@ async function allSettledOrThrow(calls: Promise<unknown>[]): Promise<void> {
 
 /** Joins a container to a network after its first, with the attachment's aliases. */
 function connectNetwork(container: string, n: NetworkAttachment): Promise<string> {
-    return docker(["network", "connect", ...n.aliases.flatMap((a) => ["--alias", a]), n.name, container]);
+    return docker(["network", "connect", ...n.aliases.flatMap((a) => ["--alias", a]), ...(n.ip ? ["--ip", n.ip] : []), n.name, container]);
 }
 
 /**
@@ -308,6 +312,7 @@ function createArgs(i: ContainerInputs): string[] {
     if (first) {
         args.push("--network", first.name);
         for (const a of first.aliases) args.push("--network-alias", a);
+        if (first.ip) args.push("--ip", first.ip);
     }
     args.push(i.image, ...i.command);
     return args;

@@ -125,6 +125,10 @@ describe(`${N} projects in one stack`, () => {
             ctx.skip(); // named: this test restarts the local dockerd that scripts/docker-engine.sh started; with DOCKER_HOST set it is not ours to restart
             return;
         }
+        const dind = `dind-compose-${stack.name}-${names[0]}-dind`;
+        const startedAt = () => docker("inspect", "--format", "{{.State.StartedAt}}", dind);
+        const innerStartedAt = () => docker("exec", dind, "sh", "-c", "docker inspect --format '{{.State.StartedAt}}' $(docker ps -q)");
+        const before = { outer: await startedAt(), inner: await innerStartedAt() };
         const pid = Number(fs.readFileSync(pidfile, "utf8").trim());
         process.kill(pid, "SIGTERM");
         for (let i = 0; i < 600 && fs.existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 100));
@@ -141,6 +145,9 @@ describe(`${N} projects in one stack`, () => {
         }
         console.log(`after the engine restart, all ${N} projects answered in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
         expect(got).toEqual(expected(names));
+        // They did go down and come back: the dind container and its child started again.
+        expect(await startedAt()).not.toBe(before.outer);
+        expect(await innerStartedAt()).not.toBe(before.inner);
         await stack.pulumiOk("preview", "--expect-no-changes");
     });
 });
@@ -179,8 +186,10 @@ describe("a memory budget per project", () => {
 a = []
 while True: a.append(bytearray(16 * 1024 * 1024))
 "; echo exit=$?`).catch((e: Error) => e.message);
+        // Killed by the kernel (SIGKILL, 137). Its OOMKilled flag is not asserted: the cap is on the
+        // dind container's cgroup, above the child's, and cgroup v1 counts the OOM there, so the inner
+        // daemon sees it in some runs and not in others.
         expect(hog).toMatch(/exit=137/);
-        expect(await inner("small", "inspect", "--format", "{{.State.OOMKilled}}", "hog")).toBe("true");
         await inner("small", "rm", "hog");
         expect(await docker("inspect", "--format", "{{.State.StartedAt}} {{.State.Running}}", dind("small"))).toBe(`${startedAt} true`);
         expect(await pages(port, ["small", "other"])).toEqual(expected(["small", "other"]));

@@ -87,7 +87,7 @@ const loaded: Record<string, LoadedProject> = {
 describe("Environment resource graph", () => {
     let env: EnvironmentClass;
     beforeAll(async () => {
-        env = new Environment("env", { spec, loaded, pulumiProject: "dind-compose", stack: "test", userTls: undefined, caFile: "/tmp/ca.pem", subnets: { "dind-compose-test-a": "10.250.0.16/28", "dind-compose-test-gateway-net": "10.250.0.0/28" } });
+        env = new Environment("env", { spec, loaded, pulumiProject: "dind-compose", stack: "test", userTls: undefined, caFile: "/tmp/ca.pem", networks: {} });
         await promiseOf(env.services);
     });
 
@@ -121,17 +121,6 @@ describe("Environment resource graph", () => {
             { project: "b", daemonId: "id-dind-compose-test-b-dind", network: "dind-compose-test-b", port: 80 },
         ]);
         expect(ofType("gateway:Upstreams")).toHaveLength(1);
-    });
-
-    it("creates the networks that the plan gives a subnet with it, and leaves the others to keep their own", () => {
-        expect(byName("dind-compose-test-gateway-net").inputs.subnet).toBe("10.250.0.0/28");
-        expect(byName("dind-compose-test-a").inputs.subnet).toBe("10.250.0.16/28");
-        expect(byName("dind-compose-test-b").inputs).not.toHaveProperty("subnet");
-    });
-
-    it("caps a project's dind container with its resources, and leaves the key out for a project without", () => {
-        expect(byName("dind-compose-test-a-dind").inputs.resources).toEqual({ cpus: 1, memory: 512 * 1024 ** 2 });
-        expect(byName("dind-compose-test-b-dind").inputs).not.toHaveProperty("resources");
     });
 
     it("labels every engine object with the stack", () => {
@@ -212,4 +201,50 @@ describe("Environment resource graph", () => {
         expect(env.httpsUrls).toEqual({ a: "https://a.project.localhost:8443/", b: "https://b.project.localhost:8443/" });
         expect(await promiseOf(env.daemons)).toEqual({ a: "dind-compose-test-a-dind", b: "dind-compose-test-b-dind" });
     });
+});
+
+describe("Environment resource graph with a network plan (fresh networks from dind-compose:network.pool)", () => {
+    beforeAll(async () => {
+        const env = new Environment("planned", {
+            spec,
+            loaded,
+            pulumiProject: "planned",
+            stack: "test",
+            userTls: undefined,
+            caFile: "/tmp/ca.pem",
+            networks: {
+                "planned-test-gateway-net": { create: { subnet: "10.250.0.0/28", ipRange: "10.250.0.8/29" } },
+                "planned-test-a": { create: { subnet: "10.250.0.16/28", ipRange: "10.250.0.24/29" }, addresses: { dind: "10.250.0.18", gateway: "10.250.0.19" } },
+            },
+        });
+        await promiseOf(env.services);
+    });
+    const byName = (name: string) => {
+        const r = registered.find((x) => x.inputs.name === name);
+        expect(r, `no resource named ${name}`).toBeDefined();
+        return r as Registered;
+    };
+
+    it("creates the networks that the plan gives a subnet with it, and leaves the others to keep their own", () => {
+        expect(byName("planned-test-gateway-net").inputs).toMatchObject({ subnet: "10.250.0.0/28", ipRange: "10.250.0.8/29" });
+        expect(byName("planned-test-a").inputs).toMatchObject({ subnet: "10.250.0.16/28", ipRange: "10.250.0.24/29" });
+        expect(byName("planned-test-b").inputs).not.toHaveProperty("subnet");
+    });
+
+    it("gives the dind container and the gateway their fixed addresses where the plan has them, and none elsewhere", () => {
+        expect(byName("planned-test-a-dind").inputs.networks).toEqual([{ name: "planned-test-a", aliases: ["a"], ip: "10.250.0.18" }]);
+        expect(byName("planned-test-b-dind").inputs.networks).toEqual([{ name: "planned-test-b", aliases: ["b"] }]);
+        const gw = byName("planned-test-gateway").inputs.networks as { name: string; ip?: string }[];
+        expect(gw.map((n) => [n.name, n.ip])).toEqual([
+            ["planned-test-gateway-net", undefined],
+            ["planned-test-a", "10.250.0.19"],
+            ["planned-test-b", undefined],
+        ]);
+    });
+
+    it("caps a project's dind container with its resources, and leaves the key out for a project without", () => {
+        expect(byName("planned-test-a-dind").inputs.resources).toEqual({ cpus: 1, memory: 512 * 1024 ** 2 });
+        expect(byName("planned-test-b-dind").inputs).not.toHaveProperty("resources");
+    });
+
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { capacity, Cidr, formatCidr, freeSubnets, isNetworkAddress, overlaps, parseCidr, planSubnets } from "../../components/subnets";
+import { addressesIn, capacity, Cidr, formatCidr, freeSubnets, isNetworkAddress, overlaps, parseCidr, planSubnets } from "../../components/subnets";
 
 const c = (s: string): Cidr => {
     const parsed = parseCidr(s);
@@ -86,5 +86,12 @@ describe("planSubnets", () => {
 
     it("needs nothing when every network exists (a no-op run)", () => {
         expect(planSubnets(["gw", "a"], new Set(["gw", "a"]), [], pool, 28)).toEqual({ subnets: {}, needed: 0, free: 1 });
+    });
+});
+
+describe("addressesIn", () => {
+    it("fixes the dind container and the gateway at .2 and .3, and leaves the upper half to the engine", () => {
+        expect(addressesIn(c("10.250.0.16/28"))).toEqual({ ipRange: "10.250.0.24/29", dind: "10.250.0.18", gateway: "10.250.0.19" });
+        expect(addressesIn(c("10.250.1.0/29"))).toEqual({ ipRange: "10.250.1.4/30", dind: "10.250.1.2", gateway: "10.250.1.3" });
     });
 });
