@@ -25,7 +25,7 @@ const spec = (n) => {
 
 async function timed(projects, cacheDir) {
     const t0 = process.hrtime.bigint();
-    await loadProjects(projects, { composeImage: JSON.parse(process.env.DIND_COMPOSE_DEFAULT_IMAGES || '{"dind":"docker:29-dind"}').dind, cacheDir, domain: "localhost", say: () => undefined });
+    await loadProjects(projects, { composeImage: JSON.parse(process.env.DIND_COMPOSE_DEFAULT_IMAGES || '{"dind":"docker:29-dind"}').dind, cacheDir, domain: "localhost" });
     return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 
