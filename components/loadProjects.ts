@@ -6,19 +6,21 @@
 // container of the dind image, which carries the compose client; one container
 // for all the projects that are not cached), so compose's many rules (merging,
 // interpolation, path resolution) are its own; it is the only source of the
-// model (the preflight has checked the engine and the image). What compose
-// cannot tell (the files it reads, the services' file order) comes from
-// composeReads.ts. Its result is cached by the digest of everything it read,
-// so a no-op preview does not run it again.
+// model. What compose cannot tell (the files it reads, the services' file
+// order) comes from compose/reads.ts. Its result is cached by the digest of
+// everything it read, so a no-op preview does not run it again.
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import {
     buildInputs,
     ComposeModel,
+    ComposeReads,
+    composeReads,
     fileDigests,
     firstPublishedPort,
     hostPaths,
+    inFileOrder,
     mountRoots,
     nodeTreeFs,
     normalizeComposeConfigJson,
@@ -26,7 +28,6 @@ import {
     TreeFs,
     yamlSyntaxError,
 } from "./compose";
-import { ComposeReads, composeReads } from "./composeReads";
 import { ConfigError, ProjectSpec } from "./config";
 import { LoadedProject } from "./environment";
 import { run } from "./providers/exec";
@@ -218,12 +219,6 @@ function sourceFilesOf(reads: ComposeReads, model: ComposeModel): string[] {
             return false;
         }
     });
-}
-
-/** The model's services in file order (see composeReads' serviceOrder), those it does not know after them by name. */
-function inFileOrder(model: ComposeModel, order: string[]): ComposeModel {
-    const names = [...order.filter((s) => s in model.services), ...Object.keys(model.services).filter((s) => !order.includes(s)).sort()];
-    return { ...model, services: Object.fromEntries(names.map((s) => [s, model.services[s]])) };
 }
 
 /** @param canonical compose's own model, or its refusal. */
