@@ -39,12 +39,8 @@ export function normalizeComposeConfigJson(json: string, options: CanonicalOptio
     if (raw === null || raw === undefined) return model;
     if (!isRecord(raw)) return src.fail([], `the top level must be a mapping (services:, volumes:, ...), got ${show(raw)}`);
     if (raw.services !== null && raw.services !== undefined && !isRecord(raw.services)) src.fail(["services"], `must be a mapping of service names to services`);
-    for (const [name, svc] of Object.entries(isRecord(raw.services) ? raw.services : {})) {
-        const s = readService(src, name, svc);
-        // like `docker compose up`: a service with profiles runs only when one of them is active
-        if (Array.isArray(s.extra.profiles) && s.extra.profiles.length > 0) continue;
-        model.services[name] = s;
-    }
+    // compose prints only the services of active profiles (COMPOSE_PROFILES in the project's env)
+    for (const [name, svc] of Object.entries(isRecord(raw.services) ? raw.services : {})) model.services[name] = readService(src, name, svc);
     for (const section of SECTIONS) {
         for (const [name, def] of Object.entries(jsonObject(src, [section], raw[section]))) {
             const obj = def === null ? {} : isRecord(def) ? def : src.fail([section, name], `must be a mapping, got ${show(def)}`);

@@ -27,6 +27,7 @@ describe.each<{ fixture: string; files: string[]; env: Record<string, string> }>
     { fixture: "paths", files: ["compose.yaml"], env: {} },
     { fixture: "merge", files: ["compose.yaml", "compose.override.yaml", "compose.ports.yaml"], env: {} },
     { fixture: "interp", files: ["compose.yaml"], env: { TAG: "from-env", FROM_ENV: "x", EMPTY: "" } },
+    { fixture: "profiles", files: ["compose.yaml"], env: { COMPOSE_PROFILES: "debug" } },
 ])("fixture $fixture: docker compose config ($files) vs the captured expected-config.json", ({ fixture, files, env }) => {
     it("give the same model", async () => {
         const dir = path.join(FIXTURES, fixture);

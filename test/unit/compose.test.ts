@@ -146,6 +146,13 @@ describe("normalizeComposeConfigJson: what compose prints", () => {
         expect(normalizeComposeConfigJson(json, { interpolated: false }).services.s.environment.P).toBe("$$5");
     });
 
+    it("keeps a service of an active profile: compose prints it only then (fixture profiles/, COMPOSE_PROFILES=debug)", () => {
+        const m = fixtureModel("profiles", ["compose.yaml"]);
+        expect(Object.keys(m.services)).toEqual(["app", "debug"]);
+        expect(m.services.debug.extra.profiles).toEqual(["debug"]);
+        expect(summarizeModel(m)["services.debug.ports"]).toBe("9229->9229/tcp");
+    });
+
     it("an empty output is an empty model", () => {
         expect(normalizeComposeConfigJson("{}")).toEqual({ services: {}, volumes: {}, networks: {}, configs: {}, secrets: {} });
     });
