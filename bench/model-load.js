@@ -8,6 +8,7 @@ const fs = require("fs");
 const os = require("os");
 const path = require("path");
 const { compileProgram } = require("../scripts/compile-program.js");
+const constants = require("../components/constants.json");
 
 const REPO = path.resolve(__dirname, "..");
 const NS = (process.env.BENCH_N || "1,8").split(",").map(Number);
@@ -25,7 +26,7 @@ const spec = (n) => {
 
 async function timed(projects, cacheDir) {
     const t0 = process.hrtime.bigint();
-    await loadProjects(projects, { composeImage: JSON.parse(process.env.DIND_COMPOSE_DEFAULT_IMAGES || '{"dind":"docker:29-dind"}').dind, cacheDir, domain: "localhost" });
+    await loadProjects(projects, { composeImage: (process.env.DIND_COMPOSE_DEFAULT_IMAGES ? JSON.parse(process.env.DIND_COMPOSE_DEFAULT_IMAGES) : constants.images.defaults).dind, cacheDir, domain: "localhost" });
     return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 

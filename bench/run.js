@@ -19,6 +19,7 @@ const net = require("net");
 const os = require("os");
 const path = require("path");
 const YAML = require("yaml");
+const constants = require("../components/constants.json");
 
 const REPO = path.resolve(__dirname, "..");
 const NS = (process.env.BENCH_N || "1,2,4,8").split(",").map(Number);
@@ -32,21 +33,15 @@ const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "bench-dind-compose-"));
 const LOGS = path.join(TMP, "logs");
 fs.mkdirSync(LOGS);
 
-const images = JSON.parse(process.env.DIND_COMPOSE_DEFAULT_IMAGES || '{"dind":"docker:29-dind","nginx":"nginx:1.29-alpine"}');
+const images = process.env.DIND_COMPOSE_DEFAULT_IMAGES ? JSON.parse(process.env.DIND_COMPOSE_DEFAULT_IMAGES) : constants.images.defaults;
 const DIND = images.dind;
 const NGINX = images.nginx;
 const DIND_ALT = `bench-dind:${RUN_ID}`; // a second tag of the same image: replaces the dind containers, keeps the data volumes
-const BUSYBOX = "dind-compose/busybox:trixie";
+const BUSYBOX = constants.images.standIns.busybox;
 const SECURITY = process.env.DIND_COMPOSE_DEFAULT_SECURITY || "privileged";
 
-/** The `capabilities` flags, read from components/security.ts (one source of truth). */
-function securityArgs(mode) {
-    if (mode === "privileged") return ["--privileged"];
-    const src = fs.readFileSync(path.join(REPO, "components/security.ts"), "utf8");
-    const block = src.match(/CAPABILITIES_ARGS = \[([\s\S]*?)\];/);
-    if (!block) throw new Error("cannot find CAPABILITIES_ARGS in components/security.ts");
-    return [...block[1].matchAll(/"([^"]*)"/g)].map((m) => m[1]);
-}
+/** The dind container's flags in a security mode: `--privileged`, or the program's `capabilities` set. */
+const securityArgs = (mode) => (mode === "privileged" ? ["--privileged"] : constants.dindCapabilityFlags);
 
 // ------------------------------------------------------------------ processes
 const say = (m) => process.stderr.write(`[bench] ${m}\n`);

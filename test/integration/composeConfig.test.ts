@@ -6,10 +6,10 @@ import * as fs from "fs";
 import * as path from "path";
 import { describe, expect, it } from "vitest";
 import { normalizeComposeConfigJson } from "../../components/compose";
-import { runCommand } from "./harness";
+import { defaultImages, runCommand } from "./harness";
 
 const FIXTURES = path.resolve(__dirname, "../fixtures/compose");
-const DIND_IMAGE = (JSON.parse(process.env.DIND_COMPOSE_DEFAULT_IMAGES ?? "{}") as { dind?: string }).dind ?? "docker:29-dind";
+const DIND_IMAGE = defaultImages().dind;
 
 async function composeConfig(dir: string, files: string[], env: Record<string, string>): Promise<string> {
     const r = await runCommand("docker", [

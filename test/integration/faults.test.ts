@@ -8,9 +8,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { alive, copyExample, defaultImages, docker, freePort, httpGet, REPO_DIR, StackConfig, TestStack } from "./harness";
+import { alive, copyExample, defaultImages, docker, freePort, httpGet, REPO_DIR, StackConfig, STAND_IN_IMAGES, TestStack } from "./harness";
 
-const BUSYBOX = "dind-compose/busybox:trixie";
+const BUSYBOX = STAND_IN_IMAGES.busybox;
 const KEEPER = path.join(REPO_DIR, "test/fixtures/projects/keeper");
 const SWITCHABLE = path.join(REPO_DIR, "test/fixtures/projects/switchable");
 

@@ -6,10 +6,10 @@
 import * as os from "os";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { defaultImages, docker, freePort, httpGet, REPO_DIR, StackConfig, TestStack } from "./harness";
+import { defaultImages, docker, freePort, httpGet, REPO_DIR, StackConfig, STAND_IN_IMAGES, TestStack } from "./harness";
 
 const FIXTURE = path.join(REPO_DIR, "test/fixtures/projects/keepalive");
-const NGINX = "dind-compose/nginx:1.26-trixie";
+const NGINX = STAND_IN_IMAGES.nginx;
 const HOST = "k.project.localhost";
 const ADDRESS_FILE = "/etc/dind-compose/upstreams/k/address.conf";
 

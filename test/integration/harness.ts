@@ -10,6 +10,7 @@ import * as os from "os";
 import * as path from "path";
 import { promisify } from "util";
 import { stringify } from "yaml";
+import constants from "../../components/constants.json";
 
 export const REPO_DIR = path.resolve(__dirname, "../..");
 const execFileAsync = promisify(execFile);
@@ -107,10 +108,13 @@ export function copyExample(name: string, into: string): string {
     return dest;
 }
 
+/** The images the bootstrap builds from Debian packages (busybox and python are the examples'). */
+export const STAND_IN_IMAGES = constants.images.standIns;
+
 /** The images the bootstrap chose (stand-ins here); a test that sets dind-compose:images must name both. */
 export const defaultImages = (): { dind: string; nginx: string } => {
     const fromEnv = process.env.DIND_COMPOSE_DEFAULT_IMAGES;
-    return fromEnv ? (JSON.parse(fromEnv) as { dind: string; nginx: string }) : { dind: "docker:29-dind", nginx: "nginx:1.29-alpine" };
+    return fromEnv ? (JSON.parse(fromEnv) as { dind: string; nginx: string }) : constants.images.defaults;
 };
 
 export interface StackConfig {

@@ -4,7 +4,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { copyExample, docker, freePort, httpGet, TestStack } from "./harness";
+import { copyExample, docker, freePort, httpGet, STAND_IN_IMAGES, TestStack } from "./harness";
 
 describe("two stacks side by side on one engine", () => {
     const stacks = [new TestStack("side1"), new TestStack("side2")];
@@ -16,7 +16,7 @@ describe("two stacks side by side on one engine", () => {
             fs.writeFileSync(path.join(dir, "html", "index.html"), `<h1>stack ${i + 1}</h1>\n`);
             ports.push(await freePort());
             await stack.init({
-                projects: [{ name: "b", path: dir, preloadImages: ["dind-compose/busybox:trixie"] }],
+                projects: [{ name: "b", path: dir, preloadImages: [STAND_IN_IMAGES.busybox] }],
                 gateway: { httpPort: ports[i], httpsPort: await freePort() },
                 dind: { security: "capabilities" },
             });
