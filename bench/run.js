@@ -20,6 +20,7 @@ const os = require("os");
 const path = require("path");
 const YAML = require("yaml");
 const constants = require("../components/constants.json");
+const { requireProgramModule } = require("../scripts/compile-program.js");
 
 const REPO = path.resolve(__dirname, "..");
 const NS = (process.env.BENCH_N || "1,2,4,8").split(",").map(Number);
@@ -38,6 +39,7 @@ const DIND = images.dind;
 const NGINX = images.nginx;
 const DIND_ALT = `bench-dind:${RUN_ID}`; // a second tag of the same image: replaces the dind containers, keeps the data volumes
 const BUSYBOX = constants.images.standIns.busybox;
+const { STACK_LABEL } = requireProgramModule(path.resolve(__dirname, ".."), "components/names");
 const SECURITY = process.env.DIND_COMPOSE_DEFAULT_SECURITY || "privileged";
 
 /** The dind container's flags in a security mode: `--privileged`, or the program's `capabilities` set. */
@@ -319,7 +321,7 @@ class BenchStack {
             await run("pulumi", ["destroy", "--yes", "--skip-preview", "--stack", this.name, "--config-file", this.configFile, "--non-interactive"], { env: this.env() });
         }
         await run("pulumi", ["stack", "rm", "--yes", "--force", "--stack", this.name, "--non-interactive"], { env: this.env() });
-        await removeLabelled(`label=dind-compose.stack=${this.label}`);
+        await removeLabelled(`label=${STACK_LABEL}=${this.label}`);
         fs.rmSync(path.join(REPO, `Pulumi.${this.name}.yaml`), { force: true });
         fs.rmSync(path.join(REPO, ".dind-compose", this.name), { recursive: true, force: true });
         stacks.delete(this);
@@ -408,7 +410,7 @@ async function programRuns(n, rep, projects, extras) {
         }
         if (extras) await extras(st, projects, httpPort);
         res.destroy = await st.pulumi("destroy", ["destroy", "--yes", "--skip-preview"]);
-        const left = await dockerQuiet("ps", "-aq", "--filter", `label=dind-compose.stack=${st.label}`);
+        const left = await dockerQuiet("ps", "-aq", "--filter", `label=${STACK_LABEL}=${st.label}`);
         if (left.stdout.trim()) throw new Error(`destroy left containers: ${left.stdout}`);
     } finally {
         await st.cleanup();

@@ -4,7 +4,7 @@ import { Gateway } from "./gateway";
 import { Route } from "./gatewayConfig";
 import { projectUrl } from "./indexPage";
 import { ComposeInvocation, DindProject } from "./dindProject";
-import { StackNames, STACK_LABEL, stackLabelValue } from "./names";
+import { PROJECT_LABEL, StackNames, STACK_LABEL, stackLabelValue } from "./names";
 import { extraHostsNeeded, gatewayAliases, renderOverride } from "./override";
 import { GatewayCertificate } from "./providers/certificates";
 import { PortModel } from "./compose";
@@ -84,7 +84,7 @@ export class Environment extends pulumi.ComponentResource {
         for (const p of spec.projects) {
             networks[p.name] = new Network(
                 `${name}-${p.name}-network`,
-                { name: names.network(p.name), labels: { ...labels, "dind-compose.project": p.name } },
+                { name: names.network(p.name), labels: { ...labels, [PROJECT_LABEL]: p.name } },
                 { parent: this, dependsOn: [gatewayNetwork] },
             );
         }

@@ -11,6 +11,7 @@ import * as path from "path";
 import { promisify } from "util";
 import { stringify } from "yaml";
 import constants from "../../components/constants.json";
+import { STACK_LABEL } from "../../components/names";
 
 export const REPO_DIR = path.resolve(__dirname, "../..");
 const execFileAsync = promisify(execFile);
@@ -314,7 +315,7 @@ export class TestStack {
 
     /** Engine objects that carry this stack's label. */
     async leftovers(): Promise<string[]> {
-        const filter = `label=dind-compose.stack=${this.label}`;
+        const filter = `label=${STACK_LABEL}=${this.label}`;
         const [c, v, n] = await Promise.all([
             docker("ps", "-aq", "--filter", filter),
             docker("volume", "ls", "-q", "--filter", filter),
@@ -329,7 +330,7 @@ export class TestStack {
     async cleanup(): Promise<void> {
         await this.pulumi("destroy", "--yes", "--skip-preview");
         await this.pulumi("stack", "rm", "--yes", "--force");
-        const filter = `label=dind-compose.stack=${this.label}`;
+        const filter = `label=${STACK_LABEL}=${this.label}`;
         const ids = (args: string[]) => docker(...args).then((s) => s.split("\n").filter(Boolean));
         for (const id of await ids(["ps", "-aq", "--filter", filter])) await docker("rm", "-f", "-v", id);
         for (const id of await ids(["network", "ls", "-q", "--filter", filter])) await docker("network", "rm", id);

@@ -7,6 +7,7 @@ import * as os from "os";
 import * as path from "path";
 import { stringify } from "yaml";
 import { afterAll, describe, expect, it } from "vitest";
+import { STACK_LABEL } from "../../components/names";
 import { docker, freePort, REPO_DIR, runCommand, STAND_IN_IMAGES } from "./harness";
 
 describe("the checkout moved after up: destroy from the new place leaves nothing (issue 19)", () => {
@@ -14,7 +15,7 @@ describe("the checkout moved after up: destroy from the new place leaves nothing
     const before = path.join(tmp, "checkout");
     const after = path.join(tmp, "renamed-checkout");
     const stack = `it-moved-${process.pid}`;
-    const label = `label=dind-compose.stack=dind-compose/${stack}`;
+    const label = `label=${STACK_LABEL}=dind-compose/${stack}`;
     let dir = before;
     const pulumi = async (...args: string[]) => {
         // the state lives in the checkout, as .pulumi-state does, and moves with it

@@ -4,6 +4,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { STACK_LABEL } from "../../components/names";
 import { copyExample, docker, freePort, httpGet, STAND_IN_IMAGES, TestStack } from "./harness";
 
 describe("two stacks side by side on one engine", () => {
@@ -41,6 +42,6 @@ describe("two stacks side by side on one engine", () => {
         await stacks[0].pulumiOk("destroy", "--yes", "--skip-preview");
         expect(await stacks[0].leftovers()).toEqual([]);
         expect((await httpGet(ports[1], "b.project.localhost")).body).toBe("<h1>stack 2</h1>\n");
-        expect(await docker("ps", "-q", "--filter", `label=dind-compose.stack=${stacks[1].label}`)).not.toBe("");
+        expect(await docker("ps", "-q", "--filter", `label=${STACK_LABEL}=${stacks[1].label}`)).not.toBe("");
     });
 });
