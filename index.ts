@@ -74,7 +74,6 @@ async function program() {
         composeImage: spec.images.dind,
         cacheDir: path.join(projectDir, ".dind-compose", "cache"),
         domain: spec.domain,
-        say: (m) => pulumi.log.info(m),
     });
     // The local CA's certificate, for the user to trust (written by the certificate resource).
     const caFile = path.join(projectDir, ".dind-compose", pulumi.getStack(), "gateway-ca.pem");

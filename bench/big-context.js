@@ -9,6 +9,7 @@ const fs = require("fs");
 const os = require("os");
 const path = require("path");
 const YAML = require("yaml");
+const constants = require("../components/constants.json");
 
 const REPO = path.resolve(__dirname, "..");
 const FILES = Number(process.env.BENCH_CONTEXT_FILES || 50000);
@@ -27,7 +28,7 @@ function makeProject(name, ignore) {
         for (let f = 0; f < 100; f++) fs.writeFileSync(path.join(sub, `f${f}.js`), `module.exports = ${d * 100 + f};\n`);
     }
     fs.writeFileSync(path.join(dir, "index.js"), "console.log('hi');\n");
-    fs.writeFileSync(path.join(dir, "Dockerfile"), "FROM dind-compose/busybox:trixie\nCOPY index.js /app/\n");
+    fs.writeFileSync(path.join(dir, "Dockerfile"), `FROM ${constants.images.standIns.busybox}\nCOPY index.js /app/\n`);
     if (ignore) fs.writeFileSync(path.join(dir, ".dockerignore"), "node_modules\n");
     fs.writeFileSync(path.join(dir, "compose.yaml"), YAML.stringify({ services: { app: { build: ".", command: ["httpd", "-f", "-p", "3000"], ports: ["3000:3000"] } } }));
     return dir;

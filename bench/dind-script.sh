@@ -10,12 +10,13 @@
 #
 # Environment: DIND_IMAGE, PRELOAD (image copied into every daemon),
 # SECURITY_ARGS (the docker run flags for the dind container, one per line:
-# --privileged, or the `capabilities` set of components/security.ts on
+# --privileged, or the `capabilities` set of components/constants.json on
 # Docker 20.10 engines where --privileged fails).
 set -euo pipefail
 
-DIND_IMAGE="${DIND_IMAGE:-dind-compose/dind:26-trixie}"
-PRELOAD="${PRELOAD:-dind-compose/busybox:trixie}"
+standin() { node -p "require('$(dirname "${BASH_SOURCE[0]}")/../components/constants.json').images.standIns.$1"; }
+DIND_IMAGE="${DIND_IMAGE:-$(standin dind)}"
+PRELOAD="${PRELOAD:-$(standin busybox)}"
 PREFIX="${PREFIX:-bench-s-}"
 mapfile -t SECURITY < <(printf '%s\n' "${SECURITY_ARGS:---privileged}")
 

@@ -20,6 +20,8 @@ const net = require("net");
 const os = require("os");
 const path = require("path");
 const YAML = require("yaml");
+const constants = require("../components/constants.json");
+const { requireProgramModule } = require("../scripts/compile-program.js");
 
 const REPO = path.resolve(__dirname, "..");
 const NS = (process.env.BENCH_N || "1,8,32").split(",").map(Number);
@@ -34,21 +36,16 @@ const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "bench-dind-compose-"));
 const LOGS = path.join(TMP, "logs");
 fs.mkdirSync(LOGS);
 
-const images = JSON.parse(process.env.DIND_COMPOSE_DEFAULT_IMAGES || '{"dind":"docker:29-dind","nginx":"nginx:1.29-alpine"}');
+const images = process.env.DIND_COMPOSE_DEFAULT_IMAGES ? JSON.parse(process.env.DIND_COMPOSE_DEFAULT_IMAGES) : constants.images.defaults;
 const DIND = images.dind;
 const NGINX = images.nginx;
 const DIND_ALT = `bench-dind:${RUN_ID}`; // a second tag of the same image: replaces the dind containers, keeps the data volumes
-const BUSYBOX = "dind-compose/busybox:trixie";
+const BUSYBOX = constants.images.standIns.busybox;
+const { STACK_LABEL } = requireProgramModule(path.resolve(__dirname, ".."), "components/names");
 const SECURITY = process.env.DIND_COMPOSE_DEFAULT_SECURITY || "privileged";
 
-/** The `capabilities` flags, read from components/security.ts (one source of truth). */
-function securityArgs(mode) {
-    if (mode === "privileged") return ["--privileged"];
-    const src = fs.readFileSync(path.join(REPO, "components/security.ts"), "utf8");
-    const block = src.match(/CAPABILITIES_ARGS = \[([\s\S]*?)\];/);
-    if (!block) throw new Error("cannot find CAPABILITIES_ARGS in components/security.ts");
-    return [...block[1].matchAll(/"([^"]*)"/g)].map((m) => m[1]);
-}
+/** The dind container's flags in a security mode: `--privileged`, or the program's `capabilities` set. */
+const securityArgs = (mode) => (mode === "privileged" ? ["--privileged"] : constants.dindCapabilityFlags);
 
 // ------------------------------------------------------------------ processes
 const say = (m) => process.stderr.write(`[bench] ${m}\n`);
@@ -326,7 +323,7 @@ class BenchStack {
             await run("pulumi", ["destroy", "--yes", "--skip-preview", "--stack", this.name, "--config-file", this.configFile, "--non-interactive"], { env: this.env() });
         }
         await run("pulumi", ["stack", "rm", "--yes", "--force", "--stack", this.name, "--non-interactive"], { env: this.env() });
-        await removeLabelled(`label=dind-compose.stack=${this.label}`);
+        await removeLabelled(`label=${STACK_LABEL}=${this.label}`);
         fs.rmSync(path.join(REPO, `Pulumi.${this.name}.yaml`), { force: true });
         fs.rmSync(path.join(REPO, ".dind-compose", this.name), { recursive: true, force: true });
         stacks.delete(this);
@@ -416,7 +413,7 @@ async function programRuns(n, rep, projects, extras) {
         }
         if (extras) await extras(st, projects, httpPort);
         res.destroy = await st.pulumi("destroy", ["destroy", "--yes", "--skip-preview"]);
-        const left = await dockerQuiet("ps", "-aq", "--filter", `label=dind-compose.stack=${st.label}`);
+        const left = await dockerQuiet("ps", "-aq", "--filter", `label=${STACK_LABEL}=${st.label}`);
         if (left.stdout.trim()) throw new Error(`destroy left containers: ${left.stdout}`);
     } finally {
         await st.cleanup();

@@ -4,6 +4,7 @@
 // key, the bad value and the fix, before any resource is created.
 import * as path from "path";
 import { capacity, Cidr, formatCidr, isNetworkAddress, parseCidr } from "./subnets";
+import constants from "./constants.json";
 
 export const CONFIG_NAMESPACE = "dind-compose";
 
@@ -16,7 +17,7 @@ export const DEFAULT_COMPOSE_FILES = ["compose.yaml", "compose.yml", "docker-com
 export const DEFAULTS = {
     domain: "project.localhost",
     gateway: { bindAddress: "127.0.0.1", httpPort: 80, httpsPort: 443 },
-    images: { dind: "docker:29-dind", nginx: "nginx:1.29-alpine" },
+    images: constants.images.defaults,
     dind: { security: "privileged" as SecurityMode, readyTimeoutSeconds: 60 },
     // 10.250/16: outside Docker's default pools (172.17-31/16, 192.168/16) and the ranges home
     // routers and most VPNs hand out (10.0-10.10, 192.168); /28 leaves 13 addresses per network,
@@ -233,7 +234,7 @@ export function parseConfig(raw: RawConfig, projectDir: string, files: FileCheck
 
     const imagesRaw = p.object(`${ns}:images`, raw.images);
     p.unknownKeys(`${ns}:images`, imagesRaw, ["dind", "nginx"]);
-    const imageRule = { re: IMAGE_REF, what: "an image reference", fix: "use name:tag, e.g. docker:29-dind" };
+    const imageRule = { re: IMAGE_REF, what: "an image reference", fix: `use name:tag, e.g. ${constants.images.defaults.dind}` };
     const images = {
         dind: p.string(`${ns}:images.dind`, imagesRaw.dind, DEFAULTS.images.dind, imageRule),
         nginx: p.string(`${ns}:images.nginx`, imagesRaw.nginx, DEFAULTS.images.nginx, imageRule),

@@ -2,31 +2,32 @@
 // broken compose file stops `pulumi up` and `pulumi preview` with compose's own
 // message (file and line) and nothing is touched.
 //
-// The canonical model comes from `docker compose config` itself (run in a
-// throw-away container of the dind image, which carries the compose client; one
-// container for all the projects that are not cached),
-// so compose's many rules (merging, interpolation, path resolution) are its
-// own. Its result is cached by the digest of everything it read, so a no-op
-// preview does not run it again. Without an engine or image the hand-written
-// reader (compose.ts) is used, and the program says so.
+// The model comes from `docker compose config` itself (run in a throw-away
+// container of the dind image, which carries the compose client; one container
+// for all the projects that are not cached), so compose's many rules (merging,
+// interpolation, path resolution) are its own; it is the only source of the
+// model. What compose cannot tell (the files it reads, the services' file
+// order) comes from compose/reads.ts. Its result is cached by the digest of
+// everything it read, so a no-op preview does not run it again.
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import {
     buildInputs,
     ComposeModel,
+    ComposeReads,
+    composeReads,
     fileDigests,
     firstPublishedPort,
     hostPaths,
+    inFileOrder,
     mountRoots,
     nodeTreeFs,
     normalizeComposeConfigJson,
-    readComposeModel,
     summarizeModel,
     TreeFs,
     yamlSyntaxError,
 } from "./compose";
-import { ComposeReads, composeReads } from "./composeReads";
 import { ConfigError, ProjectSpec } from "./config";
 import { LoadedProject } from "./environment";
 import { run } from "./providers/exec";
@@ -39,8 +40,6 @@ export interface LoadOptions {
     cacheDir: string;
     /** The stack's domain (its bare name is the index page, never a route). */
     domain: string;
-    /** Called with a line for the user (pulumi.log.info in the program). */
-    say: (message: string) => void;
 }
 
 /** Whether a path is a directory, for mountRoots. */
@@ -88,9 +87,9 @@ type ConfigRun = { json: string } | { rejected: string };
  * compose image, all at once inside it (a container start per project cost ~0.2 s each and ran
  * 8 at a time on a cold `up` at N = 8). Each project runs in its own directory with its own env,
  * as it would alone; the results come back base64-encoded after a marker line per project.
- * undefined when no engine or image can run it.
+ * Throws when no engine or image can run it (the preflight checks both first).
  */
-async function runComposeConfig(specs: ProjectSpec[], reads: ComposeReads[], opts: LoadOptions): Promise<ConfigRun[] | undefined> {
+async function runComposeConfig(specs: ProjectSpec[], reads: ComposeReads[], opts: LoadOptions): Promise<ConfigRun[]> {
     const mounts = mountRoots(specs.flatMap((spec, n) => [spec.dir, ...spec.composeFiles, ...reads[n].files]), isDirectory);
     const jobs = specs.map((spec, n) => {
         const env = Object.keys(spec.env).sort().map((k) => shellWord(`${k}=${spec.env[k]}`));
@@ -111,10 +110,8 @@ async function runComposeConfig(specs: ProjectSpec[], reads: ComposeReads[], opt
         ...mounts.flatMap((m) => ["--volume", `${m}:${m}:ro`]),
         opts.composeImage, "-c", script,
     ];
-    const r = await run("docker", args).catch(() => undefined);
-    if (r === undefined) return undefined; // no docker CLI at all
+    const r = await run("docker", args);
     if (r.code !== 0) {
-        if (/Unable to find image|No such image|Cannot connect to the Docker daemon|pull access denied/i.test(r.stderr)) return undefined;
         throw new Error(`docker run ${opts.composeImage} for 'docker compose config' failed (exit ${r.code}): ${r.stderr.trim()}`);
     }
     const lines = r.stdout.split("\n");
@@ -130,13 +127,11 @@ async function runComposeConfig(specs: ProjectSpec[], reads: ComposeReads[], opt
 /**
  * The canonical model of every project, from the cache or from one `docker compose config` run
  * for all that are not cached; per project the model, or the ConfigError of compose's refusal.
- * undefined when no engine or image can run compose here.
  */
-async function canonicalModels(specs: ProjectSpec[], reads: ComposeReads[], opts: LoadOptions): Promise<(ComposeModel | ConfigError)[] | undefined> {
+async function canonicalModels(specs: ProjectSpec[], reads: ComposeReads[], opts: LoadOptions): Promise<(ComposeModel | ConfigError)[]> {
     const cacheFiles = specs.map((spec, n) => path.join(opts.cacheDir, `compose-config-${inputDigest(spec, reads[n], opts.composeImage)}.json`));
     const missing = specs.filter((_, n) => !fs.existsSync(cacheFiles[n]));
     const runs = missing.length > 0 ? await runComposeConfig(missing, missing.map((spec) => reads[specs.indexOf(spec)]), opts) : [];
-    if (runs === undefined) return undefined;
     return specs.map((spec, n) => {
         const ran = runs[missing.indexOf(spec)];
         if (ran === undefined) return normalizeComposeConfigJson(fs.readFileSync(cacheFiles[n], "utf8"));
@@ -226,29 +221,11 @@ function sourceFilesOf(reads: ComposeReads, model: ComposeModel): string[] {
     });
 }
 
-/** The model's services in file order (see composeReads' serviceOrder), those it does not know after them by name. */
-function inFileOrder(model: ComposeModel, order: string[]): ComposeModel {
-    const names = [...order.filter((s) => s in model.services), ...Object.keys(model.services).filter((s) => !order.includes(s)).sort()];
-    return { ...model, services: Object.fromEntries(names.map((s) => [s, model.services[s]])) };
-}
-
-/** @param canonical compose's own model (undefined: compose cannot run here), or its refusal. */
-function loadProject(spec: ProjectSpec, index: number, canonical: ComposeModel | ConfigError | undefined, reads: ComposeReads, tree: TreeFs, opts: LoadOptions): LoadedProject {
-    const readOptions = { projectDir: spec.dir, onWarning: (w: string) => opts.say(`project ${spec.name}: ${w}`) };
+/** @param canonical compose's own model, or its refusal. */
+function loadProject(spec: ProjectSpec, index: number, canonical: ComposeModel | ConfigError, reads: ComposeReads, tree: TreeFs): LoadedProject {
     if (canonical instanceof ConfigError) throw canonical;
-    let handWritten: ComposeModel | undefined;
-    let handError: Error | undefined;
-    if (canonical === undefined) {
-        try {
-            handWritten = readComposeModel(spec.composeFiles, spec.env, undefined, readOptions);
-        } catch (e) {
-            handError = e as Error;
-        }
-        if (handWritten === undefined) throw new ConfigError([`project ${spec.name}: ${handError?.message ?? "cannot read the compose files"}`]);
-        opts.say(`project ${spec.name}: image ${opts.composeImage} cannot run 'docker compose config' here; read the compose files with the built-in reader`);
-    }
     // File order decides "the first published port"; compose's canonical output sorts services by name.
-    const model = canonical ? inFileOrder(canonical, reads.serviceOrder) : (handWritten as ComposeModel);
+    const model = inFileOrder(canonical, reads.serviceOrder);
 
     const services = Object.keys(model.services);
     const networkMode = (service: string): string => String(model.services[service].extra.network_mode ?? "");
@@ -299,7 +276,7 @@ export async function loadProjects(projects: ProjectSpec[], opts: LoadOptions): 
     const tree = cachedTreeFs(path.join(opts.cacheDir, "file-digests.json"));
     projects.forEach((p, n) => {
         try {
-            loaded[p.name] = loadProject(p, n, canonical?.[n], reads[n], tree, opts);
+            loaded[p.name] = loadProject(p, n, canonical[n], reads[n], tree);
         } catch (e) {
             problems.push(...(e instanceof ConfigError ? e.problems : [`project ${p.name}: ${(e as Error).message}`]));
         }

@@ -3,6 +3,7 @@
 // Each failure is a ConfigError naming the key, the value and the fix.
 import * as net from "net";
 import { ConfigError, EnvironmentSpec } from "./config";
+import constants from "./constants.json";
 import { StackNames } from "./names";
 import { run } from "./providers/exec";
 
@@ -44,7 +45,7 @@ export async function preflight(spec: EnvironmentSpec, names: StackNames): Promi
         const problem = results.get(img);
         if (problem) {
             problems.push(
-                `${key} "${img}" is ${problem}; build or load it (npm run bootstrap builds offline stand-ins such as dind-compose/dind:26-trixie), or point ${key} at an image the engine has (docker image ls)`,
+                `${key} "${img}" is ${problem}; build or load it (npm run bootstrap builds offline stand-ins such as ${constants.images.standIns.dind}), or point ${key} at an image the engine has (docker image ls)`,
             );
         }
     }

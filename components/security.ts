@@ -1,22 +1,16 @@
 // docker create flags for each dind security mode. Pure.
 import { SecurityMode } from "./config";
+import constants from "./constants.json";
 
 /**
  * `capabilities`: what the dind daemon needs without `--privileged`. Seen working
  * under Docker 20.10, where `--privileged` fails on machines whose capability
  * bounding set lacks CAP_SYS_RESOURCE ("unable to apply caps"): every capability
  * but that one, no seccomp/AppArmor confinement, writable /proc and /sys paths,
- * all devices, and the host cgroup tree for the inner runc.
+ * all devices, and the host cgroup tree for the inner runc. The flags live in
+ * constants.json, which scripts/docker-engine.sh probes the engine with.
  */
-export const CAPABILITIES_ARGS = [
-    "--cap-add=ALL",
-    "--cap-drop=SYS_RESOURCE",
-    "--security-opt=seccomp=unconfined",
-    "--security-opt=apparmor=unconfined",
-    "--security-opt=systempaths=unconfined",
-    "--device-cgroup-rule=a *:* rwm",
-    "--volume=/sys/fs/cgroup:/sys/fs/cgroup:rw",
-];
+export const CAPABILITIES_ARGS: string[] = constants.dindCapabilityFlags;
 
 export function securityArgs(mode: SecurityMode): string[] {
     switch (mode) {

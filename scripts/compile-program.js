@@ -1,5 +1,6 @@
 // The program's TypeScript (index.ts and components/**/*.ts), transpiled ahead
-// of the run into .dind-compose/build/, by program.js, which Pulumi runs.
+// of the run into .dind-compose/build/, by program.js, which Pulumi runs; the
+// JSON files under components/ are copied next to the modules that import them.
 //
 // Why not Pulumi's built-in ts-node: it installs source-map-support, and the
 // Pulumi SDK captures a stack trace for every resource and promise, each one
@@ -19,14 +20,14 @@ const path = require("path");
 
 const BUILD_DIR = path.join(".dind-compose", "build");
 
-/** index.ts and every .ts under components/, as paths relative to the project root. */
+/** index.ts and every .ts (and .json, copied as it is) under components/, as paths relative to the project root. */
 function programSources(root) {
     const found = ["index.ts"];
     const walk = (rel) => {
         for (const entry of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
             const child = path.join(rel, entry.name);
             if (entry.isDirectory()) walk(child);
-            else if (entry.name.endsWith(".ts") && !entry.name.endsWith(".d.ts")) found.push(child);
+            else if ((entry.name.endsWith(".ts") && !entry.name.endsWith(".d.ts")) || entry.name.endsWith(".json")) found.push(child);
         }
     };
     walk("components");
@@ -76,6 +77,10 @@ function compileProgram(root) {
         outputs.add(outRel);
         next[rel] = key;
         if (manifest[rel] === key && fs.existsSync(out)) continue;
+        if (rel.endsWith(".json")) {
+            writeAtomically(out, text); // data a module imports (components/constants.json)
+            continue;
+        }
         if (!ts) {
             ts = require("typescript");
             const parsed = ts.parseConfigFileTextToJson("tsconfig.json", tsconfigText);

@@ -19,11 +19,9 @@ ENGINE_JSON="$CACHE_DIR/engine.json"
 DOCKERD_LOG="$CACHE_DIR/dockerd.log"
 DOCKERD_PIDFILE="/var/run/docker.pid"
 PROBE_IMAGE="dind-compose/engine-probe:1"
-# Kept in sync with components/security.ts.
-DIND_CAPABILITY_FLAGS=(--cap-add ALL --cap-drop SYS_RESOURCE
-  --security-opt seccomp=unconfined --security-opt apparmor=unconfined
-  --security-opt systempaths=unconfined --device-cgroup-rule 'a *:* rwm'
-  -v /sys/fs/cgroup:/sys/fs/cgroup:rw)
+# The flags the program gives dind containers in the `capabilities` mode (components/security.ts).
+mapfile -t DIND_CAPABILITY_FLAGS < <(constant dindCapabilityFlags)
+[ ${#DIND_CAPABILITY_FLAGS[@]} -gt 0 ] || die "cannot read dindCapabilityFlags from $CONSTANTS_JSON"
 
 # The 28.x client in /usr/local/bin stays first (apt's docker.io adds /usr/bin/docker).
 if [ -x /usr/local/bin/docker ] && [ "$(command -v docker)" != /usr/local/bin/docker ]; then
@@ -150,7 +148,7 @@ log "probing --privileged containers on this engine"
 if probe privileged --privileged; then
   privileged=true
 fi
-log "probing the capabilities flag set (--cap-add ALL --cap-drop SYS_RESOURCE ...)"
+log "probing the capabilities flag set (${DIND_CAPABILITY_FLAGS[*]:0:2} ...)"
 if probe capabilities "${DIND_CAPABILITY_FLAGS[@]}"; then
   capabilities=true
 fi

@@ -11,7 +11,7 @@
 # the version covers ROOTFS_VERSION, the package list and the files added; an
 # image whose tag exists with the same label is left alone.
 #
-# Images (the tags are a contract with components/ and test/):
+# Images (the tags, in components/constants.json, are a contract with components/ and test/):
 #   dind-compose/dind:26-trixie     stand-in for docker:dind (entrypoint contract:
 #                                   DOCKER_TLS_CERTDIR, DOCKER_TLS_SAN, TLS on 2376),
 #                                   also the docker/compose client image
@@ -28,10 +28,10 @@ IMAGES_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/images" && pwd)"
 # Bump when the package lists or the way rootfs tarballs are made change.
 ROOTFS_VERSION=2025-1
 SUITE=trixie
-DIND_IMAGE=dind-compose/dind:26-trixie
-NGINX_IMAGE=dind-compose/nginx:1.26-trixie
-BUSYBOX_IMAGE=dind-compose/busybox:trixie
-PYTHON_IMAGE=dind-compose/python:3-trixie
+DIND_IMAGE="$(constant images.standIns.dind)"
+NGINX_IMAGE="$(constant images.standIns.nginx)"
+BUSYBOX_IMAGE="$(constant images.standIns.busybox)"
+PYTHON_IMAGE="$(constant images.standIns.python)"
 # docker.io 26.1.5 (dockerd, containerd, runc, tini as docker-init), the CLI and
 # the compose v2 plugin, and what the entrypoint uses (openssl, ip, iptables).
 DIND_PACKAGES=docker.io,docker-cli,docker-compose,containerd,runc,tini,openssl,iptables,iproute2,ca-certificates,procps,kmod,pigz,xz-utils

@@ -6,6 +6,16 @@ mkdir -p "$CACHE_DIR"
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 die() { printf '[bootstrap] ERROR: %s\n' "$*" >&2; exit 1; }
 
+# constant <key.path>: a value of components/constants.json, the one copy of what the program and
+# the scripts share (images, the dind capability flags); a list prints one element a line.
+CONSTANTS_JSON="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/components/constants.json"
+constant() {
+  command -v node >/dev/null || die "node is needed to read $CONSTANTS_JSON (npm run bootstrap installs it)"
+  node -e 'let v = require(process.argv[1]); for (const k of process.argv[2].split(".")) v = v?.[k];
+if (v === undefined) { console.error(`no ${process.argv[2]} in ${process.argv[1]}`); process.exit(1); }
+console.log(Array.isArray(v) ? v.join("\n") : v);' "$CONSTANTS_JSON" "$1"
+}
+
 # Go builds: never download another toolchain; fall back to no checksum DB
 # only when the caller asks (see TOOLCHAIN.md).
 go_env() {

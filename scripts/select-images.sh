@@ -7,10 +7,10 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-official_dind=docker:29-dind        # keep in sync with DEFAULTS.images in components/config.ts
-official_nginx=nginx:1.29-alpine
-standin_dind=dind-compose/dind:26-trixie
-standin_nginx=dind-compose/nginx:1.26-trixie
+official_dind="$(constant images.defaults.dind)"
+official_nginx="$(constant images.defaults.nginx)"
+standin_dind="$(constant images.standIns.dind)"
+standin_nginx="$(constant images.standIns.nginx)"
 
 available() { # image present, or pulled within a bounded time
   docker image inspect "$1" >/dev/null 2>&1 && return 0

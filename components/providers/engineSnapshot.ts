@@ -17,6 +17,7 @@
 // (providerReference.ts). The shared state lives on globalThis all the same, so
 // that providers serialized into older states, each with its own copy of this
 // code, share it too.
+import { STACK_LABEL } from "../names";
 import { dockerIgnoringMissing, run } from "./exec";
 
 export type EngineObjectKind = "container" | "volume" | "network";
@@ -56,7 +57,7 @@ function snapshotState(): SnapshotState {
 
 /** Lists and inspects every labelled container, volume and network; undefined if any call failed (e.g. an object vanished in between). */
 async function takeSnapshot(): Promise<Snapshot | undefined> {
-    const label = "label=dind-compose.stack";
+    const label = `label=${STACK_LABEL}`;
     const lists = await Promise.all([
         run("docker", ["container", "ls", "--all", "--quiet", "--no-trunc", "--filter", label]),
         run("docker", ["volume", "ls", "--quiet", "--filter", label]),

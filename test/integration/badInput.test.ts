@@ -10,7 +10,7 @@ import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CliResult, copyExample, docker, freePort, httpGet, REPO_DIR, StackConfig, TestStack } from "./harness";
+import { CliResult, copyExample, docker, freePort, httpGet, REPO_DIR, StackConfig, STAND_IN_IMAGES, TestStack } from "./harness";
 
 /** The stand-in images the bootstrap chose on machines without a registry (with-env.sh exports them). */
 const localImages = (): Record<string, string> => JSON.parse(process.env.DIND_COMPOSE_DEFAULT_IMAGES || "{}") as Record<string, string>;
@@ -83,7 +83,7 @@ describe("bad input: `pulumi up` stops before any resource with the key or file,
         projectB = copyExample("project-b", stack.workDir);
         gateway = { httpPort: await freePort(), httpsPort: await freePort() };
         good = {
-            projects: [{ name: "b", path: projectB, preloadImages: ["dind-compose/busybox:trixie"] }],
+            projects: [{ name: "b", path: projectB, preloadImages: [STAND_IN_IMAGES.busybox] }],
             gateway,
             dind: { security: "capabilities" },
         };
@@ -175,7 +175,7 @@ describe("bad input: `pulumi up` stops before any resource with the key or file,
     it("a file that compose would read and that is missing (an included file)", async () => {
         const dir = path.join(stack.workDir, "includes-missing");
         fs.mkdirSync(dir, { recursive: true });
-        fs.writeFileSync(path.join(dir, "compose.yaml"), "include:\n  - ../shared-nowhere/db.yaml\nservices:\n  web:\n    image: dind-compose/busybox:trixie\n    ports: ['80:80']\n");
+        fs.writeFileSync(path.join(dir, "compose.yaml"), `include:\n  - ../shared-nowhere/db.yaml\nservices:\n  web:\n    image: ${STAND_IN_IMAGES.busybox}\n    ports: ['80:80']\n`);
         const r = await upWith({ ...good, projects: [{ name: "b", path: dir }] });
         expectRejected(r, `project b: include in ${dir}/compose.yaml names ../shared-nowhere/db.yaml, which does not exist (${path.join(stack.workDir, "shared-nowhere", "db.yaml")}); create it or fix the path in compose.yaml`);
         await expectNothingCreated();
@@ -280,7 +280,7 @@ describe("bad input on a running stack: the up fails before any change and the r
         projectB = copyExample("project-b", stack.workDir);
         port = await freePort();
         good = {
-            projects: [{ name: "b", path: projectB, preloadImages: ["dind-compose/busybox:trixie"] }],
+            projects: [{ name: "b", path: projectB, preloadImages: [STAND_IN_IMAGES.busybox] }],
             gateway: { httpPort: port, httpsPort: await freePort() },
             dind: { security: "capabilities" },
         };

@@ -8,7 +8,7 @@ import * as path from "path";
 import * as tls from "tls";
 import { chromium, type Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { copyExample, freePort, REPO_DIR, TestStack } from "./harness";
+import { copyExample, freePort, REPO_DIR, STAND_IN_IMAGES, TestStack } from "./harness";
 
 const ARTIFACTS = path.join(REPO_DIR, "test-artifacts");
 
@@ -37,9 +37,9 @@ describe("in a real browser (headless Chromium)", () => {
         httpsPort = await freePort();
         await stack.init({
             projects: [
-                { name: "a", path: copyExample("project-a", stack.workDir), preloadImages: ["dind-compose/busybox:trixie"] },
-                { name: "b", path: copyExample("project-b", stack.workDir), preloadImages: ["dind-compose/busybox:trixie"] },
-                { name: "runner", path: copyExample("code-runner", stack.workDir), preloadImages: ["dind-compose/python:3-trixie", "dind-compose/busybox:trixie"] },
+                { name: "a", path: copyExample("project-a", stack.workDir), preloadImages: [STAND_IN_IMAGES.busybox] },
+                { name: "b", path: copyExample("project-b", stack.workDir), preloadImages: [STAND_IN_IMAGES.busybox] },
+                { name: "runner", path: copyExample("code-runner", stack.workDir), preloadImages: [STAND_IN_IMAGES.python, STAND_IN_IMAGES.busybox] },
             ],
             gateway: { httpPort: port, httpsPort },
         });

@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as http from "http";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { copyExample, docker, freePort, httpGet, httpsGet, REPO_DIR, TestStack } from "./harness";
+import { copyExample, docker, freePort, httpGet, httpsGet, REPO_DIR, STAND_IN_IMAGES, TestStack } from "./harness";
 
 const HOST = "runner.project.localhost";
 const RUN_LABEL = "dind-compose.code-runner=run";
@@ -82,7 +82,7 @@ describe("examples/code-runner: snippets in throw-away containers of the project
         httpsPort = await freePort();
         const dir = copyExample("code-runner", stack.workDir);
         await stack.init({
-            projects: [{ name: "runner", path: dir, preloadImages: ["dind-compose/python:3-trixie", "dind-compose/busybox:trixie"] }],
+            projects: [{ name: "runner", path: dir, preloadImages: [STAND_IN_IMAGES.python, STAND_IN_IMAGES.busybox] }],
             gateway: { httpPort: port, httpsPort },
             dind: { security: "capabilities" },
         });

@@ -4,7 +4,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { copyExample, docker, freePort, httpGet, httpsGet, TestStack } from "./harness";
+import { copyExample, docker, freePort, httpGet, httpsGet, STAND_IN_IMAGES, TestStack } from "./harness";
 
 describe("two projects behind the gateway (real engine, real Pulumi)", () => {
     const stack = new TestStack("env");
@@ -23,8 +23,8 @@ describe("two projects behind the gateway (real engine, real Pulumi)", () => {
         projectB = copyExample("project-b", stack.workDir);
         await stack.init({
             projects: [
-                { name: "a", path: projectA, preloadImages: ["dind-compose/busybox:trixie"] },
-                { name: "b", path: projectB, preloadImages: ["dind-compose/busybox:trixie"] },
+                { name: "a", path: projectA, preloadImages: [STAND_IN_IMAGES.busybox] },
+                { name: "b", path: projectB, preloadImages: [STAND_IN_IMAGES.busybox] },
             ],
             gateway: { httpPort: port, httpsPort },
             dind: { security: "capabilities" },

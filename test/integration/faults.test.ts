@@ -8,9 +8,10 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { alive, copyExample, defaultImages, docker, freePort, httpGet, REPO_DIR, StackConfig, TestStack } from "./harness";
+import { STACK_LABEL } from "../../components/names";
+import { alive, copyExample, defaultImages, docker, freePort, httpGet, REPO_DIR, StackConfig, STAND_IN_IMAGES, TestStack } from "./harness";
 
-const BUSYBOX = "dind-compose/busybox:trixie";
+const BUSYBOX = STAND_IN_IMAGES.busybox;
 const KEEPER = path.join(REPO_DIR, "test/fixtures/projects/keeper");
 const SWITCHABLE = path.join(REPO_DIR, "test/fixtures/projects/switchable");
 
@@ -61,8 +62,8 @@ function logDiagnostics(stack: TestStack, out: string): void {
  * runs create and destroy at any moment.
  */
 async function outerObjects(stack: TestStack, which: "own" | "all" = "own"): Promise<string[]> {
-    const filter = which === "own" ? `label=dind-compose.stack=${stack.label}` : "label=dind-compose.stack";
-    const label = '{{.Label "dind-compose.stack"}}';
+    const filter = which === "own" ? `label=${STACK_LABEL}=${stack.label}` : `label=${STACK_LABEL}`;
+    const label = `{{.Label "${STACK_LABEL}"}}`;
     const [c, v, n] = await Promise.all([
         docker("ps", "-a", "--filter", filter, "--format", `container {{.Names}} {{.ID}} {{.State}} ${label}`),
         docker("volume", "ls", "--filter", filter, "--format", `volume {{.Name}} - - ${label}`),
@@ -493,7 +494,7 @@ describe("fault 6: an up interrupted mid-way (the pulumi CLI killed with SIGKILL
         expect(new Set(state.urns).size).toBe(state.urns.length);
         expect(state.types["pulumi-nodejs:dynamic/compose:Stack"]).toBe(1);
         // No duplicates: the engine holds exactly the objects of the state, each once.
-        const filter = `label=dind-compose.stack=${stack.label}`;
+        const filter = `label=${STACK_LABEL}=${stack.label}`;
         const lines = async (...args: string[]) => (await docker(...args)).split("\n").filter(Boolean).sort();
         expect(await lines("ps", "-a", "--no-trunc", "-q", "--filter", filter)).toEqual(state.ids("Container"));
         expect(await lines("volume", "ls", "-q", "--filter", filter)).toEqual(state.ids("Volume"));

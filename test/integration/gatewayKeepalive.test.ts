@@ -6,10 +6,11 @@
 import * as os from "os";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { defaultImages, docker, freePort, httpGet, REPO_DIR, StackConfig, TestStack } from "./harness";
+import { STACK_LABEL } from "../../components/names";
+import { defaultImages, docker, freePort, httpGet, REPO_DIR, StackConfig, STAND_IN_IMAGES, TestStack } from "./harness";
 
 const FIXTURE = path.join(REPO_DIR, "test/fixtures/projects/keepalive");
-const NGINX = "dind-compose/nginx:1.26-trixie";
+const NGINX = STAND_IN_IMAGES.nginx;
 const HOST = "k.project.localhost";
 const ADDRESS_FILE = "/etc/dind-compose/upstreams/k/address.conf";
 
@@ -74,7 +75,7 @@ describe("the gateway keeps upstream connections alive, and falls back to the na
         // at once), and the gateway restarts (its written files stay, its connection pools do not).
         await docker("network", "disconnect", network, daemon);
         const squatter = `${stack.name}-squatter`;
-        await docker("run", "-d", "--name", squatter, "--label", `dind-compose.stack=${stack.label}`, "--network", network, "--entrypoint", "sleep", NGINX, "600");
+        await docker("run", "-d", "--name", squatter, "--label", `${STACK_LABEL}=${stack.label}`, "--network", network, "--entrypoint", "sleep", NGINX, "600");
         await docker("network", "connect", "--alias", "k", network, daemon);
         await docker("rm", "-f", squatter);
         await docker("restart", gateway);

@@ -10,6 +10,8 @@ import * as os from "os";
 import * as path from "path";
 import { promisify } from "util";
 import { stringify } from "yaml";
+import constants from "../../components/constants.json";
+import { STACK_LABEL } from "../../components/names";
 
 export const REPO_DIR = path.resolve(__dirname, "../..");
 const execFileAsync = promisify(execFile);
@@ -107,10 +109,13 @@ export function copyExample(name: string, into: string): string {
     return dest;
 }
 
+/** The images the bootstrap builds from Debian packages (busybox and python are the examples'). */
+export const STAND_IN_IMAGES = constants.images.standIns;
+
 /** The images the bootstrap chose (stand-ins here); a test that sets dind-compose:images must name both. */
 export const defaultImages = (): { dind: string; nginx: string } => {
     const fromEnv = process.env.DIND_COMPOSE_DEFAULT_IMAGES;
-    return fromEnv ? (JSON.parse(fromEnv) as { dind: string; nginx: string }) : { dind: "docker:29-dind", nginx: "nginx:1.29-alpine" };
+    return fromEnv ? (JSON.parse(fromEnv) as { dind: string; nginx: string }) : constants.images.defaults;
 };
 
 export interface StackConfig {
@@ -312,7 +317,7 @@ export class TestStack {
 
     /** Engine objects that carry this stack's label. */
     async leftovers(): Promise<string[]> {
-        const filter = `label=dind-compose.stack=${this.label}`;
+        const filter = `label=${STACK_LABEL}=${this.label}`;
         const [c, v, n] = await Promise.all([
             docker("ps", "-aq", "--filter", filter),
             docker("volume", "ls", "-q", "--filter", filter),
@@ -327,7 +332,7 @@ export class TestStack {
     async cleanup(): Promise<void> {
         await this.pulumi("destroy", "--yes", "--skip-preview");
         await this.pulumi("stack", "rm", "--yes", "--force");
-        const filter = `label=dind-compose.stack=${this.label}`;
+        const filter = `label=${STACK_LABEL}=${this.label}`;
         const ids = (args: string[]) => docker(...args).then((s) => s.split("\n").filter(Boolean));
         for (const id of await ids(["ps", "-aq", "--filter", filter])) await docker("rm", "-f", "-v", id);
         for (const id of await ids(["network", "ls", "-q", "--filter", filter])) await docker("network", "rm", id);

@@ -5,7 +5,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { copyExample, docker, freePort, REPO_DIR, TestStack } from "./harness";
+import { copyExample, docker, freePort, REPO_DIR, STAND_IN_IMAGES, TestStack } from "./harness";
 
 describe("host access to a project's daemon, and npm run compose", () => {
     const stack = new TestStack("host");
@@ -16,8 +16,8 @@ describe("host access to a project's daemon, and npm run compose", () => {
         projectA = copyExample("project-a", stack.workDir);
         await stack.init({
             projects: [
-                { name: "a", path: projectA, preloadImages: ["dind-compose/busybox:trixie"], daemonPort: 0 },
-                { name: "b", path: copyExample("project-b", stack.workDir), preloadImages: ["dind-compose/busybox:trixie"] },
+                { name: "a", path: projectA, preloadImages: [STAND_IN_IMAGES.busybox], daemonPort: 0 },
+                { name: "b", path: copyExample("project-b", stack.workDir), preloadImages: [STAND_IN_IMAGES.busybox] },
             ],
             gateway: { httpPort: await freePort(), httpsPort: await freePort() },
         });

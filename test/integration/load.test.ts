@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as http from "http";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { copyExample, freePort, httpGet, TestStack } from "./harness";
+import { copyExample, freePort, httpGet, STAND_IN_IMAGES, TestStack } from "./harness";
 
 interface LoadResult {
     requests: number;
@@ -76,8 +76,8 @@ describe("load on one project while another is updated (fault 8)", () => {
         projectB = copyExample("project-b", stack.workDir);
         await stack.init({
             projects: [
-                { name: "a", path: copyExample("project-a", stack.workDir), preloadImages: ["dind-compose/busybox:trixie"] },
-                { name: "b", path: projectB, preloadImages: ["dind-compose/busybox:trixie"] },
+                { name: "a", path: copyExample("project-a", stack.workDir), preloadImages: [STAND_IN_IMAGES.busybox] },
+                { name: "b", path: projectB, preloadImages: [STAND_IN_IMAGES.busybox] },
             ],
             gateway: { httpPort: port, httpsPort },
         });

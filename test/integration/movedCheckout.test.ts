@@ -7,14 +7,15 @@ import * as os from "os";
 import * as path from "path";
 import { stringify } from "yaml";
 import { afterAll, describe, expect, it } from "vitest";
-import { docker, freePort, REPO_DIR, runCommand } from "./harness";
+import { STACK_LABEL } from "../../components/names";
+import { docker, freePort, REPO_DIR, runCommand, STAND_IN_IMAGES } from "./harness";
 
 describe("the checkout moved after up: destroy from the new place leaves nothing (issue 19)", () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "dind-compose-moved-"));
     const before = path.join(tmp, "checkout");
     const after = path.join(tmp, "renamed-checkout");
     const stack = `it-moved-${process.pid}`;
-    const label = `label=dind-compose.stack=dind-compose/${stack}`;
+    const label = `label=${STACK_LABEL}=dind-compose/${stack}`;
     let dir = before;
     const pulumi = async (...args: string[]) => {
         // the state lives in the checkout, as .pulumi-state does, and moves with it
@@ -42,7 +43,7 @@ describe("the checkout moved after up: destroy from the new place leaves nothing
         const file = path.join(before, `Pulumi.${stack}.yaml`);
         const salt = fs.readFileSync(file, "utf8").match(/^encryptionsalt: .*$/m)?.[0] ?? "";
         const config = {
-            "dind-compose:projects": [{ name: "b", path: "examples/project-b", preloadImages: ["dind-compose/busybox:trixie"] }],
+            "dind-compose:projects": [{ name: "b", path: "examples/project-b", preloadImages: [STAND_IN_IMAGES.busybox] }],
             "dind-compose:gateway": { httpPort: await freePort(), httpsPort: await freePort() },
         };
         fs.writeFileSync(file, `${salt}\n${stringify({ config })}`);

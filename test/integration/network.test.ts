@@ -11,9 +11,9 @@
 import * as fs from "fs";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CliResult, copyExample, docker, freePort, httpGet, REPO_DIR, runCommand, StackConfig, TestStack } from "./harness";
+import { CliResult, copyExample, docker, freePort, httpGet, REPO_DIR, runCommand, StackConfig, STAND_IN_IMAGES, TestStack } from "./harness";
 
-const IMAGE = "dind-compose/busybox:trixie";
+const IMAGE = STAND_IN_IMAGES.busybox;
 const TITLE = (p: string) => `<h1 id="title">Project ${p}</h1>`;
 
 /**

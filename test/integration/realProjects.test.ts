@@ -8,9 +8,9 @@ import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CliResult, docker, freePort, httpGet, httpsGet, REPO_DIR, StackConfig, TestStack } from "./harness";
+import { CliResult, docker, freePort, httpGet, httpsGet, REPO_DIR, StackConfig, STAND_IN_IMAGES, TestStack } from "./harness";
 
-const IMAGE = "dind-compose/busybox:trixie";
+const IMAGE = STAND_IN_IMAGES.busybox;
 const FIXTURE = path.join(REPO_DIR, "test", "fixtures", "monorepo");
 
 /** The first line a TCP server on 127.0.0.1:port sends. */

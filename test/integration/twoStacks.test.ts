@@ -4,7 +4,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { copyExample, docker, freePort, httpGet, TestStack } from "./harness";
+import { STACK_LABEL } from "../../components/names";
+import { copyExample, docker, freePort, httpGet, STAND_IN_IMAGES, TestStack } from "./harness";
 
 describe("two stacks side by side on one engine", () => {
     const stacks = [new TestStack("side1"), new TestStack("side2")];
@@ -16,7 +17,7 @@ describe("two stacks side by side on one engine", () => {
             fs.writeFileSync(path.join(dir, "html", "index.html"), `<h1>stack ${i + 1}</h1>\n`);
             ports.push(await freePort());
             await stack.init({
-                projects: [{ name: "b", path: dir, preloadImages: ["dind-compose/busybox:trixie"] }],
+                projects: [{ name: "b", path: dir, preloadImages: [STAND_IN_IMAGES.busybox] }],
                 gateway: { httpPort: ports[i], httpsPort: await freePort() },
                 dind: { security: "capabilities" },
             });
@@ -41,6 +42,6 @@ describe("two stacks side by side on one engine", () => {
         await stacks[0].pulumiOk("destroy", "--yes", "--skip-preview");
         expect(await stacks[0].leftovers()).toEqual([]);
         expect((await httpGet(ports[1], "b.project.localhost")).body).toBe("<h1>stack 2</h1>\n");
-        expect(await docker("ps", "-q", "--filter", `label=dind-compose.stack=${stacks[1].label}`)).not.toBe("");
+        expect(await docker("ps", "-q", "--filter", `label=${STACK_LABEL}=${stacks[1].label}`)).not.toBe("");
     });
 });

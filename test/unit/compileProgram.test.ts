@@ -80,6 +80,14 @@ describe("compileProgram", () => {
         expect(fs.existsSync(built("components/old.js"))).toBe(false);
     });
 
+    it("copies the JSON files under components/ as they are, for the modules that import them", () => {
+        write("components/data.json", '{"n": 21}\n');
+        write("index.ts", 'import data from "./components/data.json";\nexport = (): number => data.n * 2;\n');
+        const index = compileProgram(root);
+        expect(fs.readFileSync(built("components/data.json"), "utf8")).toBe('{"n": 21}\n');
+        expect((run(index) as () => number)()).toBe(42);
+    });
+
     it("a syntax error names the file, line and column", () => {
         write("components/bad.ts", "export const ok = 1;\nexport const = 2;\n");
         expect(() => compileProgram(root)).toThrow(/^components\/bad\.ts:2:\d+: /);

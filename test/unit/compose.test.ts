@@ -3,20 +3,17 @@ import * as path from "path";
 import { describe, expect, it } from "vitest";
 import {
     buildInputs,
-    compareModels,
     ComposeError,
-    ComposeFs,
     ComposeModel,
+    composeReads,
     fileDigests,
     firstPublishedPort,
     hostPaths,
-    interpolate,
+    inFileOrder,
     modelDigest,
     mountRoots,
     normalizeComposeConfigJson,
-    parseDotEnv,
     PortModel,
-    readComposeModel,
     summarizeModel,
     TreeFs,
     VolumeModel,
@@ -26,19 +23,23 @@ import {
 const FIXTURES = path.resolve(__dirname, "../fixtures/compose");
 const fixture = (...p: string[]): string => path.join(FIXTURES, ...p);
 const isDirectory = (p: string): boolean => fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() ?? false;
+const readText = (f: string): string | undefined => (fs.existsSync(f) ? fs.readFileSync(f, "utf8") : undefined);
 
-/** An in-memory ComposeFs: the table-driven cases need no files. */
-const memFs = (files: Record<string, string>): ComposeFs => ({
-    readFile: (p) => {
-        if (!Object.hasOwn(files, p)) throw new Error(`ENOENT: no such file, open '${p}'`);
-        return files[p];
-    },
-    exists: (p) => Object.hasOwn(files, p),
-});
+/**
+ * The model of a fixture as the program reads it: what `docker compose config --format json`
+ * printed for it (`<fixture>/expected-config.json`, captured from compose 2.26 with the fixture
+ * tree at @FIXTURES@; test/integration/composeConfig.test.ts checks that compose still prints
+ * that), services in file order.
+ */
+function fixtureModel(name: string, files: string[]): ComposeModel {
+    const text = fs.readFileSync(fixture(name, "expected-config.json"), "utf8").replaceAll("@FIXTURES@", FIXTURES);
+    const order = composeReads(files.map((f) => fixture(name, f)), fixture(name), readText).serviceOrder;
+    return inFileOrder(normalizeComposeConfigJson(text), order);
+}
 
-/** Reads one in-memory compose file at /p/compose.yaml (project dir /p). */
-const readYaml = (yaml: string, env: Record<string, string> = {}, more: Record<string, string> = {}): ComposeModel =>
-    readComposeModel(["/p/compose.yaml"], env, memFs({ "/p/compose.yaml": yaml, ...more }));
+/** The model of compose's output for a project in /p, written as an object (services in the order given). */
+const canonical = (services: Record<string, unknown>, top: Record<string, unknown> = {}): ComposeModel =>
+    normalizeComposeConfigJson(JSON.stringify({ services, ...top }), { projectDir: "/p" });
 
 /** The error message of `fn`, which must throw a ComposeError. */
 function composeErrorOf(fn: () => unknown): string {
@@ -51,8 +52,8 @@ function composeErrorOf(fn: () => unknown): string {
     throw new Error("expected a ComposeError, got a model");
 }
 
-describe("readComposeModel: every kind of host path (fixture paths/)", () => {
-    const model = readComposeModel([fixture("paths/compose.yaml")], {});
+describe("compose's model of every kind of host path (fixture paths/)", () => {
+    const model = fixtureModel("paths", ["compose.yaml"]);
 
     const table: [string, string][] = [
         ["relative bind mount, short syntax (./web:/app)", "paths/web"],
@@ -62,9 +63,6 @@ describe("readComposeModel: every kind of host path (fixture paths/)", () => {
         ["Dockerfile of the string form (default name)", "paths/Dockerfile"],
         ["build context, object form", "paths/api"],
         ["dockerfile, relative to its context", "paths/api/docker/Dockerfile.dev"],
-        ["env_file, string form", "paths/web.env"],
-        ["env_file, list form", "paths/common.env"],
-        ["env_file, long form {path, required: false} (missing: still referenced)", "paths/optional.env"],
         ["file-based config", "paths/config/app.conf"],
         ["file-based secret leaving the project dir", "shared/secret.txt"],
     ];
@@ -75,6 +73,14 @@ describe("readComposeModel: every kind of host path (fixture paths/)", () => {
 
     it("hostPaths is exactly those, absolute, sorted, without duplicates", () => {
         expect(hostPaths(model)).toEqual(table.map(([, rel]) => fixture(rel)).sort());
+    });
+
+    it.each([
+        ["env_file, string form", "paths/web.env"],
+        ["env_file, list form", "paths/common.env"],
+        ["env_file, long form {path, required: false} (missing: still referenced)", "paths/optional.env"],
+    ])("the files compose reads include the %s (compose inlines env files and prints none)", (_kind, rel) => {
+        expect(composeReads([fixture("paths/compose.yaml")], fixture("paths"), readText).files).toContain(fixture(rel));
     });
 
     it("named volumes, anonymous volumes and tmpfs are not host paths", () => {
@@ -104,16 +110,15 @@ describe("readComposeModel: every kind of host path (fixture paths/)", () => {
     it("environment: env_file contents under `environment`, bare names resolved, $$ unescaped, sorted", () => {
         expect(model.services.web.environment).toEqual({ MODE: "dev", PRICE: "$5", TAG: "1.0", WEB_ENV: "1" });
         expect(Object.keys(model.services.web.environment)).toEqual(["MODE", "PRICE", "TAG", "WEB_ENV"]);
-        // optional.env is missing and not required: no error, nothing from it
         expect(model.services.api.environment).toEqual({ COMMON: "overridden", ONLY_FILE: "quoted value" });
-        expect(model.services.api.env_file).toEqual([fixture("paths/common.env"), fixture("paths/optional.env")]);
+        expect(model.services.api.env_file).toEqual([]);
     });
 
-    it("keeps services in file order, and the other keys verbatim", () => {
+    it("puts services in file order, keeps the other keys verbatim", () => {
         expect(Object.keys(model.services)).toEqual(["web", "api"]);
         expect(model.services.api.depends_on).toEqual({ web: { condition: "service_started" } });
-        expect(model.services.api.extra).toEqual({ configs: ["app_config"], secrets: ["db_password"] });
-        expect(model.volumes).toEqual({ data: {} });
+        expect(model.services.api.extra).toEqual({ configs: [{ source: "app_config" }], secrets: [{ source: "db_password", target: "/run/secrets/db_password" }] });
+        expect(model.volumes).toEqual({ data: { name: "paths_data" } });
     });
 
     it("mountRoots of those paths plus the project dir: the project dir and the shared dir outside it", () => {
@@ -125,38 +130,7 @@ describe("readComposeModel: every kind of host path (fixture paths/)", () => {
     });
 });
 
-// The canonical JSON below is written by hand, following `docker compose config --format json` of
-// compose v2.26 (ports and volumes in long syntax, published ports as strings, `$` escaped as `$$`,
-// env_file inlined into `environment` and dropped, services sorted by name). The integration suite
-// checks the hand-written reader against the output of the real `docker compose config` on the
-// example projects; this test pins the normalization of that format.
-describe("hand-written reader vs docker compose config (fixture paths/expected-config.json)", () => {
-    const hand = readComposeModel([fixture("paths/compose.yaml")], {});
-    const canonicalText = fs.readFileSync(fixture("paths/expected-config.json"), "utf8").replaceAll("@FIXTURES@", FIXTURES);
-    const canonical = normalizeComposeConfigJson(canonicalText);
-
-    it("the two models agree on image, build, ports, volumes, environment (and env_file where compose keeps it)", () => {
-        expect(compareModels(hand, canonical)).toEqual([]);
-    });
-
-    describe.each(["web", "api"])("service %s", (name) => {
-        it.each(["image", "build", "ports", "volumes", "environment"] as const)("%s is equal", (field) => {
-            expect(canonical.services[name][field]).toEqual(hand.services[name][field]);
-        });
-    });
-
-    it("compareModels names a differing field", () => {
-        const changed = normalizeComposeConfigJson(canonicalText.replace('"published": "8080"', '"published": "8090"'));
-        const diffs = compareModels(hand, changed);
-        expect(diffs).toHaveLength(1);
-        expect(diffs[0]).toMatch(/^services\.web\.ports: /);
-    });
-
-    it("compareModels names a service only one side has", () => {
-        const { api: _api, ...onlyWeb } = canonical.services;
-        expect(compareModels(hand, { ...canonical, services: onlyWeb })).toEqual(["services.api: only in the hand-written model"]);
-    });
-
+describe("normalizeComposeConfigJson: what compose prints", () => {
     it("reads env_file when compose keeps it (--no-env-resolution), both syntaxes", () => {
         const json = JSON.stringify({
             services: { s: { image: "x", env_file: ["/p/a.env", { path: "/p/b.env", required: false }], environment: { A: null } } },
@@ -171,20 +145,30 @@ describe("hand-written reader vs docker compose config (fixture paths/expected-c
         expect(normalizeComposeConfigJson(json).services.s.environment.P).toBe("$5");
         expect(normalizeComposeConfigJson(json, { interpolated: false }).services.s.environment.P).toBe("$$5");
     });
+
+    it("keeps a service of an active profile: compose prints it only then (fixture profiles/, COMPOSE_PROFILES=debug)", () => {
+        const m = fixtureModel("profiles", ["compose.yaml"]);
+        expect(Object.keys(m.services)).toEqual(["app", "debug"]);
+        expect(m.services.debug.extra.profiles).toEqual(["debug"]);
+        expect(summarizeModel(m)["services.debug.ports"]).toBe("9229->9229/tcp");
+    });
+
+    it("an empty output is an empty model", () => {
+        expect(normalizeComposeConfigJson("{}")).toEqual({ services: {}, volumes: {}, networks: {}, configs: {}, secrets: {} });
+    });
 });
 
-describe("readComposeModel: several files merged in order (fixture merge/)", () => {
-    const files = ["compose.yaml", "compose.override.yaml", "compose.ports.yaml"].map((f) => fixture("merge", f));
-    const model = readComposeModel(files, {});
+describe("compose's model of several files merged (fixture merge/)", () => {
+    const model = fixtureModel("merge", ["compose.yaml", "compose.override.yaml", "compose.ports.yaml"]);
     const web = model.services.web;
 
-    it("services merged by name; new services come after, in file order", () => {
+    it("services in file order: new services come after, in file order", () => {
         expect(Object.keys(model.services)).toEqual(["web", "db", "worker"]);
     });
 
     it("scalars are replaced by the later file", () => {
         expect(web.image).toBe("nginx:1.29-alpine");
-        expect(web.command).toBe("nginx-debug -g 'daemon off;'");
+        expect(web.command).toEqual(["nginx-debug", "-g", "daemon off;"]);
     });
 
     it("ports are appended, an identical port is not duplicated", () => {
@@ -202,8 +186,7 @@ describe("readComposeModel: several files merged in order (fixture merge/)", () 
         ]);
     });
 
-    it("env_file lists are concatenated; later files and `environment` win", () => {
-        expect(web.env_file).toEqual([fixture("merge/base.env"), fixture("merge/override.env")]);
+    it("env files inlined; later files and `environment` win", () => {
         expect(web.environment).toEqual({ A: "1", B: "2", KEEP: "base", LEVEL: "debug", SHARED: "override" });
     });
 
@@ -213,141 +196,10 @@ describe("readComposeModel: several files merged in order (fixture merge/)", () 
         expect(model.services.db.ports).toEqual([{ target: 5432, published: 5432, protocol: "tcp" }]);
         expect(model.services.db.environment).toEqual({ POSTGRES_PASSWORD: "postgres" });
     });
-
-    it("the order of the files matters", () => {
-        const reversed = readComposeModel([files[1], files[0]], {}, undefined, { projectDir: fixture("merge") });
-        expect(reversed.services.web.image).toBe("nginx:1.27-alpine");
-        expect(Object.keys(reversed.services)).toEqual(["web", "worker", "db"]);
-    });
-
-    it("honours !reset and !override on service attributes", () => {
-        const model2 = readComposeModel(["/p/a.yaml", "/p/b.yaml"], {}, memFs({
-            "/p/a.yaml": "services:\n  s:\n    image: x\n    ports: ['80:80']\n    environment: {A: '1', B: '2'}\n",
-            "/p/b.yaml": "services:\n  s:\n    ports: !reset []\n    environment: !override {C: '3'}\n",
-        }));
-        expect(model2.services.s.ports).toEqual([]);
-        expect(model2.services.s.environment).toEqual({ C: "3" });
-    });
-
-    it("applies extends of a service of the same project", () => {
-        const m = readYaml("services:\n  base:\n    image: x\n    environment: {A: '1'}\n  s:\n    extends: base\n    environment: {B: '2'}\n");
-        expect(m.services.s.image).toBe("x");
-        expect(m.services.s.environment).toEqual({ A: "1", B: "2" });
-        expect(m.services.s.extra).toEqual({});
-    });
-
-    it("leaves out services whose profiles are not active (COMPOSE_PROFILES)", () => {
-        const yaml = "services:\n  app:\n    image: x\n  debug:\n    image: y\n    profiles: [debug]\n";
-        expect(Object.keys(readYaml(yaml).services)).toEqual(["app"]);
-        expect(Object.keys(readYaml(yaml, { COMPOSE_PROFILES: "debug" }).services)).toEqual(["app", "debug"]);
-    });
 });
 
-describe("interpolate", () => {
-    const vars: Record<string, string> = { SET: "v", EMPTY: "" };
-    const lookup = (k: string): string | undefined => (Object.hasOwn(vars, k) ? vars[k] : undefined);
-
-    it.each([
-        ["$SET", "v"],
-        ["${SET}", "v"],
-        ["${UNSET}", ""],
-        ["${SET:-d}", "v"],
-        ["${UNSET:-d}", "d"],
-        ["${EMPTY:-d}", "d"],
-        ["${UNSET-d}", "d"],
-        ["${EMPTY-d}", ""],
-        ["${UNSET:-}", ""],
-        ["${SET:+r}", "r"],
-        ["${EMPTY:+r}", ""],
-        ["${EMPTY+r}", "r"],
-        ["${UNSET+r}", ""],
-        ["${SET:?never shown}", "v"],
-        ["${EMPTY?not required to be non-empty}", ""],
-        ["$$SET", "$SET"],
-        ["$${SET}", "${SET}"],
-        ["a$$b", "a$b"],
-        ["${UNSET:-${SET}}", "v"],
-        ["${UNSET:-${ALSO_UNSET:-deep}}", "deep"],
-        ["${UNSET:-a $$ b}", "a $ b"],
-        ["pre-${SET}-post", "pre-v-post"],
-        ["$SET.txt", "v.txt"],
-        ["$SET_x", ""],
-        ["costs 5$", "costs 5$"],
-        ["5$ and $ alone and $-dash", "5$ and $ alone and $-dash"],
-        ["no variables", "no variables"],
-    ])("%s -> %j", (text, expected) => {
-        expect(interpolate(text, lookup)).toBe(expected);
-    });
-
-    it.each([
-        ["${UNSET:?set UNSET please}", /required variable UNSET is missing a value: set UNSET please/],
-        ["${EMPTY:?}", /^required variable EMPTY is missing a value$/],
-        ["${UNSET?why}", /required variable UNSET is missing a value: why/],
-        ["${SET", /without a closing "}"/],
-        ["${1BAD}", /does not start with a variable name/],
-        ["${SET:x}", /use :-, -, :\?, \?, :\+ or \+/],
-    ])("%s is an error", (text, message) => {
-        expect(() => interpolate(text, lookup)).toThrow(message);
-    });
-
-    it("keeps a $ followed by a digit", () => {
-        expect(interpolate("price: $1", lookup)).toBe("price: $1");
-    });
-
-    it("reports each plain reference to an unset variable", () => {
-        const unset: string[] = [];
-        interpolate("$A ${B} ${C:-x} $SET", lookup, (n) => unset.push(n));
-        expect(unset).toEqual(["A", "B"]);
-    });
-});
-
-describe("parseDotEnv", () => {
-    const lookup = (k: string): string | undefined => ({ OUTER: "outer" } as Record<string, string>)[k];
-
-    it.each([
-        ["A=1", { A: "1" }],
-        ["  A = 1  ", { A: "1" }],
-        ["# comment\n\nA=1", { A: "1" }],
-        ["export A=1", { A: "1" }],
-        ["A=1 # trailing comment", { A: "1" }],
-        ["A=1#not a comment", { A: "1#not a comment" }],
-        ['A="x # y"', { A: "x # y" }],
-        ['A="line\\nbreak \\"q\\""', { A: 'line\nbreak "q"' }],
-        ['A="multi\nline"', { A: "multi\nline" }],
-        ["A='${OUTER} $literal'", { A: "${OUTER} $literal" }],
-        ["A=${OUTER}-x", { A: "outer-x" }],
-        ['A="\\$OUTER"', { A: "$OUTER" }],
-        ["A=1\nB=${A}2", { A: "1", B: "12" }],
-        ["OUTER=inner\nB=$OUTER", { OUTER: "inner", B: "outer" }],
-        ["OUTER", { OUTER: "outer" }],
-        ["NOT_SET_ANYWHERE", {}],
-        ["A=", { A: "" }],
-        ["A=1\r\nB=2\r\n", { A: "1", B: "2" }],
-    ])("%j", (text, expected) => {
-        expect(parseDotEnv(text, lookup, "/p/.env")).toEqual(expected);
-    });
-
-    it.each([
-        ["not a line", /\/p\/\.env:1: "not a line" is not KEY=VALUE/],
-        ['A=1\nB="open', /\/p\/\.env:2: the value of B opens a " quote/],
-        ["A=${B:?needed}", /\/p\/\.env:1: A: required variable B/],
-    ])("%j is an error naming the line", (text, message) => {
-        expect(() => parseDotEnv(text, lookup, "/p/.env")).toThrow(message);
-    });
-});
-
-describe("readComposeModel: interpolation in compose files (fixture interp/)", () => {
-    const file = fixture("interp/compose.yaml");
-    const env = { TAG: "from-env", FROM_ENV: "x", EMPTY: "" };
-    const model = readComposeModel([file], env);
-
-    it("the env passed in wins over .env", () => {
-        expect(model.services.app.image).toBe("registry.local/app:from-env");
-    });
-
-    it(".env alone supplies what the env does not", () => {
-        expect(readComposeModel([file], {}).services.app.image).toBe("registry.local/app:from-dotenv");
-    });
+describe("compose's model of interpolated values (fixture interp/): `$$` unescaped in values and keys", () => {
+    const model = fixtureModel("interp", ["compose.yaml"]);
 
     it.each([
         ["ONLY_DOTENV", "dotenv-value"],
@@ -372,37 +224,9 @@ describe("readComposeModel: interpolation in compose files (fixture interp/)", (
     it("keys are not interpolated", () => {
         expect(model.services.app.environment["${NOT_A_KEY}"]).toBe("keys are not interpolated");
     });
-
-    it("warns once per unset variable", () => {
-        const warnings: string[] = [];
-        readComposeModel([file], env, undefined, { onWarning: (w) => warnings.push(w) });
-        expect(warnings).toEqual(['The "NOT_SET_ANYWHERE" variable is not set. Defaulting to a blank string.']);
-    });
-
-    it("never reads process.env", () => {
-        process.env.DIND_COMPOSE_TEST_ONLY_IN_PROCESS_ENV = "leaked";
-        try {
-            const m = readYaml("services:\n  s:\n    image: x:${DIND_COMPOSE_TEST_ONLY_IN_PROCESS_ENV:-clean}\n");
-            expect(m.services.s.image).toBe("x:clean");
-        } finally {
-            delete process.env.DIND_COMPOSE_TEST_ONLY_IN_PROCESS_ENV;
-        }
-    });
-
-    it("reads .env from the project directory given, not the compose file's", () => {
-        const files = { "/p/sub/compose.yaml": "services:\n  s:\n    image: x:${T}\n", "/p/.env": "T=project", "/p/sub/.env": "T=sub" };
-        expect(readComposeModel(["/p/sub/compose.yaml"], {}, memFs(files)).services.s.image).toBe("x:sub");
-        expect(readComposeModel(["/p/sub/compose.yaml"], {}, memFs(files), { projectDir: "/p" }).services.s.image).toBe("x:project");
-    });
 });
 
-describe("readComposeModel: errors name the file, line and column", () => {
-    it("broken YAML (fixture broken/compose.yaml)", () => {
-        const message = composeErrorOf(() => readComposeModel([fixture("broken/compose.yaml")], {}));
-        expect(message).toContain(`${fixture("broken/compose.yaml")}:4:11: `);
-        expect(message).toMatch(/compose\.yaml:\d+:\d+: .*\(BLOCK_AS_IMPLICIT_KEY\)/);
-    });
-
+describe("normalizeComposeConfigJson: errors name the key", () => {
     it("yamlSyntaxError: the first syntax error at its exact line and column (compose's go-yaml names the enclosing block)", () => {
         const text = "services:\n  web:\n    image: x\n    command: [a]\n   ports:\n      - '80:80'\n";
         const e = yamlSyntaxError(text, "/p/compose.yaml");
@@ -411,135 +235,98 @@ describe("readComposeModel: errors name the file, line and column", () => {
         expect(yamlSyntaxError("services:\n  web:\n    image: x\n", "/p/compose.yaml")).toBeUndefined();
     });
 
-    it("a missing required variable (fixture broken/required.yaml)", () => {
-        expect(composeErrorOf(() => readComposeModel([fixture("broken/required.yaml")], {}))).toBe(
-            `${fixture("broken/required.yaml")}:4:26: services.db.environment.POSTGRES_PASSWORD: required variable DB_PASSWORD is missing a value: set DB_PASSWORD in the project env`,
-        );
-        expect(readComposeModel([fixture("broken/required.yaml")], { DB_PASSWORD: "pw" }).services.db.environment).toEqual({ POSTGRES_PASSWORD: "pw" });
-    });
-
     it.each([
-        ["a duplicate key", "services:\n  s:\n    image: x\n    image: y\n", /^\/p\/compose\.yaml is not valid YAML:\n\/p\/compose\.yaml:4:5: Map keys must be unique \(DUPLICATE_KEY\)/],
-        ["a tab indentation", "services:\n\ts:\n", /\/p\/compose\.yaml:2:1: /],
-        ["a bad port, with its key path", "services:\n  s:\n    image: x\n    ports:\n      - '80'\n      - 'eighty'\n", /^\/p\/compose\.yaml:6:9: services\.s\.ports\[1\] "eighty": target "eighty" is not a port number/],
-        ["a bad volume mode", "services:\n  s:\n    volumes: ['./a:/a:rx']\n", /^\/p\/compose\.yaml:3:15: services\.s\.volumes\[0\] "\.\/a:\/a:rx": mode "rx"/],
-        ["a service that is not a mapping", "services:\n  s: [1]\n", /^\/p\/compose\.yaml:2:6: services\.s must be a mapping/],
-        ["a top level that is not a mapping", "- a\n", /^\/p\/compose\.yaml:1:1: the top level must be a mapping/],
-        ["include, unsupported", "include: [other.yaml]\n", /include is not supported/],
-        ["a home-relative path", "services:\n  s:\n    volumes: ['~/.ssh:/root/.ssh']\n", /starts with "~"/],
-        ["an unknown volume type", "services:\n  s:\n    volumes: [{type: npipe, source: x, target: /x}]\n", /services\.s\.volumes\[0\]\.type "npipe" is not a volume type/],
-    ])("%s", (_what, yaml, message) => {
-        expect(composeErrorOf(() => readYaml(yaml))).toMatch(message);
-    });
-
-    it("a compose file that cannot be read", () => {
-        expect(composeErrorOf(() => readComposeModel(["/p/none.yaml"], {}, memFs({})))).toMatch(/^\/p\/none\.yaml: cannot read the compose file: ENOENT/);
-    });
-
-    it("a required env_file that is missing", () => {
-        expect(composeErrorOf(() => readYaml("services:\n  s:\n    env_file: [missing.env]\n"))).toMatch(
-            /services\.s\.env_file: env file \/p\/missing\.env not found/,
-        );
-    });
-
-    it("no compose file at all", () => {
-        expect(composeErrorOf(() => readComposeModel([], {}))).toMatch(/no compose file given/);
+        ["a duplicate key", '{"services": {"s": {"image": "x", "image": "y"}}}', /^docker compose config output is not valid YAML:\ndocker compose config output:1:\d+: Map keys must be unique \(DUPLICATE_KEY\)/],
+        ["a bad port, with its key path", '{"services": {"s": {"ports": [{"target": 80}, {"target": "eighty"}]}}}', /^docker compose config output:1:\d+: services\.s\.ports\[1\]\.target .*: target "eighty" is not a port number/],
+        ["a service that is not a mapping", '{"services": {"s": [1]}}', /^docker compose config output:1:\d+: services\.s must be a mapping/],
+        ["a top level that is not a mapping", '["a"]', /^docker compose config output:1:1: the top level must be a mapping/],
+        ["an unknown volume type", '{"services": {"s": {"volumes": [{"type": "npipe", "source": "x", "target": "/x"}]}}}', /services\.s\.volumes\[0\]\.type "npipe" is not a volume type/],
+    ])("%s", (_what, json, message) => {
+        expect(composeErrorOf(() => normalizeComposeConfigJson(json))).toMatch(message);
     });
 });
 
-describe("ports: short and long syntax", () => {
-    const portsOf = (spec: unknown): PortModel[] => readYaml(`services:\n  s:\n    image: x\n    ports: [${JSON.stringify(spec)}]\n`).services.s.ports;
+describe("ports: compose's long syntax", () => {
+    const portsOf = (spec: unknown): PortModel[] => canonical({ s: { image: "x", ports: [spec] } }).services.s.ports;
 
     it.each<[unknown, PortModel]>([
-        ["3000", { target: 3000, protocol: "tcp" }],
-        [3000, { target: 3000, protocol: "tcp" }],
-        ["8080:80", { target: 80, published: 8080, protocol: "tcp" }],
-        ["8080:80/udp", { target: 80, published: 8080, protocol: "udp" }],
-        ["53/UDP", { target: 53, protocol: "udp" }],
-        ["127.0.0.1:8080:80/udp", { target: 80, published: 8080, host_ip: "127.0.0.1", protocol: "udp" }],
-        ["127.0.0.1::80", { target: 80, host_ip: "127.0.0.1", protocol: "tcp" }],
-        ["[::1]:8080:80", { target: 80, published: 8080, host_ip: "::1", protocol: "tcp" }],
         [{ target: 80 }, { target: 80, protocol: "tcp" }],
         [{ target: 80, published: 8080 }, { target: 80, published: 8080, protocol: "tcp" }],
         [{ target: "80", published: "8080", host_ip: "0.0.0.0", protocol: "udp", mode: "host" }, { target: 80, published: 8080, host_ip: "0.0.0.0", protocol: "udp" }],
+        [{ mode: "ingress", host_ip: "::1", target: 80, published: "8080", protocol: "tcp" }, { target: 80, published: 8080, host_ip: "::1", protocol: "tcp" }],
+        [{ target: 53, protocol: "UDP" }, { target: 53, protocol: "udp" }],
     ])("%j", (spec, expected) => {
         expect(portsOf(spec)).toEqual([expected]);
     });
 
     it.each<[unknown, RegExp]>([
-        ["3000-3005", /port range \(3000-3005\); ranges are not supported/],
-        ["8000-8001:80", /port range/],
-        [{ target: 80, published: "8000-8001" }, /port range/],
-        ["99999", /target "99999" is not a port number/],
-        ["0:80", /published port "0" is not a port number/],
-        ["80/icmp", /protocol "icmp" is not one of tcp, udp, sctp/],
-        ["1.2.3.4:1:2:3", /is not \[HOST_IP:\]\[PUBLISHED:\]TARGET/],
+        [{ target: 80, published: "8000-8001" }, /port range \(8000-8001\); ranges are not supported/],
+        [{ target: "99999" }, /target "99999" is not a port number/],
+        [{ target: 80, published: "0" }, /published port "0" is not a port number/],
+        [{ target: 80, protocol: "icmp" }, /"icmp" is not one of tcp, udp, sctp/],
         [{ published: 80 }, /has no target port/],
-        [true, /must be a port spec or a mapping/],
+        [true, /must be a mapping \{target, published, \.\.\.\}/],
+        ["8080:80", /must be a mapping \{target, published, \.\.\.\}/],
     ])("%j is rejected", (spec, message) => {
         expect(composeErrorOf(() => portsOf(spec))).toMatch(message);
     });
 });
 
-describe("volumes: short and long syntax", () => {
-    const volumesOf = (spec: unknown): VolumeModel[] => readYaml(`services:\n  s:\n    image: x\n    volumes: [${JSON.stringify(spec)}]\n`).services.s.volumes;
+describe("volumes: compose's long syntax", () => {
+    const volumesOf = (spec: unknown): VolumeModel[] => canonical({ s: { image: "x", volumes: [spec] } }).services.s.volumes;
 
     it.each<[unknown, VolumeModel]>([
-        ["./web:/app", { type: "bind", source: "/p/web", target: "/app", read_only: false }],
-        ["./web:/app:ro", { type: "bind", source: "/p/web", target: "/app", read_only: true }],
-        [".:/src", { type: "bind", source: "/p", target: "/src", read_only: false }],
-        ["../shared:/shared", { type: "bind", source: "/shared", target: "/shared", read_only: false }],
-        ["/abs/path:/in:rw", { type: "bind", source: "/abs/path", target: "/in", read_only: false }],
-        ["./x:/x:ro,z", { type: "bind", source: "/p/x", target: "/x", read_only: true, options: { bind: { selinux: "z" } } }],
-        ["data:/data", { type: "volume", source: "data", target: "/data", read_only: false }],
-        ["data:/data:nocopy", { type: "volume", source: "data", target: "/data", read_only: false, options: { volume: { nocopy: true } } }],
-        ["/anonymous", { type: "volume", target: "/anonymous", read_only: false }],
         [{ type: "bind", source: "web", target: "/app" }, { type: "bind", source: "/p/web", target: "/app", read_only: false }],
         [{ type: "bind", source: "./web", target: "/app", read_only: true, bind: { create_host_path: true } }, { type: "bind", source: "/p/web", target: "/app", read_only: true }],
+        [{ type: "bind", source: "/p/x", target: "/x", read_only: true, bind: { selinux: "z", create_host_path: true } }, { type: "bind", source: "/p/x", target: "/x", read_only: true, options: { bind: { selinux: "z" } } }],
         [{ type: "volume", source: "data", target: "/d", volume: { nocopy: true } }, { type: "volume", source: "data", target: "/d", read_only: false, options: { volume: { nocopy: true } } }],
+        [{ type: "volume", target: "/anonymous", volume: {} }, { type: "volume", target: "/anonymous", read_only: false }],
         [{ type: "tmpfs", target: "/t", tmpfs: { size: 1000 } }, { type: "tmpfs", target: "/t", read_only: false, options: { tmpfs: { size: 1000 } } }],
     ])("%j", (spec, expected) => {
         expect(volumesOf(spec)).toEqual([expected]);
     });
 
+    it.each<[unknown, RegExp]>([
+        [{ type: "bind", target: "/a" }, /is a bind mount without a source/],
+        [{ type: "volume", source: "x" }, /has no target/],
+        ["./a:/a", /must be a mapping \{type, source, target, \.\.\.\}/],
+    ])("%j is rejected", (spec, message) => {
+        expect(composeErrorOf(() => volumesOf(spec))).toMatch(message);
+    });
+
     it("only bind sources are host paths", () => {
-        const m = readYaml("services:\n  s:\n    image: x\n    volumes: ['./a:/a', 'named:/n', '/anon', {type: tmpfs, target: /t}]\n");
+        const m = canonical({
+            s: {
+                image: "x",
+                volumes: [{ type: "bind", source: "/p/a", target: "/a" }, { type: "volume", source: "named", target: "/n" }, { type: "volume", target: "/anon" }, { type: "tmpfs", target: "/t" }],
+            },
+        });
         expect(hostPaths(m)).toEqual(["/p/a"]);
     });
 });
 
-describe("build and env_file forms, configs and secrets (in memory)", () => {
-    it.each<[string, string[]]>([
-        ["build: .", ["/p", "/p/Dockerfile"]],
-        ["build: {context: ./app}", ["/p/app", "/p/app/Dockerfile"]],
-        ["build: {dockerfile: ci/Dockerfile}", ["/p", "/p/ci/Dockerfile"]],
-        ["build: {context: ../up, dockerfile: /abs/Dockerfile}", ["/abs/Dockerfile", "/up"]],
-        ["build: {context: ./app, dockerfile_inline: 'FROM scratch'}", ["/p/app"]],
-        ["build: https://github.com/docker/welcome.git", []],
-        ["build: {context: 'git@github.com:o/r.git'}", []],
-        ["env_file: a.env", ["/p/a.env"]],
-        ["env_file: [a.env, ../b.env]", ["/b.env", "/p/a.env"]],
-        ["env_file: [{path: a.env, required: false}]", ["/p/a.env"]],
-    ])("%s", (line, paths) => {
-        const m = readYaml(`services:\n  s:\n    ${line}\n`, {}, { "/p/a.env": "A=1", "/b.env": "B=2" });
-        expect(hostPaths(m)).toEqual(paths);
+describe("build and env_file forms, configs and secrets", () => {
+    it.each<[string, Record<string, unknown>, string[]]>([
+        ["build: .", { build: { context: "/p", dockerfile: "Dockerfile" } }, ["/p", "/p/Dockerfile"]],
+        ["build: {context: ./app}", { build: { context: "/p/app", dockerfile: "Dockerfile" } }, ["/p/app", "/p/app/Dockerfile"]],
+        ["build without a context or dockerfile", { build: {} }, ["/p", "/p/Dockerfile"]],
+        ["build: {dockerfile: ci/Dockerfile}", { build: { context: "/p", dockerfile: "ci/Dockerfile" } }, ["/p", "/p/ci/Dockerfile"]],
+        ["build: {context: ../up, dockerfile: /abs/Dockerfile}", { build: { context: "/up", dockerfile: "/abs/Dockerfile" } }, ["/abs/Dockerfile", "/up"]],
+        ["build: {context: ./app, dockerfile_inline: 'FROM scratch'}", { build: { context: "/p/app", dockerfile_inline: "FROM scratch" } }, ["/p/app"]],
+        ["build: https://github.com/docker/welcome.git", { build: { context: "https://github.com/docker/welcome.git", dockerfile: "Dockerfile" } }, []],
+        ["build: {context: 'git@github.com:o/r.git'}", { build: { context: "git@github.com:o/r.git" } }, []],
+        ["env_file kept (--no-env-resolution)", { env_file: ["/p/a.env", "/b.env"] }, ["/b.env", "/p/a.env"]],
+    ])("%s", (_what, service, paths) => {
+        expect(hostPaths(canonical({ s: service }))).toEqual(paths);
     });
 
     it("file-based configs and secrets are host paths; environment- and external-based ones are not", () => {
-        const m = readYaml(
-            "services: {}\nconfigs:\n  c1: {file: ./c.conf}\n  c2: {environment: C}\n  c3: {external: true}\nsecrets:\n  s1: {file: /run/s}\n  s2: {environment: S}\n",
-        );
+        const m = canonical({}, {
+            configs: { c1: { file: "/p/c.conf" }, c2: { environment: "C" }, c3: { external: true } },
+            secrets: { s1: { file: "/run/s" }, s2: { environment: "S" } },
+        });
         expect(hostPaths(m)).toEqual(["/p/c.conf", "/run/s"]);
         expect(m.configs.c2).toEqual({ environment: "C" });
-    });
-
-    it("YAML anchors, aliases and << merge keys, interpolated once", () => {
-        const m = readYaml("x-common: &common\n  image: app:${T}\n  restart: always\nservices:\n  a:\n    <<: *common\n  b:\n    <<: *common\n    restart: 'no'\n", { T: "1" });
-        expect([m.services.a.image, m.services.a.restart, m.services.b.image, m.services.b.restart]).toEqual(["app:1", "always", "app:1", "no"]);
-    });
-
-    it("an empty file is an empty model", () => {
-        expect(readYaml("")).toEqual({ services: {}, volumes: {}, networks: {}, configs: {}, secrets: {} });
     });
 });
 
@@ -561,63 +348,61 @@ describe("mountRoots", () => {
 });
 
 describe("firstPublishedPort", () => {
-    it.each<[string, string, number | undefined]>([
-        ["the first service that publishes", "services:\n  a: {image: x, ports: ['3000']}\n  b: {image: x, ports: ['9000:90', '9001:91']}\n", 9000],
-        ["file order, not name order", "services:\n  z: {image: x, ports: ['7000:70']}\n  a: {image: x, ports: ['8000:80']}\n", 7000],
-        ["long syntax", "services:\n  a: {image: x, ports: [{target: 80, published: 8081}]}\n", 8081],
-        ["nothing published", "services:\n  a: {image: x, ports: ['3000'], expose: ['4000']}\n", undefined],
-        ["no ports at all", "services:\n  a: {image: x}\n", undefined],
-    ])("%s", (_what, yaml, port) => {
-        expect(firstPublishedPort(readYaml(yaml))).toBe(port);
+    it.each<[string, Record<string, unknown>, number | undefined]>([
+        ["the first service that publishes", { a: { image: "x", ports: [{ target: 3000 }] }, b: { image: "x", ports: [{ target: 90, published: "9000" }, { target: 91, published: "9001" }] } }, 9000],
+        ["the model's order (file order), not name order", { z: { image: "x", ports: [{ target: 70, published: "7000" }] }, a: { image: "x", ports: [{ target: 80, published: "8000" }] } }, 7000],
+        ["nothing published", { a: { image: "x", ports: [{ target: 3000 }], expose: ["4000"] } }, undefined],
+        ["no ports at all", { a: { image: "x" } }, undefined],
+    ])("%s", (_what, services, port) => {
+        expect(firstPublishedPort(canonical(services))).toBe(port);
     });
 });
 
 describe("modelDigest", () => {
-    const yaml = "services:\n  web:\n    image: x\n    environment: {A: '1', B: '2'}\n    ports: ['80:80']\nvolumes:\n  data: {}\n";
-    const reordered = "volumes:\n  data: {}\nservices:\n  web:\n    ports: ['80:80']\n    environment: {B: '2', A: '1'}\n    image: x\n";
+    const services = { web: { image: "x", environment: { A: "1", B: "2" }, ports: [{ target: 80, published: "80" }] } };
+    const top = { volumes: { data: {} } };
+    const digest = (s: Record<string, unknown>, t: Record<string, unknown> = top): string => modelDigest(canonical(s, t));
 
     it("is a sha256, independent of key order", () => {
-        const d = modelDigest(readYaml(yaml));
+        const d = digest(services);
         expect(d).toMatch(/^[0-9a-f]{64}$/);
-        expect(modelDigest(readYaml(reordered))).toBe(d);
+        expect(digest({ web: { ports: [{ published: "80", target: 80 }], environment: { B: "2", A: "1" }, image: "x" } })).toBe(d);
     });
 
-    it("is the same for the same files every time, and for both syntaxes of the same thing", () => {
-        expect(modelDigest(readComposeModel([fixture("paths/compose.yaml")], {}))).toBe(modelDigest(readComposeModel([fixture("paths/compose.yaml")], {})));
-        expect(modelDigest(readYaml("services:\n  s: {image: x, ports: ['8080:80']}\n"))).toBe(
-            modelDigest(readYaml("services:\n  s: {image: x, ports: [{target: 80, published: '8080'}]}\n")),
-        );
+    it("is the same for the same output every time, and for a port number printed as a string or a number", () => {
+        expect(digest(services)).toBe(digest(services));
+        expect(digest({ s: { image: "x", ports: [{ target: 80, published: 8080 }] } })).toBe(digest({ s: { image: "x", ports: [{ target: 80, published: "8080" }] } }));
     });
 
-    it.each([
-        ["image", yaml.replace("image: x", "image: y")],
-        ["an env value", yaml.replace("A: '1'", "A: '3'")],
-        ["a port", yaml.replace("'80:80'", "'81:80'")],
-        ["a top-level volume", yaml.replace("data: {}", "data: {driver: local}")],
-    ])("changes with %s", (_what, changed) => {
-        expect(modelDigest(readYaml(changed))).not.toBe(modelDigest(readYaml(yaml)));
+    it.each<[string, Record<string, unknown>, Record<string, unknown>]>([
+        ["image", { web: { ...services.web, image: "y" } }, top],
+        ["an env value", { web: { ...services.web, environment: { A: "3", B: "2" } } }, top],
+        ["a port", { web: { ...services.web, ports: [{ target: 80, published: "81" }] } }, top],
+        ["a top-level volume", services, { volumes: { data: { driver: "local" } } }],
+    ])("changes with %s", (_what, changed, changedTop) => {
+        expect(digest(changed, changedTop)).not.toBe(digest(services));
     });
 });
 
 describe("summarizeModel", () => {
-    const yaml = [
-        "services:",
-        "  a:",
-        "    build: ./a",
-        "    ports: ['3000:3000']",
-        "    volumes: ['./a/web:/app', 'cache:/cache:ro']",
-        "    environment: {MODE: dev}",
-        "  b:",
-        "    image: nginx:1.29-alpine",
-        "    ports: ['127.0.0.1:8080:80/udp', '9000']",
-        "    depends_on: {a: {condition: service_healthy}}",
-        "    labels: [team=b]",
-        "    command: [nginx, -g, 'daemon off;']",
-        "volumes:",
-        "  cache: {}",
-        "",
-    ].join("\n");
-    const before = summarizeModel(readYaml(yaml), { projectDir: "/p" });
+    type Services = Record<string, Record<string, unknown>>;
+    const services = (): Services => ({
+        a: {
+            build: { context: "/p/a", dockerfile: "Dockerfile" },
+            ports: [{ target: 3000, published: "3000" }],
+            volumes: [{ type: "bind", source: "/p/a/web", target: "/app" }, { type: "volume", source: "cache", target: "/cache", read_only: true }],
+            environment: { MODE: "dev" },
+        },
+        b: {
+            image: "nginx:1.29-alpine",
+            ports: [{ target: 80, published: "8080", host_ip: "127.0.0.1", protocol: "udp" }, { target: 9000 }],
+            depends_on: { a: { condition: "service_healthy" } },
+            labels: { team: "b" },
+            command: ["nginx", "-g", "daemon off;"],
+        },
+    });
+    const top = { volumes: { cache: {} } };
+    const before = summarizeModel(canonical(services(), top), { projectDir: "/p" });
 
     it("is a flat, sorted record of readable strings", () => {
         expect(Object.keys(before)).toEqual([...Object.keys(before)].sort());
@@ -637,29 +422,60 @@ describe("summarizeModel", () => {
 
     it("shows environment values as a short digest unless asked to reveal them", () => {
         expect(before["services.a.environment.MODE"]).toMatch(/^sha256:[0-9a-f]{12}$/);
-        expect(summarizeModel(readYaml(yaml), { revealValues: true })["services.a.environment.MODE"]).toBe("dev");
+        expect(summarizeModel(canonical(services(), top), { revealValues: true })["services.a.environment.MODE"]).toBe("dev");
     });
 
     it("without projectDir, paths stay absolute", () => {
-        expect(summarizeModel(readYaml(yaml))["services.a.build.context"]).toBe("/p/a");
+        expect(summarizeModel(canonical(services(), top))["services.a.build.context"]).toBe("/p/a");
     });
 
-    const changedKeys = (changed: string): string[] => {
-        const after = summarizeModel(readYaml(changed), { projectDir: "/p" });
+    it("shows every kept field, and the other keys as they are", () => {
+        const s = summarizeModel(
+            canonical({
+                s: {
+                    build: { context: "/p", dockerfile: "Dockerfile", args: { V: "1" }, target: "dev" },
+                    entrypoint: ["sh", "-c"],
+                    env_file: ["/p/a.env"],
+                    healthcheck: { test: ["CMD", "true"] },
+                    restart: "always",
+                    networks: { default: null, back: { aliases: ["db"] } },
+                    expose: ["4000"],
+                },
+            }),
+            { projectDir: "/p", revealValues: true },
+        );
+        expect(s).toEqual({
+            "services.s.build.context": ".",
+            "services.s.build.dockerfile": "./Dockerfile",
+            "services.s.build.args.V": "1",
+            "services.s.build.target": "dev",
+            "services.s.entrypoint": '["sh","-c"]',
+            "services.s.env_file": "./a.env",
+            "services.s.healthcheck": '{"test":["CMD","true"]}',
+            "services.s.restart": "always",
+            "services.s.networks": 'default, back {"aliases":["db"]}',
+            "services.s.expose": '["4000"]',
+        });
+    });
+
+    const changedKeys = (change: (s: Services) => void, changedTop: Record<string, unknown> = top): string[] => {
+        const s = services();
+        change(s);
+        const after = summarizeModel(canonical(s, changedTop), { projectDir: "/p" });
         const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
         return [...keys].filter((k) => before[k] !== after[k]).sort();
     };
 
-    it.each<[string, string, string[]]>([
-        ["b's image", yaml.replace("nginx:1.29-alpine", "nginx:1.30-alpine"), ["services.b.image"]],
-        ["b's ports", yaml.replace("'9000'", "'9001'"), ["services.b.ports"]],
-        ["a's environment value", yaml.replace("MODE: dev", "MODE: prod"), ["services.a.environment.MODE"]],
-        ["an added variable of b", yaml.replace("labels: [team=b]", "labels: [team=b]\n    environment: [X=1]"), ["services.b.environment.X"]],
-        ["a's bind mount", yaml.replace("./a/web:/app", "./a/www:/app"), ["services.a.volumes"]],
-        ["a's restart policy (any other field)", yaml.replace("build: ./a", "build: ./a\n    restart: always"), ["services.a.restart"]],
-        ["a top-level volume", yaml.replace("cache: {}", "cache: {driver: local}"), ["volumes.cache"]],
-    ])("a change of %s changes only its keys", (_what, changed, keys) => {
-        expect(changedKeys(changed)).toEqual(keys);
+    it.each<[string, (s: Services) => void, Record<string, unknown>, string[]]>([
+        ["b's image", (s) => (s.b.image = "nginx:1.30-alpine"), top, ["services.b.image"]],
+        ["b's ports", (s) => (s.b.ports = [{ target: 80, published: "8080", host_ip: "127.0.0.1", protocol: "udp" }, { target: 9001 }]), top, ["services.b.ports"]],
+        ["a's environment value", (s) => (s.a.environment = { MODE: "prod" }), top, ["services.a.environment.MODE"]],
+        ["an added variable of b", (s) => (s.b.environment = { X: "1" }), top, ["services.b.environment.X"]],
+        ["a's bind mount", (s) => (s.a.volumes = [{ type: "bind", source: "/p/a/www", target: "/app" }, { type: "volume", source: "cache", target: "/cache", read_only: true }]), top, ["services.a.volumes"]],
+        ["a's restart policy (any other field)", (s) => (s.a.restart = "always"), top, ["services.a.restart"]],
+        ["a top-level volume", () => undefined, { volumes: { cache: { driver: "local" } } }, ["volumes.cache"]],
+    ])("a change of %s changes only its keys", (_what, change, changedTop, keys) => {
+        expect(changedKeys(change, changedTop)).toEqual(keys);
     });
 });
 

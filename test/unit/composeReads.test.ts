@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { composeReads } from "../../components/composeReads";
+import { composeReads } from "../../components/compose";
 
 /** A file system of texts by absolute path. */
 const reader = (files: Record<string, string>) => (f: string): string | undefined => files[f];

@@ -5,12 +5,13 @@
 //
 // `docker compose config` prints the merged model with env_file, secret, config and build paths
 // resolved, and that is what the program trusts for those (see loadProjects.ts); what it cannot
-// say is which files it merged in through `include` and `extends`, and it needs the env files
-// before it can run. So this walks only those keys, as compose resolves them: a relative path
+// say is which files it merged in through `include` and `extends`, and in what order the files
+// declare the services (it prints them sorted by name), and it needs the env files before it can run. So this walks only those keys, as compose resolves them: a relative path
 // against the directory of the file that names it (an included file's own project directory, an
 // extended file's directory), `include` and `extends` followed to any depth.
 import * as path from "path";
 import { parse } from "yaml";
+import { ComposeModel } from "./model";
 
 /** One file that a compose file names. */
 export interface ComposeRead {
@@ -117,4 +118,10 @@ export function composeReads(composeFiles: string[], projectDir: string, readTex
     }
     const topLevel = new Set(composeFiles);
     return { files: [...new Set(refs.map((r) => r.file))].filter((f) => !topLevel.has(f)).sort(), refs, serviceOrder: [...serviceOrder], interpolated: [...interpolated].sort() };
+}
+
+/** The model's services in file order (`serviceOrder`), those the order does not know after them by name. */
+export function inFileOrder(model: ComposeModel, order: string[]): ComposeModel {
+    const names = [...order.filter((s) => s in model.services), ...Object.keys(model.services).filter((s) => !order.includes(s)).sort()];
+    return { ...model, services: Object.fromEntries(names.map((s) => [s, model.services[s]])) };
 }
