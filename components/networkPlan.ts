@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as os from "os";
 import { CONFIG_NAMESPACE, ConfigError, EnvironmentSpec } from "./config";
 import { StackNames } from "./names";
-import { run } from "./providers/exec";
+import { isNotFound, run } from "./providers/exec";
 import { addressesIn, Cidr, formatCidr, parseCidr, planSubnets } from "./subnets";
 
 /** An IPv4 subnet of a network on the engine, and the range it hands out addresses from ("" for the whole subnet). */
@@ -23,7 +23,9 @@ async function engineNetworks(): Promise<Map<string, EngineSubnet[]>> {
     const out = new Map<string, EngineSubnet[]>();
     if (list.length === 0) return out;
     const inspected = await run("docker", ["network", "inspect", "--format", "{{.Name}}{{range .IPAM.Config}} {{.Subnet}},{{.IPRange}}{{end}}", ...list]);
-    if (inspected.code !== 0) throw new Error(`docker network inspect failed: ${inspected.stderr.trim()}`);
+    // A network removed between the list and the inspect (another stack's destroy) is no longer in the way.
+    const vanished = inspected.stderr.split("\n").filter(Boolean).every((l) => isNotFound(l));
+    if (inspected.code !== 0 && !vanished) throw new Error(`docker network inspect failed: ${inspected.stderr.trim()}`);
     for (const line of inspected.stdout.split("\n").filter(Boolean)) {
         const [name, ...configs] = line.trim().split(/\s+/);
         const subnets = configs.map((c) => c.split(",")).map(([subnet, ipRange]) => ({ subnet: parseCidr(subnet), ipRange: ipRange ?? "" }));

@@ -63,6 +63,6 @@ require github.com/pulumi/pulumi/sdk/v3 v$langhost_version
 $clipboard" "$out/bin.tmp/pulumi-language-nodejs" github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs \
   "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$langhost_version"
 
-rm -rf "$out/bin" "$out/libexec" && mv "$out/bin.tmp" "$out/bin"
+rm -rf "${out:?}/bin" "${out:?}/libexec" && mv "$out/bin.tmp" "$out/bin"
 install_launchers
 log "pulumi: built $("$out/bin/pulumi" version) in $out/bin"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The project's environment: the Node.js, Pulumi CLI and plugins that
 # bootstrap.sh installed, and Pulumi settings for a local, offline backend.
 # Sourced by with-env.sh, pulumi.sh, test.sh and start.sh; changes nothing on disk.

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the bootstrap scripts. Sourced, not run.
 # Everything expensive is cached outside the repo, keyed by version.
 CACHE_DIR="${DIND_COMPOSE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dind-compose}"

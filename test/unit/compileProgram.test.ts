@@ -6,7 +6,6 @@ import * as os from "os";
 import * as path from "path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { compileProgram, programSources } = require("../../scripts/compile-program.js") as {
     compileProgram(root: string): string;
     programSources(root: string): string[];

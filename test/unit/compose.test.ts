@@ -231,7 +231,7 @@ describe("normalizeComposeConfigJson: errors name the key", () => {
         const text = "services:\n  web:\n    image: x\n    command: [a]\n   ports:\n      - '80:80'\n";
         const e = yamlSyntaxError(text, "/p/compose.yaml");
         expect(e?.where).toBe("/p/compose.yaml:5:1");
-        expect(e?.message).toMatch(/^\/p\/compose\.yaml:5:1: All mapping items must start at the same column \(BAD_INDENT\)\n[\s\S]*   ports:/);
+        expect(e?.message).toMatch(/^\/p\/compose\.yaml:5:1: All mapping items must start at the same column \(BAD_INDENT\)\n[\s\S]* {3}ports:/);
         expect(yamlSyntaxError("services:\n  web:\n    image: x\n", "/p/compose.yaml")).toBeUndefined();
     });
 
