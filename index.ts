@@ -22,6 +22,8 @@ const raw: RawConfig = {
     // Without dind-compose:dind.security, the mode the bootstrap found to work
     // on this engine (it probes --privileged); explicit config always wins.
     dind: withLocalDefaults(config.getObject("dind"), { security: process.env.DIND_COMPOSE_DEFAULT_SECURITY }),
+    // DIND_COMPOSE_CA_DIR moves the user CA's default place (as mkcert's CAROOT does); the key wins.
+    tls: withLocalDefaults(config.getObject("tls"), { caDir: process.env.DIND_COMPOSE_CA_DIR }),
 };
 
 function withLocalDefaults(configured: unknown, local: Record<string, string | undefined>): unknown {

@@ -2,6 +2,7 @@
 // outside world it sees is the `FileChecks` passed in, so every rule is a
 // table-driven unit test. Every problem is reported at once, each naming the
 // key, the bad value and the fix, before any resource is created.
+import * as os from "os";
 import * as path from "path";
 
 export const CONFIG_NAMESPACE = "dind-compose";
@@ -17,6 +18,8 @@ export const DEFAULTS = {
     gateway: { bindAddress: "127.0.0.1", httpPort: 80, httpsPort: 443 },
     images: { dind: "docker:29-dind", nginx: "nginx:1.29-alpine" },
     dind: { security: "privileged" as SecurityMode, readyTimeoutSeconds: 60 },
+    /** One CA per user, kept across stacks, destroys and clones (DIND_COMPOSE_CA_DIR moves it, see index.ts). */
+    tls: { caDir: "~/.local/share/dind-compose/ca" },
 } as const;
 
 /** One compose project, validated, with every default applied. */
@@ -45,6 +48,13 @@ export interface ProjectSpec {
     routes: RouteSpec[] | undefined;
     /** Inner published ports opened on the host's gateway bind address. */
     tcp: TcpSpec[];
+    /**
+     * Whether the project's services get the user CA (a bundle with the machine's roots and the
+     * environment variables common runtimes read, see override.ts), so that they can call the
+     * other projects over HTTPS with verification on.
+     * @default true
+     */
+    trustCa: boolean;
 }
 
 /** One configured route: a service's inner published port at a hostname. */
@@ -72,6 +82,8 @@ export interface GatewaySpec {
 
 export interface EnvironmentSpec {
     domain: string;
+    /** The user CA that signs the gateway's certificate (unless gateway.tls brings one). */
+    tls: { caDir: string };
     gateway: GatewaySpec;
     images: { dind: string; nginx: string };
     dind: { security: SecurityMode; readyTimeoutSeconds: number };
@@ -82,6 +94,8 @@ export interface EnvironmentSpec {
 export interface FileChecks {
     isDirectory(p: string): boolean;
     isFile(p: string): boolean;
+    /** What `~` stands for in paths; default: the user's home directory. */
+    homeDir?: string;
 }
 
 /** The raw config values as Pulumi hands them over (already JSON-parsed where they are objects). */
@@ -93,6 +107,7 @@ export interface RawConfig {
     gateway?: unknown;
     images?: unknown;
     dind?: unknown;
+    tls?: unknown;
 }
 
 export class ConfigError extends Error {
@@ -159,6 +174,15 @@ class Problems {
             return fallback;
         }
         return n;
+    }
+
+    boolean(key: string, v: unknown, fallback: boolean): boolean {
+        if (v === undefined) return fallback;
+        if (typeof v === "boolean") return v;
+        // Pulumi's YAML config hands over `false` as a boolean, `pulumi config set` as a string.
+        if (v === "true" || v === "false") return v === "true";
+        this.add(`${key} ${show(v)} is not a boolean; use true or false`);
+        return fallback;
     }
 
     stringList(key: string, v: unknown): string[] {
@@ -235,6 +259,13 @@ export function parseConfig(raw: RawConfig, projectDir: string, files: FileCheck
         }
     }
 
+    const tlsRaw = p.object(`${ns}:tls`, raw.tls);
+    p.unknownKeys(`${ns}:tls`, tlsRaw, ["caDir"]);
+    const caDirRaw = p.string(`${ns}:tls.caDir`, tlsRaw.caDir, DEFAULTS.tls.caDir);
+    const home = files.homeDir ?? os.homedir();
+    const caDir = caDirRaw === "~" || caDirRaw.startsWith("~/") ? path.join(home, caDirRaw.slice(1)) : path.resolve(projectDir, caDirRaw);
+    if (files.isFile(caDir)) p.add(`${ns}:tls.caDir ${show(caDirRaw)}: ${caDir} is a file, not a directory; point it at a directory (made if missing), e.g. ${DEFAULTS.tls.caDir}`);
+
     const projects = parseProjects(p, raw.projects, domain, projectDir, files);
     projects.forEach((proj, i) =>
         proj.tcp.forEach((t, j) => {
@@ -244,7 +275,7 @@ export function parseConfig(raw: RawConfig, projectDir: string, files: FileCheck
     );
 
     if (p.list.length > 0) throw new ConfigError(p.list);
-    return { domain, gateway, images, dind: { security, readyTimeoutSeconds }, projects };
+    return { domain, tls: { caDir }, gateway, images, dind: { security, readyTimeoutSeconds }, projects };
 }
 
 function parseGatewayTls(p: Problems, raw: Record<string, unknown>, projectDir: string, files: FileChecks): GatewaySpec["tls"] {
@@ -264,9 +295,9 @@ function parseGatewayTls(p: Problems, raw: Record<string, unknown>, projectDir: 
 }
 
 /** The keys under the `dind-compose:` namespace that the program reads. */
-export const NAMESPACE_KEYS = ["projects", "domain", "gateway", "images", "dind"];
+export const NAMESPACE_KEYS = ["projects", "domain", "gateway", "images", "dind", "tls"];
 
-const PROJECT_KEYS = ["name", "path", "composeFiles", "hostname", "port", "env", "preloadImages", "daemonPort", "routes", "tcp"];
+const PROJECT_KEYS = ["name", "path", "composeFiles", "hostname", "port", "env", "preloadImages", "daemonPort", "routes", "tcp", "trustCa"];
 
 function parseProjects(p: Problems, raw: unknown, domain: string, projectDir: string, files: FileChecks): ProjectSpec[] {
     const key = `${CONFIG_NAMESPACE}:projects`;
@@ -354,6 +385,7 @@ function parseProjects(p: Problems, raw: unknown, domain: string, projectDir: st
             daemonPort: p.port(`${k}.daemonPort`, entry.daemonPort, undefined, true),
             routes: parseRoutes(p, `${k}.routes`, entry.routes),
             tcp: parseTcp(p, `${k}.tcp`, entry.tcp),
+            trustCa: p.boolean(`${k}.trustCa`, entry.trustCa, true),
         });
     });
 

@@ -44,8 +44,18 @@ describe("parseConfig: valid input", () => {
                 daemonPort: undefined,
                 routes: undefined,
                 tcp: [],
+                trustCa: true,
             },
         ]);
+        expect(spec.tls.caDir).toBe(require("path").join(require("os").homedir(), ".local/share/dind-compose/ca"));
+    });
+
+    it("takes tls.caDir with ~ for the home directory or relative to the project, and trustCa per project", () => {
+        const home = { ...fs, homeDir: "/home/me" };
+        expect(parseConfig({ projects: [a], tls: { caDir: "~/ca" } }, root, home).tls.caDir).toBe("/home/me/ca");
+        expect(parseConfig({ projects: [a], tls: { caDir: "certs/ca" } }, root, home).tls.caDir).toBe("/repo/certs/ca");
+        const spec = parseConfig({ projects: [{ ...a, trustCa: false }, { ...b, trustCa: "true" }] }, root, home);
+        expect(spec.projects.map((x) => x.trustCa)).toEqual([false, true]);
     });
 
     it("finds the compose file docker compose would pick, and honours explicit lists in order", () => {
@@ -118,6 +128,11 @@ describe("parseConfig: every bad input names the key, the value and the fix", ()
             /projects\[1\]\.tcp\[0\]\.hostPort 15432: host port already taken by dind-compose:projects\[0\]\.tcp\[0\]\.hostPort; give each its own hostPort/,
         ],
         ["tcp inner port opened twice", { projects: [{ ...a, tcp: [{ port: 5432, hostPort: 15432 }, { port: 5432, hostPort: 15433 }] }] }, /tcp\[1\]\.port 5432: inner port already taken by/],
+        ["tls not an object", { projects: [a], tls: "~/ca" }, /dind-compose:tls must be an object, got "~\/ca"/],
+        ["tls with an unknown key", { projects: [a], tls: { caFile: "x" } }, /dind-compose:tls\.caFile is not a known key \(allowed: caDir\)/],
+        ["caDir empty", { projects: [a], tls: { caDir: "" } }, /dind-compose:tls\.caDir must be a non-empty string, got ""/],
+        ["caDir is a file", { projects: [a], tls: { caDir: "/abs/c/compose.yml" } }, /dind-compose:tls\.caDir "\/abs\/c\/compose.yml": \/abs\/c\/compose.yml is a file, not a directory/],
+        ["trustCa not a boolean", { projects: [{ ...a, trustCa: "no" }] }, /dind-compose:projects\[0\]\.trustCa "no" is not a boolean; use true or false/],
         ["tcp host port is the gateway's", { projects: [{ ...a, tcp: [{ port: 80, hostPort: 8080 }] }], gateway: { httpPort: 8080 } }, /tcp\[0\]\.hostPort 8080 is dind-compose:gateway\.httpPort too/],
     ])("%s", (_title, raw, expected) => {
         it("is rejected with a message that says how to fix it", () => {
@@ -128,7 +143,7 @@ describe("parseConfig: every bad input names the key, the value and the fix", ()
 
     it("takes routes and tcp ports as given, and every key of the namespace it knows", () => {
         const spec = parseConfig(
-            { keys: ["projects", "domain", "gateway", "images", "dind"], projects: [{ ...a, routes: [{ service: "api", port: 8000 }, { service: "admin", hostname: "admin.example.localhost" }], tcp: [{ port: 5432, hostPort: "15432" }] }] },
+            { keys: ["projects", "domain", "gateway", "images", "dind", "tls"], projects: [{ ...a, routes: [{ service: "api", port: 8000 }, { service: "admin", hostname: "admin.example.localhost" }], tcp: [{ port: 5432, hostPort: "15432" }] }] },
             root,
             fs,
         );

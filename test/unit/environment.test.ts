@@ -43,6 +43,7 @@ const promiseOf = <T>(o: pulumi.Output<T>): Promise<T> => new Promise((resolve) 
 
 const spec: EnvironmentSpec = {
     domain: "project.localhost",
+    tls: { caDir: "/home/me/.local/share/dind-compose/ca" },
     gateway: { bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443, tls: undefined },
     images: { dind: "docker:29-dind", nginx: "nginx:1.29-alpine" },
     dind: { security: "capabilities", readyTimeoutSeconds: 30 },
@@ -57,6 +58,7 @@ const spec: EnvironmentSpec = {
         daemonPort: name === "a" ? 0 : undefined,
         routes: undefined,
         tcp: [],
+        trustCa: name === "a",
     })),
 };
 const loaded: Record<string, LoadedProject> = {

@@ -15,6 +15,7 @@ const spec = (over: Partial<ProjectSpec> = {}): ProjectSpec => ({
     daemonPort: undefined,
     routes: undefined,
     tcp: [],
+    trustCa: true,
     ...over,
 });
 const services: PublishedPorts = [
