@@ -263,7 +263,7 @@ export function parseConfig(raw: RawConfig, projectDir: string, files: FileCheck
     p.unknownKeys(`${ns}:tls`, tlsRaw, ["caDir"]);
     const caDirRaw = p.string(`${ns}:tls.caDir`, tlsRaw.caDir, DEFAULTS.tls.caDir);
     const home = files.homeDir ?? os.homedir();
-    const caDir = caDirRaw === "~" || caDirRaw.startsWith("~/") ? path.join(home, caDirRaw.slice(1)) : path.resolve(projectDir, caDirRaw);
+    const caDir = resolveCaDir(caDirRaw, projectDir, home);
     if (files.isFile(caDir)) p.add(`${ns}:tls.caDir ${show(caDirRaw)}: ${caDir} is a file, not a directory; point it at a directory (made if missing), e.g. ${DEFAULTS.tls.caDir}`);
 
     const projects = parseProjects(p, raw.projects, domain, projectDir, files);
@@ -276,6 +276,11 @@ export function parseConfig(raw: RawConfig, projectDir: string, files: FileCheck
 
     if (p.list.length > 0) throw new ConfigError(p.list);
     return { domain, tls: { caDir }, gateway, images, dind: { security, readyTimeoutSeconds }, projects };
+}
+
+/** tls.caDir as configured -> an absolute path: `~` is the home directory, relative paths start at the project. */
+export function resolveCaDir(value: string, projectDir: string, home: string): string {
+    return value === "~" || value.startsWith("~/") ? path.join(home, value.slice(1)) : path.resolve(projectDir, value);
 }
 
 function parseGatewayTls(p: Problems, raw: Record<string, unknown>, projectDir: string, files: FileChecks): GatewaySpec["tls"] {
