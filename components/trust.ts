@@ -67,7 +67,10 @@ function systemStep(action: TrustAction, ca: TrustedCa, ctx: TrustContext): Trus
     if (ctx.has("update-ca-certificates")) {
         const file = `${DEBIAN_DIR}/${ca.name}.crt`;
         const place = action === "trust" ? sudo(["install", "-D", "-m", "644", ca.certFile, file]) : sudo(["rm", "-f", file]);
-        return { store: `system store (${DEBIAN_DIR}, update-ca-certificates)`, commands: [place, sudo(["update-ca-certificates"])], manual: notRoot };
+        // A plain run after a removal drops the certificate from the bundle but leaves its links in
+        // /etc/ssl/certs (the name and the hash link, dangling): --fresh makes them anew.
+        const update = sudo(action === "trust" ? ["update-ca-certificates"] : ["update-ca-certificates", "--fresh"]);
+        return { store: `system store (${DEBIAN_DIR}, update-ca-certificates)`, commands: [place, update], manual: notRoot };
     }
     if (ctx.has("update-ca-trust")) {
         const file = `${FEDORA_DIR}/${ca.name}.pem`;
