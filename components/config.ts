@@ -76,7 +76,7 @@ export interface GatewaySpec {
     bindAddress: string;
     httpPort: number;
     httpsPort: number;
-    /** A user-supplied certificate and key (absolute paths); undefined: a local CA issues one. */
+    /** A user-supplied certificate and key (absolute paths); undefined: the user CA (tls.caDir) issues one. */
     tls: { certFile: string; keyFile: string } | undefined;
 }
 
