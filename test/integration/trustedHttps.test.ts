@@ -8,9 +8,10 @@
 import { execFileSync, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
+import * as https from "https";
 import * as os from "os";
 import * as path from "path";
-import { chromium, type Browser } from "playwright-core";
+import { chromium, type Browser, type Page, type Response } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { copyExample, docker, freePort, REPO_DIR, StackConfig, TestStack } from "./harness";
 
@@ -44,6 +45,20 @@ function curlSystemStore(port: number, hostname: string): string {
 
 const fingerprint = (pem: string): string => new crypto.X509Certificate(pem).fingerprint256;
 
+/**
+ * page.goto, again when Chromium gave up because the host's interfaces changed (other stacks on
+ * the engine create and remove networks meanwhile): ERR_NETWORK_CHANGED says nothing of the page.
+ */
+async function open(page: Page, url: string): Promise<Response | null> {
+    for (let attempt = 1; ; attempt++) {
+        try {
+            return await page.goto(url);
+        } catch (e) {
+            if (attempt >= 3 || !/ERR_NETWORK_CHANGED/.test(String(e))) throw e;
+        }
+    }
+}
+
 describe("trusted HTTPS with the user CA (issue 15)", () => {
     const stack = new TestStack("https");
     const home = fs.mkdtempSync(path.join(os.tmpdir(), "dind-compose-home-"));
@@ -60,12 +75,12 @@ describe("trusted HTTPS with the user CA (issue 15)", () => {
         expect(r.code, r.stdout + r.stderr).toBe(0);
         return r.stdout;
     };
-    const launch = (): Promise<Browser> =>
+    const launch = (extraArgs: string[] = []): Promise<Browser> =>
         chromium.launch({
             executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
             // HOME: Chromium reads the NSS database of the temporary home. No --ignore-certificate-errors*.
             env: { ...process.env, HOME: home },
-            args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+            args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", ...extraArgs],
         });
     const nssNames = (): string => (fs.existsSync(path.join(nssdb, "cert9.db")) ? execFileSync("certutil", ["-L", "-d", `sql:${nssdb}`], { encoding: "utf8" }) : "");
 
@@ -110,7 +125,7 @@ describe("trusted HTTPS with the user CA (issue 15)", () => {
         const browser = await launch();
         try {
             const page = await browser.newPage();
-            await expect(page.goto(`https://b.project.localhost:${httpsPort}/`)).rejects.toThrow(/ERR_CERT_AUTHORITY_INVALID/);
+            await expect(open(page, `https://b.project.localhost:${httpsPort}/`)).rejects.toThrow(/ERR_CERT_AUTHORITY_INVALID/);
         } finally {
             await browser.close();
         }
@@ -132,7 +147,7 @@ describe("trusted HTTPS with the user CA (issue 15)", () => {
         try {
             for (const url of urls) {
                 const page = await browser.newPage();
-                const response = await page.goto(url);
+                const response = await open(page, url);
                 expect(response?.status(), url).toBe(200);
                 expect(await page.locator("h1").first().textContent(), url).toBeTruthy();
                 await page.screenshot({ path: path.join(ARTIFACTS, `trusted-${new URL(url).hostname}.png`) });
@@ -167,7 +182,7 @@ describe("trusted HTTPS with the user CA (issue 15)", () => {
         expect(envB.stdout).not.toContain("SSL_CERT_FILE");
     });
 
-    it("a certificate for example.com signed with the CA's key fails openssl verify", () => {
+    it("a certificate for example.com signed with the CA's key fails openssl verify, and Chromium, which trusts the CA, refuses it", async () => {
         const work = fs.mkdtempSync(path.join(stack.workDir, "leaf-"));
         const at = (f: string) => path.join(work, f);
         execFileSync("openssl", ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", at("k.pem")]);
@@ -180,6 +195,18 @@ describe("trusted HTTPS with the user CA (issue 15)", () => {
         // Trusted system-wide, it still fails there.
         const system = spawnSync("openssl", ["verify", "-CApath", "/etc/ssl/certs", at("c.pem")], { encoding: "utf8" });
         expect(system.status).not.toBe(0);
+        // The same certificate served to Chromium for example.com (mapped to this machine).
+        const server = https.createServer({ key: fs.readFileSync(at("k.pem")), cert: fs.readFileSync(at("c.pem")) }, (_req, res) => res.end("<h1>not yours</h1>"));
+        const serverPort = await freePort();
+        await new Promise<void>((resolve) => server.listen(serverPort, "127.0.0.1", resolve));
+        const browser = await launch(["--host-resolver-rules=MAP example.com 127.0.0.1"]);
+        try {
+            const page = await browser.newPage();
+            await expect(open(page, `https://example.com:${serverPort}/`)).rejects.toThrow(/ERR_CERT_INVALID/);
+        } finally {
+            await browser.close();
+            server.close();
+        }
     });
 
     it("a new route hostname re-signs the gateway's certificate in place (same container), and it is trusted at once", async () => {
@@ -196,7 +223,7 @@ describe("trusted HTTPS with the user CA (issue 15)", () => {
         const browser = await launch();
         try {
             const page = await browser.newPage();
-            expect((await page.goto(`https://files.a.project.localhost:${httpsPort}/`))?.status()).toBe(200);
+            expect((await open(page, `https://files.a.project.localhost:${httpsPort}/`))?.status()).toBe(200);
             await page.screenshot({ path: path.join(ARTIFACTS, "trusted-files.a.project.localhost.png") });
         } finally {
             await browser.close();
