@@ -136,7 +136,11 @@ export class Environment extends pulumi.ComponentResource {
             { parent: this },
         );
 
-        /** The project's compose override: only for services that DNS cannot serve, so most projects do not wait for the gateway. */
+        /**
+         * The project's compose override: extra_hosts only for services that DNS cannot serve (so most
+         * projects do not wait for the gateway's addresses), rebound ports, and the user CA for the
+         * services of a project that trusts it.
+         */
         const overrideOf = (p: { name: string; trustCa: boolean }): pulumi.Input<string> => {
             const needs = extraHostsNeeded({ services: loaded[p.name].services, bridgeServices: loaded[p.name].bridgeServices, hostnames });
             const rebind = loaded[p.name].rebindPorts;
