@@ -8,6 +8,7 @@ import { loadProjects } from "./components/loadProjects";
 import { StackNames } from "./components/names";
 import { planNetworks } from "./components/networkPlan";
 import { preflight } from "./components/preflight";
+import { caFiles, prepareUserCa } from "./components/userCa";
 
 const config = new pulumi.Config(CONFIG_NAMESPACE);
 const raw: RawConfig = {
@@ -24,6 +25,8 @@ const raw: RawConfig = {
     // on this engine (it probes --privileged); explicit config always wins.
     dind: withLocalDefaults(config.getObject("dind"), { security: process.env.DIND_COMPOSE_DEFAULT_SECURITY }),
     network: config.getObject("network"),
+    // DIND_COMPOSE_CA_DIR moves the user CA's default place (as mkcert's CAROOT does); the key wins.
+    tls: withLocalDefaults(config.getObject("tls"), { caDir: process.env.DIND_COMPOSE_CA_DIR }),
 };
 
 function withLocalDefaults(configured: unknown, local: Record<string, string | undefined>): unknown {
@@ -75,25 +78,32 @@ async function program() {
         cacheDir: path.join(projectDir, ".dind-compose", "cache"),
         domain: spec.domain,
     });
-    // The local CA's certificate, for the user to trust (written by the certificate resource).
-    const caFile = path.join(projectDir, ".dind-compose", pulumi.getStack(), "gateway-ca.pem");
     const tlsFiles = spec.gateway.tls;
     const userTls = tlsFiles && { cert: fs.readFileSync(tlsFiles.certFile, "utf8"), key: fs.readFileSync(tlsFiles.keyFile, "utf8") };
+    // The user CA, checked (and made or re-issued by `up`) before anything is registered.
+    const ca = userTls ? undefined : prepareUserCa(spec.tls.caDir, spec.domain, pulumi.isDryRun());
+    for (const note of ca?.notes ?? []) pulumi.log.warn(note);
     const env = new Environment("env", {
         spec,
         loaded,
         pulumiProject: pulumi.getProject(),
         stack: pulumi.getStack(),
         userTls: userTls && { cert: userTls.cert, key: pulumi.secret(userTls.key) },
-        caFile,
         networks,
+        ca: ca && {
+            dir: spec.tls.caDir,
+            // A preview that makes the CA knows neither yet; the `up` that follows does.
+            keyId: ca.ca?.keyId ?? "(a new CA)",
+            cert: ca.ca?.cert ?? "",
+            shareDir: caFiles(spec.tls.caDir).share,
+        },
     });
     return {
         urls: env.urls,
         routes: env.routes,
         httpsUrls: env.httpsUrls,
         caCertificate: env.caCertificate,
-        caFile: env.caCertificate && caFile,
+        caFile: env.caCertificate && caFiles(spec.tls.caDir).cert,
         daemons: env.daemons,
         daemonEndpoints: env.daemonEndpoints,
         services: env.services,

@@ -47,7 +47,8 @@ function measure(label, dir) {
     const stack = `bench-ctx-${label}-${crypto.randomBytes(2).toString("hex")}`;
     const backend = path.join(TMP, `backend-${label}`);
     fs.mkdirSync(backend);
-    const env = { ...process.env, PULUMI_BACKEND_URL: `file://${backend}`, PULUMI_CONFIG_PASSPHRASE: "" };
+    // DIND_COMPOSE_CA_DIR: a user CA of the bench's own, never the user's.
+    const env = { ...process.env, PULUMI_BACKEND_URL: `file://${backend}`, PULUMI_CONFIG_PASSPHRASE: "", DIND_COMPOSE_CA_DIR: path.join(TMP, "ca") };
     const stackFile = path.join(REPO, `Pulumi.${stack}.yaml`);
     try {
         spawnSync("pulumi", ["stack", "init", stack, "--non-interactive"], { cwd: REPO, env });

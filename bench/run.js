@@ -278,6 +278,8 @@ class BenchStack {
             PATH: `${SHIM}:${process.env.PATH}`,
             PULUMI_BACKEND_URL: `file://${this.backend}`,
             PULUMI_CONFIG_PASSPHRASE: "",
+            // a user CA of the bench's own: a bench never makes or re-issues the user's
+            DIND_COMPOSE_CA_DIR: path.join(TMP, "ca"),
             ...extra,
         };
     }

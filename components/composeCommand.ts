@@ -32,22 +32,39 @@ export interface ComposeExecParts {
     overrideFlags: string[];
 }
 
+/** How composeExecParts runs: a terminal for the command, and the override in a file inside the dind container instead of on stdin. */
+export interface ComposeExecOptions {
+    tty?: boolean;
+    /**
+     * A path in the dind container that holds the override already (see OVERRIDE_TO_FILE_SCRIPT):
+     * stdin is then free, so a command that needs a terminal (exec -it) gets one.
+     */
+    overrideFile?: string;
+}
+
+/**
+ * Writes stdin into a new file in the dind container and prints its path: the override of an
+ * interactive `npm run compose` (every project that is given the user CA has one).
+ */
+export const OVERRIDE_TO_FILE_SCRIPT = 'f=$(mktemp /tmp/dind-compose-override-XXXXXX.yaml) && cat > "$f" && echo "$f"';
+
 /** See composeExecArgs. */
-export function composeExecParts(t: ComposeTarget, opts: { tty?: boolean } = {}): ComposeExecParts {
+export function composeExecParts(t: ComposeTarget, opts: ComposeExecOptions = {}): ComposeExecParts {
     const env = [...TLS_ENV, ...Object.keys(t.env).sort().map((k) => `${k}=${t.env[k]}`)];
-    const stdin = t.override !== "" ? ["-i"] : opts.tty ? ["-it"] : [];
+    const onStdin = t.override !== "" && opts.overrideFile === undefined;
+    const stdin = onStdin ? ["-i"] : opts.tty ? ["-it"] : [];
     return {
         exec: ["exec", ...stdin, "--workdir", t.dir, ...env.flatMap((e) => ["--env", e]), t.daemon],
         composeFlags: ["--project-name", t.project, "--project-directory", t.dir, ...t.composeFiles.flatMap((f) => ["--file", f])],
-        overrideFlags: t.override !== "" ? ["--file", "-"] : [],
+        overrideFlags: t.override === "" ? [] : ["--file", opts.overrideFile ?? "-"],
     };
 }
 
 /**
  * `docker` arguments up to and including the compose file flags; the compose command follows.
- * With an override, stdin carries it (`-i`); without one, `tty` asks for a terminal (`-it`).
+ * With an override, stdin carries it (`-i`) unless it is in `overrideFile`; otherwise `tty` asks for a terminal (`-it`).
  */
-export function composeExecArgs(t: ComposeTarget, opts: { tty?: boolean } = {}): string[] {
+export function composeExecArgs(t: ComposeTarget, opts: ComposeExecOptions = {}): string[] {
     const p = composeExecParts(t, opts);
     return [...p.exec, "docker", "compose", ...p.composeFlags, ...p.overrideFlags];
 }

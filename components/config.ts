@@ -2,6 +2,7 @@
 // outside world it sees is the `FileChecks` passed in, so every rule is a
 // table-driven unit test. Every problem is reported at once, each naming the
 // key, the bad value and the fix, before any resource is created.
+import * as os from "os";
 import * as path from "path";
 import { capacity, Cidr, formatCidr, isNetworkAddress, parseCidr } from "./subnets";
 import constants from "./constants.json";
@@ -23,6 +24,8 @@ export const DEFAULTS = {
     // routers and most VPNs hand out (10.0-10.10, 192.168); /28 leaves 13 addresses per network,
     // of which a project uses three (its daemon, the gateway, its TCP proxy).
     network: { pool: "10.250.0.0/16", subnetSize: 28 },
+    /** One CA per user, kept across stacks, destroys and clones (DIND_COMPOSE_CA_DIR moves it, see index.ts). */
+    tls: { caDir: "~/.local/share/dind-compose/ca" },
 } as const;
 
 /** One compose project, validated, with every default applied. */
@@ -53,6 +56,13 @@ export interface ProjectSpec {
     tcp: TcpSpec[];
     /** Caps of the project's dind container (so its daemon and every child); {} for none. */
     resources: ResourcesSpec;
+    /**
+     * Whether the project's services get the user CA (a bundle with the machine's roots and the
+     * environment variables common runtimes read, see override.ts), so that they can call the
+     * other projects over HTTPS with verification on.
+     * @default true
+     */
+    trustCa: boolean;
 }
 
 /** CPU and memory caps of one dind container. */
@@ -82,7 +92,7 @@ export interface GatewaySpec {
     bindAddress: string;
     httpPort: number;
     httpsPort: number;
-    /** A user-supplied certificate and key (absolute paths); undefined: a local CA issues one. */
+    /** A user-supplied certificate and key (absolute paths); undefined: the user CA (tls.caDir) issues one. */
     tls: { certFile: string; keyFile: string } | undefined;
 }
 
@@ -96,6 +106,8 @@ export interface NetworkSpec {
 export interface EnvironmentSpec {
     domain: string;
     network: NetworkSpec;
+    /** The user CA that signs the gateway's certificate (unless gateway.tls brings one). */
+    tls: { caDir: string };
     gateway: GatewaySpec;
     images: { dind: string; nginx: string };
     dind: { security: SecurityMode; readyTimeoutSeconds: number };
@@ -106,6 +118,8 @@ export interface EnvironmentSpec {
 export interface FileChecks {
     isDirectory(p: string): boolean;
     isFile(p: string): boolean;
+    /** What `~` stands for in paths; default: the user's home directory. */
+    homeDir?: string;
 }
 
 /** The raw config values as Pulumi hands them over (already JSON-parsed where they are objects). */
@@ -118,6 +132,7 @@ export interface RawConfig {
     images?: unknown;
     dind?: unknown;
     network?: unknown;
+    tls?: unknown;
 }
 
 export class ConfigError extends Error {
@@ -184,6 +199,15 @@ class Problems {
             return fallback;
         }
         return n;
+    }
+
+    boolean(key: string, v: unknown, fallback: boolean): boolean {
+        if (v === undefined) return fallback;
+        if (typeof v === "boolean") return v;
+        // Pulumi's YAML config hands over `false` as a boolean, `pulumi config set` as a string.
+        if (v === "true" || v === "false") return v === "true";
+        this.add(`${key} ${show(v)} is not a boolean; use true or false`);
+        return fallback;
     }
 
     stringList(key: string, v: unknown): string[] {
@@ -262,6 +286,13 @@ export function parseConfig(raw: RawConfig, projectDir: string, files: FileCheck
 
     const defaultResources = parseResources(p, `${ns}:dind.resources`, dindRaw.resources, {});
     const network = parseNetwork(p, raw.network);
+    const tlsRaw = p.object(`${ns}:tls`, raw.tls);
+    p.unknownKeys(`${ns}:tls`, tlsRaw, ["caDir"]);
+    const caDirRaw = p.string(`${ns}:tls.caDir`, tlsRaw.caDir, DEFAULTS.tls.caDir);
+    const home = files.homeDir ?? os.homedir();
+    const caDir = resolveCaDir(caDirRaw, projectDir, home);
+    if (files.isFile(caDir)) p.add(`${ns}:tls.caDir ${show(caDirRaw)}: ${caDir} is a file, not a directory; point it at a directory (made if missing), e.g. ${DEFAULTS.tls.caDir}`);
+
     const projects = parseProjects(p, raw.projects, domain, projectDir, files, defaultResources);
     projects.forEach((proj, i) =>
         proj.tcp.forEach((t, j) => {
@@ -271,7 +302,7 @@ export function parseConfig(raw: RawConfig, projectDir: string, files: FileCheck
     );
 
     if (p.list.length > 0) throw new ConfigError(p.list);
-    return { domain, network, gateway, images, dind: { security, readyTimeoutSeconds }, projects };
+    return { domain, network, tls: { caDir }, gateway, images, dind: { security, readyTimeoutSeconds }, projects };
 }
 
 function parseNetwork(p: Problems, raw: unknown): NetworkSpec {
@@ -325,6 +356,11 @@ function parseResources(p: Problems, key: string, raw: unknown, fallback: Resour
     return out;
 }
 
+/** tls.caDir as configured -> an absolute path: `~` is the home directory, relative paths start at the project. */
+export function resolveCaDir(value: string, projectDir: string, home: string): string {
+    return value === "~" || value.startsWith("~/") ? path.join(home, value.slice(1)) : path.resolve(projectDir, value);
+}
+
 function parseGatewayTls(p: Problems, raw: Record<string, unknown>, projectDir: string, files: FileChecks): GatewaySpec["tls"] {
     const key = `${CONFIG_NAMESPACE}:gateway`;
     const certFile = p.string(`${key}.certFile`, raw.certFile, "");
@@ -342,9 +378,9 @@ function parseGatewayTls(p: Problems, raw: Record<string, unknown>, projectDir: 
 }
 
 /** The keys under the `dind-compose:` namespace that the program reads. */
-export const NAMESPACE_KEYS = ["projects", "domain", "gateway", "images", "dind", "network"];
+export const NAMESPACE_KEYS = ["projects", "domain", "gateway", "images", "dind", "network", "tls"];
 
-const PROJECT_KEYS = ["name", "path", "composeFiles", "hostname", "port", "env", "preloadImages", "daemonPort", "routes", "tcp", "resources"];
+const PROJECT_KEYS = ["name", "path", "composeFiles", "hostname", "port", "env", "preloadImages", "daemonPort", "routes", "tcp", "resources", "trustCa"];
 
 function parseProjects(p: Problems, raw: unknown, domain: string, projectDir: string, files: FileChecks, defaultResources: ResourcesSpec): ProjectSpec[] {
     const key = `${CONFIG_NAMESPACE}:projects`;
@@ -433,6 +469,7 @@ function parseProjects(p: Problems, raw: unknown, domain: string, projectDir: st
             routes: parseRoutes(p, `${k}.routes`, entry.routes),
             tcp: parseTcp(p, `${k}.tcp`, entry.tcp),
             resources: parseResources(p, `${k}.resources`, entry.resources, defaultResources),
+            trustCa: p.boolean(`${k}.trustCa`, entry.trustCa, true),
         });
     });
 

@@ -24,6 +24,12 @@ export interface DindProjectArgs {
     readyTimeoutSeconds: number;
     /** Host directories to mount at the same path (the project dir and every path its model leaves it for). */
     mountRoots: string[];
+    /**
+     * The user CA's share directory (userCa.ts), mounted read-only for the services that are given
+     * the CA (override.ts). Mounted whatever the project's trustCa, so that changing it does not
+     * replace the dind container; undefined with a user-supplied gateway certificate.
+     */
+    caShare: { source: string; target: string } | undefined;
     /** Flattened compose model, for readable diffs. */
     model: Record<string, string>;
     /** sha256 of every file that feeds a build. */
@@ -85,6 +91,7 @@ export class DindProject extends pulumi.ComponentResource {
                     { type: "volume", source: certs.name, target: "/certs" },
                     { type: "volume", source: data.name, target: "/var/lib/docker" },
                     ...args.mountRoots.map((dir) => ({ type: "bind" as const, source: dir, target: dir })),
+                    ...(args.caShare ? [{ type: "bind" as const, ...args.caShare, readOnly: true }] : []),
                 ],
                 networks: [{ name: network.name, aliases: [spec.name], ...(args.address ? { ip: args.address } : {}) }],
                 ports: spec.daemonPort === undefined ? [] : [{ hostIp: "127.0.0.1", hostPort: spec.daemonPort, containerPort: 2376 }],

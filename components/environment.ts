@@ -5,7 +5,7 @@ import { Route } from "./gatewayConfig";
 import { projectUrl } from "./indexPage";
 import { ComposeInvocation, DindProject } from "./dindProject";
 import { PROJECT_LABEL, StackNames, STACK_LABEL, stackLabelValue } from "./names";
-import { extraHostsNeeded, gatewayAliases, renderOverride } from "./override";
+import { CA_SHARE_MOUNT, extraHostsNeeded, gatewayAliases, renderOverride } from "./override";
 import { GatewayCertificate } from "./providers/certificates";
 import { PortModel } from "./compose";
 import { ProjectRoute } from "./routes";
@@ -30,6 +30,20 @@ export interface LoadedProject {
     buildFiles: Record<string, string>;
     /** sha256 of every other file compose reads besides the compose files (included, extended, env, secret and config files). */
     sourceFiles: Record<string, string>;
+    /** Every service -> the variables of override.ts CA_ENV that it sets itself (left to it when it is given the user CA). */
+    caVariables: Record<string, string[]>;
+}
+
+/** The user CA as the environment uses it (see userCa.ts). */
+export interface EnvironmentCa {
+    /** dind-compose:tls.caDir. */
+    dir: string;
+    /** sha256 of the CA's public key; in a preview that makes the CA, a placeholder. */
+    keyId: string;
+    /** The CA certificate (PEM); "" in a preview that makes the CA. */
+    cert: string;
+    /** The directory mounted read-only into every dind container (the CA and the bundle for children). */
+    shareDir: string;
 }
 
 export interface EnvironmentArgs {
@@ -38,12 +52,12 @@ export interface EnvironmentArgs {
     loaded: Record<string, LoadedProject>;
     pulumiProject: string;
     stack: string;
-    /** The user's certificate and key contents (gateway.certFile/keyFile); undefined: a local CA issues one. */
+    /** The user's certificate and key contents (gateway.certFile/keyFile); undefined: the user CA issues one. */
     userTls: { cert: string; key: pulumi.Input<string> } | undefined;
-    /** Where the local CA's certificate is written for the user to trust. */
-    caFile: string;
     /** Network name -> how it is made and the fixed addresses on it (networkPlan.ts). */
     networks: Record<string, NetworkPlan>;
+    /** The user CA that signs the gateway's certificate and that the services are given; undefined with userTls. */
+    ca: EnvironmentCa | undefined;
 }
 
 /**
@@ -62,7 +76,7 @@ export class Environment extends pulumi.ComponentResource {
     /** Project name -> service -> state after the last up. */
     public readonly services: pulumi.Output<Record<string, Record<string, string>>>;
     public readonly gatewayContainer: pulumi.Output<string>;
-    /** The local CA's certificate (PEM) to trust for HTTPS; undefined with a user-supplied certificate. */
+    /** The user CA's certificate (PEM) to trust for HTTPS; undefined with a user-supplied certificate. */
     public readonly caCertificate: pulumi.Output<string> | undefined;
     /** Project name -> its HTTPS URL through the gateway. */
     public readonly httpsUrls: Record<string, string>;
@@ -105,9 +119,9 @@ export class Environment extends pulumi.ComponentResource {
             })),
         );
         const routedHostnames = routes.map((r) => r.hostname);
-        const certificate = args.userTls
-            ? undefined
-            : new GatewayCertificate(`${name}-certificate`, { domain: spec.domain, hostnames: routedHostnames, caFile: args.caFile }, { parent: this });
+        const ca = args.userTls ? undefined : args.ca;
+        if (!args.userTls && !ca) throw new Error("Environment: neither a user certificate (gateway.certFile) nor the user CA was given");
+        const certificate = ca && new GatewayCertificate(`${name}-certificate`, { domain: spec.domain, hostnames: routedHostnames, caDir: ca.dir, caKeyId: ca.keyId }, { parent: this });
         const tls = args.userTls ?? { cert: (certificate as GatewayCertificate).cert, key: (certificate as GatewayCertificate).key };
         const hostnames = [spec.domain, ...routedHostnames];
         const gateway = new Gateway(
@@ -128,11 +142,16 @@ export class Environment extends pulumi.ComponentResource {
             { parent: this },
         );
 
-        /** The project's compose override: only for services that DNS cannot serve, so most projects do not wait for the gateway. */
-        const overrideOf = (p: { name: string }): pulumi.Input<string> => {
+        /**
+         * The project's compose override: extra_hosts only for services that DNS cannot serve (so most
+         * projects do not wait for the gateway's addresses), rebound ports, and the user CA for the
+         * services of a project that trusts it.
+         */
+        const overrideOf = (p: { name: string; trustCa: boolean }): pulumi.Input<string> => {
             const needs = extraHostsNeeded({ services: loaded[p.name].services, bridgeServices: loaded[p.name].bridgeServices, hostnames });
             const rebind = loaded[p.name].rebindPorts;
-            return Object.keys(needs).length === 0 ? renderOverride({}, "", rebind) : gateway.addresses.apply((a) => renderOverride(needs, a[p.name] ?? "", rebind));
+            const trust = ca && p.trustCa ? loaded[p.name].caVariables : {};
+            return Object.keys(needs).length === 0 ? renderOverride({}, "", rebind, trust) : gateway.addresses.apply((a) => renderOverride(needs, a[p.name] ?? "", rebind, trust));
         };
         const projects = spec.projects.map(
             (p) =>
@@ -146,6 +165,7 @@ export class Environment extends pulumi.ComponentResource {
                         security: spec.dind.security,
                         readyTimeoutSeconds: spec.dind.readyTimeoutSeconds,
                         mountRoots: loaded[p.name].mountRoots,
+                        caShare: ca && { source: ca.shareDir, target: CA_SHARE_MOUNT },
                         model: loaded[p.name].model,
                         buildFiles: loaded[p.name].buildFiles,
                         sourceFiles: loaded[p.name].sourceFiles,
@@ -168,7 +188,7 @@ export class Environment extends pulumi.ComponentResource {
             spec.projects.map((p) => [p.name, loaded[p.name].routes.map((r) => ({ url: projectUrl(r.hostname, spec.gateway.httpPort), service: r.service ?? null, port: r.port }))]),
         );
         this.httpsUrls = Object.fromEntries(spec.projects.map((p) => [p.name, projectUrl(p.hostname, spec.gateway.httpsPort, "https")]));
-        this.caCertificate = certificate?.caCert;
+        this.caCertificate = ca && pulumi.output(ca.cert);
         this.daemons = byName(projects.map((p) => p.daemon));
         this.daemonEndpoints = byName(projects.map((p) => p.daemonEndpoint)).apply((m) =>
             Object.fromEntries(Object.entries(m).filter((e): e is [string, string] => e[1] !== undefined)),

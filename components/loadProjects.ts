@@ -30,6 +30,7 @@ import {
 } from "./compose";
 import { ConfigError, ProjectSpec } from "./config";
 import { LoadedProject } from "./environment";
+import { CA_ENV } from "./override";
 import { run } from "./providers/exec";
 import { duplicateHostnames, portsToRebind, projectRoutes, PublishedPorts } from "./routes";
 
@@ -254,6 +255,7 @@ function loadProject(spec: ProjectSpec, index: number, canonical: ComposeModel |
         services: services.filter((name) => !/^(service|container):/.test(networkMode(name))),
         // The inner default bridge has no embedded DNS: project hostnames need /etc/hosts there (override.ts).
         bridgeServices: services.filter((name) => ["bridge", "default"].includes(networkMode(name))),
+        caVariables: Object.fromEntries(services.map((s) => [s, Object.keys(model.services[s].environment).filter((k) => k in CA_ENV)])),
         routes,
         rebindPorts: portsToRebind(ports),
         mountRoots: mountRoots([spec.dir, ...spec.composeFiles, ...reads.files, ...hostPaths(model)], isDirectory),

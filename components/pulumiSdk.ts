@@ -16,3 +16,4 @@ export * as log from "@pulumi/pulumi/log";
 export { invoke } from "@pulumi/pulumi/runtime/invoke";
 export { unknownValue } from "@pulumi/pulumi/runtime/rpc";
 export { allConfig } from "@pulumi/pulumi/runtime/config";
+export { isDryRun } from "@pulumi/pulumi/runtime/settings";

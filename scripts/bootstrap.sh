@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs and starts everything dind-compose needs, idempotently:
 #   Node.js >= 22, the npm dependencies, the Pulumi CLI + Node.js language
-#   host, a Docker engine, and the images (official ones when a registry
-#   answers, stand-ins built from Debian packages when none does).
+#   host, a Docker engine, the images (official ones when a registry
+#   answers, stand-ins built from Debian packages when none does), and
+#   certutil (libnss3-tools) for `npm run trust`.
 # Expensive results are cached under $CACHE_DIR (default ~/.cache/dind-compose),
 # keyed by version; a second run only checks and takes seconds.
 set -euo pipefail
@@ -65,6 +66,16 @@ if ! docker compose version >/dev/null 2>&1; then
     rm -f "$plugin_dir/docker-compose.tmp"
     log "docker compose on the host: not installed (only needed for host access to a project's daemon)"
   fi
+fi
+
+# --- certutil (npm run trust: the NSS databases of Chromium and Firefox) -----
+if command -v certutil >/dev/null 2>&1; then
+  log "certutil: $(command -v certutil)"
+elif command -v apt-get >/dev/null 2>&1; then
+  apt_install libnss3-tools
+  log "certutil: $(command -v certutil)"
+else
+  log "certutil: not installed (npm run trust then prints the commands for the browsers' NSS databases)"
 fi
 
 log "ready in $(( $(date +%s) - started )) s"

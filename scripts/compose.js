@@ -11,10 +11,21 @@ try {
     const { stack, project, args } = parseArgs(process.argv.slice(2));
     const c = projectEntry(stackOutputs(stack), "compose", project, stack);
     // The same invocation as the compose-stack provider's (components/composeCommand.ts).
-    const { composeExecArgs } = requireProgramModule(path.resolve(__dirname, ".."), "components/composeCommand");
-    const dockerArgs = [...composeExecArgs({ ...c, project }, { tty: process.stdin.isTTY }), ...args];
-    // The override goes on stdin; commands that need a terminal (exec -it) then run without one.
-    const r = spawnSync("docker", dockerArgs, { stdio: [c.override !== "" ? "pipe" : "inherit", "inherit", "inherit"], input: c.override !== "" ? c.override : undefined });
+    const { composeExecArgs, OVERRIDE_TO_FILE_SCRIPT } = requireProgramModule(path.resolve(__dirname, ".."), "components/composeCommand");
+    const target = { ...c, project };
+    const tty = Boolean(process.stdin.isTTY);
+    // From a terminal, the override goes into a file in the dind container first, so that stdin
+    // stays the terminal's (exec -it, logs -f with ^C); otherwise it goes on stdin.
+    let overrideFile;
+    if (tty && c.override !== "") {
+        const w = spawnSync("docker", ["exec", "-i", c.daemon, "sh", "-c", OVERRIDE_TO_FILE_SCRIPT], { input: c.override, encoding: "utf8" });
+        if (w.status !== 0) throw new Error(`could not write the override into ${c.daemon}: ${w.stderr.trim()}`);
+        overrideFile = w.stdout.trim();
+    }
+    const dockerArgs = [...composeExecArgs(target, { tty, overrideFile }), ...args];
+    const onStdin = c.override !== "" && overrideFile === undefined;
+    const r = spawnSync("docker", dockerArgs, { stdio: [onStdin ? "pipe" : "inherit", "inherit", "inherit"], input: onStdin ? c.override : undefined });
+    if (overrideFile) spawnSync("docker", ["exec", c.daemon, "rm", "-f", overrideFile]);
     process.exit(r.status ?? 1);
 } catch (e) {
     console.error(`npm run compose: ${e.message}`);

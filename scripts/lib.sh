@@ -40,15 +40,22 @@ build_from_wrapper() {
 
 # apt_install <package>: installs a Debian package
 # without recommends, running `apt-get update` only when apt knows no candidate.
+# The downloaded .deb files are kept in $CACHE_DIR/apt/archives (apt's own
+# cache is emptied by `apt-get clean` and by images that set it up so), so a
+# reinstall of the same version needs no mirror.
 apt_install() {
-  local package="$1" candidate
+  local package="$1" candidate archives="$CACHE_DIR/apt/archives"
   command -v apt-get >/dev/null || die "$package is needed and there is no apt-get to install it"
   export DEBIAN_FRONTEND=noninteractive
+  mkdir -p "$archives/partial"
   candidate="$(apt-cache policy "$package" 2>/dev/null | awk '/Candidate:/ { print $2 }')"
   if [ -z "$candidate" ] || [ "$candidate" = "(none)" ]; then
     log "apt-get update (no $package candidate in the package lists)"
     apt-get update -qq >/dev/null
   fi
-  log "apt-get install $package"
-  apt-get install -y -qq --no-install-recommends "$package" >/dev/null
+  log "apt-get install $package (packages cached in $archives)"
+  # apt downloads as its _apt user, which cannot write into root's cache: as root, download as root.
+  local sandbox=()
+  [ "$(id -u)" = 0 ] && sandbox=(-o APT::Sandbox::User=root)
+  apt-get install -y -qq --no-install-recommends -o "Dir::Cache::Archives=$archives" "${sandbox[@]}" "$package" >/dev/null
 }

@@ -23,7 +23,8 @@ if (first) {
 }
 const firstHttps = Object.values(httpsUrls)[0];
 if (firstHttps) {
-    const ca = outputs.caFile ? ` --cacert ${require("path").relative(process.cwd(), outputs.caFile)}` : "";
-    console.log(`HTTPS too: curl${ca} --resolve ${resolve(firstHttps)} ${firstHttps}`);
+    console.log(`HTTPS too: curl --resolve ${resolve(firstHttps)} ${firstHttps}`);
+    // The user CA (outside the repository, one per user): trusted only on the user's command.
+    if (outputs.caFile) console.log(`  once the CA is trusted (npm run trust; until then add --cacert ${outputs.caFile})`);
 }
 console.log("\nBrowsers such as Chromium resolve *.localhost by themselves. Tear down with: npm run pulumi -- destroy --yes -s dev");

@@ -6,6 +6,7 @@
 // Two stacks: one that never gets a good config (every row rewrites its config
 // and runs `up`: each takes seconds), and one that first brings a project up,
 // then gets the bad configs and must keep serving with the same containers.
+import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
@@ -191,6 +192,39 @@ describe("bad input: `pulumi up` stops before any resource with the key or file,
         } finally {
             server.close();
         }
+        await expectNothingCreated();
+    });
+
+    /** A CA directory holding a certificate made with `extensions` and its key, without dind-compose's domain record. */
+    function foreignCaDir(name: string, extensions: string[]): string {
+        const dir = path.join(stack.workDir, name);
+        fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+        execFileSync("openssl", ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", path.join(dir, "ca-key.pem")]);
+        execFileSync("openssl", ["req", "-x509", "-new", "-key", path.join(dir, "ca-key.pem"), "-days", "365", "-subj", "/CN=not dind-compose", ...extensions.flatMap((e) => ["-addext", e]), "-out", path.join(dir, "ca.pem")]);
+        return dir;
+    }
+
+    it("tls.caDir that cannot be written", async () => {
+        const r = await upWith({ ...good, tls: { caDir: "/proc/dind-compose-ca" } });
+        expectRejected(r, `dind-compose:tls.caDir "/proc/dind-compose-ca": cannot be made`, "or point the key at a writable directory");
+        await expectNothingCreated();
+    });
+
+    it("tls.caDir whose certificate is not a CA, and one whose key does not match", async () => {
+        const leaf = foreignCaDir("ca-leaf", ["basicConstraints=critical,CA:FALSE"]);
+        expectRejected(await upWith({ ...good, tls: { caDir: leaf } }), `dind-compose:tls.caDir "${leaf}": ${leaf}/ca.pem (CN=not dind-compose) is not a CA certificate`, "or point dind-compose:tls.caDir at an empty directory");
+        const mismatched = foreignCaDir("ca-mismatch", ["basicConstraints=critical,CA:TRUE", "nameConstraints=critical,permitted;DNS:project.localhost"]);
+        execFileSync("openssl", ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", path.join(mismatched, "ca-key.pem")]);
+        expectRejected(await upWith({ ...good, tls: { caDir: mismatched } }), `the key ${mismatched}/ca-key.pem does not belong to the certificate ${mismatched}/ca.pem; put the matching key there`);
+        await expectNothingCreated();
+    });
+
+    it("a domain outside the constraints of a CA that dind-compose did not make: refused, the CA left as it is", async () => {
+        const dir = foreignCaDir("ca-other-domain", ["basicConstraints=critical,CA:TRUE", "nameConstraints=critical,permitted;DNS:other.localhost"]);
+        const before = fs.readFileSync(path.join(dir, "ca.pem"), "utf8");
+        const r = await upWith({ ...good, tls: { caDir: dir } });
+        expectRejected(r, `permits only other.localhost, not dind-compose:domain "project.localhost"`, "have its maker re-issue it for project.localhost");
+        expect(fs.readFileSync(path.join(dir, "ca.pem"), "utf8")).toBe(before);
         await expectNothingCreated();
     });
 

@@ -1,36 +1,26 @@
 // What a user sees, in a real browser: headless Chromium (Debian's package,
 // driven by playwright-core) opens the projects and the index page through the
 // gateway over HTTP and HTTPS. Chromium resolves *.localhost to this machine
-// by itself. Screenshots are kept in test-artifacts/.
-import * as crypto from "crypto";
+// by itself. HTTPS is verified: the stack's user CA is in the NSS database of a
+// temporary HOME, as `npm run trust` puts it there (trustedHttps.test.ts runs
+// that command itself), and no certificate error is ignored. Screenshots are
+// kept in test-artifacts/.
+import { execFileSync } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
-import * as tls from "tls";
 import { chromium, type Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { copyExample, freePort, REPO_DIR, STAND_IN_IMAGES, TestStack } from "./harness";
 
 const ARTIFACTS = path.join(REPO_DIR, "test-artifacts");
 
-/** base64 sha256 of the server certificate's public key, for Chromium's --ignore-certificate-errors-spki-list. */
-function spkiHash(port: number, servername: string, ca: string): Promise<string> {
-    return new Promise((resolve, reject) => {
-        // Verified against the stack's CA: the browser is told to accept exactly this certificate.
-        const socket = tls.connect({ host: "127.0.0.1", port, servername, ca }, () => {
-            const cert = socket.getPeerCertificate();
-            socket.end();
-            const spki = new crypto.X509Certificate(cert.raw).publicKey.export({ type: "spki", format: "der" });
-            resolve(crypto.createHash("sha256").update(spki).digest("base64"));
-        });
-        socket.on("error", reject);
-    });
-}
-
 describe("in a real browser (headless Chromium)", () => {
     const stack = new TestStack("browser");
     let port = 0;
     let httpsPort = 0;
     let browser: Browser;
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), "dind-compose-browser-home-"));
 
     beforeAll(async () => {
         port = await freePort();
@@ -44,20 +34,22 @@ describe("in a real browser (headless Chromium)", () => {
             gateway: { httpPort: port, httpsPort },
         });
         await stack.pulumiOk("up", "--yes", "--skip-preview");
-        const ca = String((await stack.outputs()).caCertificate);
-        const spki = await spkiHash(httpsPort, "a.project.localhost", ca);
+        const caFile = String((await stack.outputs()).caFile);
+        const nssdb = `sql:${path.join(home, ".pki", "nssdb")}`;
+        fs.mkdirSync(path.join(home, ".pki", "nssdb"), { recursive: true });
+        execFileSync("certutil", ["-d", nssdb, "-N", "--empty-password"]);
+        execFileSync("certutil", ["-d", nssdb, "-A", "-t", "C,,", "-n", "dind-compose browser test", "-i", caFile]);
         fs.mkdirSync(ARTIFACTS, { recursive: true });
         browser = await chromium.launch({
             executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-            args: [
-                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", `--ignore-certificate-errors-spki-list=${spki}`,
-            ],
+            env: { ...process.env, HOME: home },
+            args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
         });
     });
     afterAll(async () => {
         await browser?.close();
         await stack.cleanup();
+        fs.rmSync(home, { recursive: true, force: true });
         expect(await stack.leftovers()).toEqual([]);
     });
 
@@ -70,7 +62,7 @@ describe("in a real browser (headless Chromium)", () => {
         await page.close();
     });
 
-    it("project b over HTTPS, with the certificate the stack's CA issued", async () => {
+    it("project b over HTTPS, with the certificate the user CA issued, verified", async () => {
         const page = await browser.newPage();
         const response = await page.goto(`https://b.project.localhost:${httpsPort}/`);
         expect(response?.status()).toBe(200);

@@ -50,7 +50,7 @@ describe("two projects behind the gateway (real engine, real Pulumi)", () => {
         expect(b.body).toContain("<h1 id=\"title\">Project B</h1>");
     });
 
-    it("HTTPS works too, with a certificate from the local CA that the stack exports as a file and an output", async () => {
+    it("HTTPS works too, with a certificate from the user CA that the stack names as a file and an output", async () => {
         const outputs = await stack.outputs();
         const caFile = String(outputs.caFile);
         expect(fs.readFileSync(caFile, "utf8")).toBe(outputs.caCertificate);

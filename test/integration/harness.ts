@@ -126,6 +126,7 @@ export interface StackConfig {
     dind?: Record<string, unknown>;
     images?: Record<string, string>;
     network?: Record<string, unknown>;
+    tls?: Record<string, unknown>;
 }
 
 /** A pulumi command started with TestStack.start. */
@@ -190,6 +191,8 @@ export class TestStack {
     readonly name: string;
     readonly label: string;
     readonly workDir: string;
+    /** The user CA's directory for this stack (DIND_COMPOSE_CA_DIR of every command it runs). */
+    readonly caDir: string;
     private readonly backendDir: string;
     private readonly env: NodeJS.ProcessEnv;
 
@@ -199,7 +202,10 @@ export class TestStack {
         this.workDir = fs.mkdtempSync(path.join(os.tmpdir(), `dind-compose-${prefix}-`));
         this.backendDir = path.join(this.workDir, "backend");
         fs.mkdirSync(this.backendDir);
-        this.env = { ...process.env, PULUMI_BACKEND_URL: `file://${this.backendDir}`, PULUMI_CONFIG_PASSPHRASE: "" };
+        // A user CA of the stack's own (never the real user's), kept until cleanup: a test that
+        // destroys and brings the stack up again sees the same CA.
+        this.caDir = path.join(this.workDir, "ca");
+        this.env = { ...process.env, PULUMI_BACKEND_URL: `file://${this.backendDir}`, PULUMI_CONFIG_PASSPHRASE: "", DIND_COMPOSE_CA_DIR: this.caDir };
     }
 
     private get stackFile(): string {
@@ -306,6 +312,7 @@ export class TestStack {
         if (config.dind) values["dind-compose:dind"] = config.dind;
         if (config.images) values["dind-compose:images"] = config.images;
         if (config.network) values["dind-compose:network"] = config.network;
+        if (config.tls) values["dind-compose:tls"] = config.tls;
         fs.writeFileSync(this.stackFile, `${salt}\n${stringify({ config: values })}`);
     }
 
@@ -345,7 +352,7 @@ export class TestStack {
         for (const id of await ids(["volume", "ls", "-q", "--filter", filter])) await docker("volume", "rm", "-f", id);
         fs.rmSync(this.stackFile, { force: true });
         fs.rmSync(this.workDir, { recursive: true, force: true });
-        // What the program and the scripts wrote for this stack: the gateway CA, exported client certificates.
+        // What the program and the scripts wrote for this stack: the gateway CA of states from before the user CA, exported client certificates.
         fs.rmSync(path.join(REPO_DIR, ".dind-compose", this.name), { recursive: true, force: true });
         fs.rmSync(path.join(REPO_DIR, ".dind-compose", "certs", this.name), { recursive: true, force: true });
     }

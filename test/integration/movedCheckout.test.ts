@@ -19,7 +19,8 @@ describe("the checkout moved after up: destroy from the new place leaves nothing
     let dir = before;
     const pulumi = async (...args: string[]) => {
         // the state lives in the checkout, as .pulumi-state does, and moves with it
-        const env = { ...process.env, PULUMI_BACKEND_URL: `file://${path.join(dir, ".pulumi-state")}`, PULUMI_CONFIG_PASSPHRASE: "" };
+        // DIND_COMPOSE_CA_DIR: a user CA of the test's own, never the real user's.
+        const env = { ...process.env, PULUMI_BACKEND_URL: `file://${path.join(dir, ".pulumi-state")}`, PULUMI_CONFIG_PASSPHRASE: "", DIND_COMPOSE_CA_DIR: path.join(tmp, "ca") };
         const r = await runCommand("pulumi", [...args, "--stack", stack, "--non-interactive", "--color", "never", "--cwd", dir], { env });
         console.log(`[${stack}] (${path.basename(dir)}) pulumi ${args.join(" ")} -> exit ${r.code} in ${r.seconds.toFixed(1)} s`);
         return r;

@@ -86,10 +86,12 @@ describe("projects call each other by hostname through the gateway, and are othe
         port = await freePort();
         const bDir = copyExample("project-b", stack.workDir);
         fs.writeFileSync(path.join(bDir, "compose.bridge.yaml"), BRIDGE_SERVICE);
+        // trustCa: false: this file is about names (DNS, extra_hosts); with the user CA every service
+        // gets an override entry too (trustedHttps.test.ts), which the override assertions here leave out.
         config = {
             projects: [
-                { name: "a", path: copyExample("project-a", stack.workDir), preloadImages: [IMAGE] },
-                { name: "b", path: bDir, composeFiles: ["compose.yaml", "compose.bridge.yaml"], preloadImages: [IMAGE] },
+                { name: "a", path: copyExample("project-a", stack.workDir), preloadImages: [IMAGE], trustCa: false },
+                { name: "b", path: bDir, composeFiles: ["compose.yaml", "compose.bridge.yaml"], preloadImages: [IMAGE], trustCa: false },
             ],
             gateway: { httpPort: port, httpsPort: await freePort() },
             dind: { security: "capabilities" },
@@ -245,7 +247,7 @@ describe("projects call each other by hostname through the gateway, and are othe
         });
         const before = await snapshot();
 
-        config = { ...config, projects: [...config.projects, { name: "c", path: cDir, preloadImages: [IMAGE] }] };
+        config = { ...config, projects: [...config.projects, { name: "c", path: cDir, preloadImages: [IMAGE], trustCa: false }] };
         stack.setConfig(config);
 
         // ---- preview --diff: exactly which resources change, and how.

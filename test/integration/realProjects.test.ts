@@ -255,7 +255,7 @@ describe("real projects: files from a shared folder, routes per service, loopbac
         try {
             const r = await stack.pulumi("preview");
             expect(r.code).not.toBe(0);
-            expect(r.stdout + r.stderr).toMatch(/dind-compose:gatway is not a known key \(allowed: dind-compose:projects, dind-compose:domain, dind-compose:gateway, dind-compose:images, dind-compose:dind\); remove it or fix its spelling/);
+            expect(r.stdout + r.stderr).toMatch(/dind-compose:gatway is not a known key \(allowed: dind-compose:projects, dind-compose:domain, dind-compose:gateway, dind-compose:images, dind-compose:dind, dind-compose:network, dind-compose:tls\); remove it or fix its spelling/);
         } finally {
             await stack.pulumiOk("config", "rm", "dind-compose:gatway");
         }

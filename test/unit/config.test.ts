@@ -1,3 +1,5 @@
+import * as os from "os";
+import * as path from "path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, DEFAULTS, FileChecks, parseConfig, RawConfig } from "../../components/config";
 
@@ -45,9 +47,19 @@ describe("parseConfig: valid input", () => {
                 routes: undefined,
                 tcp: [],
                 resources: {},
+                trustCa: true,
             },
         ]);
         expect(spec.network).toEqual({ pool: { base: (10 * 256 + 250) * 65536, prefix: 16 }, subnetSize: 28 });
+        expect(spec.tls.caDir).toBe(path.join(os.homedir(), ".local/share/dind-compose/ca"));
+    });
+
+    it("takes tls.caDir with ~ for the home directory or relative to the project, and trustCa per project", () => {
+        const home = { ...fs, homeDir: "/home/me" };
+        expect(parseConfig({ projects: [a], tls: { caDir: "~/ca" } }, root, home).tls.caDir).toBe("/home/me/ca");
+        expect(parseConfig({ projects: [a], tls: { caDir: "certs/ca" } }, root, home).tls.caDir).toBe("/repo/certs/ca");
+        const spec = parseConfig({ projects: [{ ...a, trustCa: false }, { ...b, trustCa: "true" }] }, root, home);
+        expect(spec.projects.map((x) => x.trustCa)).toEqual([false, true]);
     });
 
     it("finds the compose file docker compose would pick, and honours explicit lists in order", () => {
@@ -120,6 +132,11 @@ describe("parseConfig: every bad input names the key, the value and the fix", ()
             /projects\[1\]\.tcp\[0\]\.hostPort 15432: host port already taken by dind-compose:projects\[0\]\.tcp\[0\]\.hostPort; give each its own hostPort/,
         ],
         ["tcp inner port opened twice", { projects: [{ ...a, tcp: [{ port: 5432, hostPort: 15432 }, { port: 5432, hostPort: 15433 }] }] }, /tcp\[1\]\.port 5432: inner port already taken by/],
+        ["tls not an object", { projects: [a], tls: "~/ca" }, /dind-compose:tls must be an object, got "~\/ca"/],
+        ["tls with an unknown key", { projects: [a], tls: { caFile: "x" } }, /dind-compose:tls\.caFile is not a known key \(allowed: caDir\)/],
+        ["caDir empty", { projects: [a], tls: { caDir: "" } }, /dind-compose:tls\.caDir must be a non-empty string, got ""/],
+        ["caDir is a file", { projects: [a], tls: { caDir: "/abs/c/compose.yml" } }, /dind-compose:tls\.caDir "\/abs\/c\/compose.yml": \/abs\/c\/compose.yml is a file, not a directory/],
+        ["trustCa not a boolean", { projects: [{ ...a, trustCa: "no" }] }, /dind-compose:projects\[0\]\.trustCa "no" is not a boolean; use true or false/],
         ["tcp host port is the gateway's", { projects: [{ ...a, tcp: [{ port: 80, hostPort: 8080 }] }], gateway: { httpPort: 8080 } }, /tcp\[0\]\.hostPort 8080 is dind-compose:gateway\.httpPort too/],
         ["network pool that is not a range", { projects: [a], network: { pool: "10.250.0.0" } }, /dind-compose:network\.pool "10\.250\.0\.0" is not an IPv4 range from \/8 to \/29; use one such as 10\.250\.0\.0\/16/],
         ["network pool with host bits", { projects: [a], network: { pool: "10.250.7.0/16" } }, /network\.pool "10\.250\.7\.0\/16" has host bits set; use the network address, "10\.250\.0\.0\/16"/],
@@ -154,7 +171,7 @@ describe("parseConfig: every bad input names the key, the value and the fix", ()
 
     it("takes routes and tcp ports as given, and every key of the namespace it knows", () => {
         const spec = parseConfig(
-            { keys: ["projects", "domain", "gateway", "images", "dind", "network"], projects: [{ ...a, routes: [{ service: "api", port: 8000 }, { service: "admin", hostname: "admin.example.localhost" }], tcp: [{ port: 5432, hostPort: "15432" }] }] },
+            { keys: ["projects", "domain", "gateway", "images", "dind", "network", "tls"], projects: [{ ...a, routes: [{ service: "api", port: 8000 }, { service: "admin", hostname: "admin.example.localhost" }], tcp: [{ port: 5432, hostPort: "15432" }] }] },
             root,
             fs,
         );

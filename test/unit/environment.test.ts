@@ -28,7 +28,7 @@ beforeAll(async () => {
                     outs.boundPorts = {};
                 }
                 if (args.type.endsWith("compose:Stack")) outs.services = { web: "running" };
-                if (args.type.endsWith("tls:GatewayCertificate")) Object.assign(outs, { caCert: "CA", cert: "CERT", key: "KEY" });
+                if (args.type.endsWith("tls:GatewayCertificate")) Object.assign(outs, { cert: "CERT", key: "KEY" });
                 return { id: `${args.name}-id`, state: outs };
             },
             call: () => ({}),
@@ -44,6 +44,7 @@ const promiseOf = <T>(o: pulumi.Output<T>): Promise<T> => new Promise((resolve) 
 const spec: EnvironmentSpec = {
     domain: "project.localhost",
     network: { pool: { base: 0x0afa0000, prefix: 16 }, subnetSize: 28 },
+    tls: { caDir: "/home/me/.local/share/dind-compose/ca" },
     gateway: { bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443, tls: undefined },
     images: { dind: "docker:29-dind", nginx: "nginx:1.29-alpine" },
     dind: { security: "capabilities", readyTimeoutSeconds: 30 },
@@ -59,8 +60,10 @@ const spec: EnvironmentSpec = {
         routes: undefined,
         tcp: [],
         resources: name === "a" ? { cpus: 1, memory: 512 * 1024 ** 2 } : {},
+        trustCa: name === "a",
     })),
 };
+const ca = { dir: "/home/me/ca", keyId: "k1", cert: "CA PEM", shareDir: "/home/me/ca/share" };
 const loaded: Record<string, LoadedProject> = {
     a: {
         services: ["web", "db"],
@@ -71,6 +74,7 @@ const loaded: Record<string, LoadedProject> = {
         model: { "services.web.image": "x" },
         buildFiles: {},
         sourceFiles: {},
+        caVariables: { web: [], db: ["SSL_CERT_FILE"] },
     },
     b: {
         services: ["web", "db"],
@@ -81,13 +85,14 @@ const loaded: Record<string, LoadedProject> = {
         model: { "services.web.image": "y" },
         buildFiles: {},
         sourceFiles: {},
+        caVariables: { web: [], db: ["SSL_CERT_FILE"] },
     },
 };
 
 describe("Environment resource graph", () => {
     let env: EnvironmentClass;
     beforeAll(async () => {
-        env = new Environment("env", { spec, loaded, pulumiProject: "dind-compose", stack: "test", userTls: undefined, caFile: "/tmp/ca.pem", networks: {} });
+        env = new Environment("env", { spec, loaded, pulumiProject: "dind-compose", stack: "test", userTls: undefined, ca, networks: {} });
         await promiseOf(env.services);
     });
 
@@ -129,14 +134,17 @@ describe("Environment resource graph", () => {
         }
     });
 
-    it("mounts the volumes and every mount root at the same path in the dind container", () => {
+    it("mounts the volumes and every mount root at the same path in the dind container, and the user CA's share directory read-only", () => {
         const dind = byName("dind-compose-test-a-dind");
         expect(dind.inputs.mounts).toEqual([
             { type: "volume", source: "dind-compose-test-a-certs", target: "/certs" },
             { type: "volume", source: "dind-compose-test-a-data", target: "/var/lib/docker" },
             { type: "bind", source: "/src/a", target: "/src/a" },
             { type: "bind", source: "/src/shared", target: "/src/shared" },
+            { type: "bind", source: "/home/me/ca/share", target: "/etc/dind-compose/ca", readOnly: true },
         ]);
+        // b does not give its services the CA (trustCa: false), and mounts it all the same: toggling it replaces nothing.
+        expect(byName("dind-compose-test-b-dind").inputs.mounts).toContainEqual({ type: "bind", source: "/home/me/ca/share", target: "/etc/dind-compose/ca", readOnly: true });
         expect(dind.inputs.env).toMatchObject({ DOCKER_TLS_CERTDIR: "/certs" });
         expect(String((dind.inputs.env as Record<string, string>).DOCKER_TLS_SAN)).toContain("DNS:a");
         expect(dind.inputs.securityArgs).toContain("--cap-drop=SYS_RESOURCE");
@@ -174,22 +182,31 @@ describe("Environment resource graph", () => {
         expect(conf).toContain("set $upstream dind-compose-test-b-dind:80;");
     });
 
-    it("gives a compose override only to services on the inner default bridge, with the gateway's address on their project's network", () => {
+    it("gives a compose override only to services on the inner default bridge, with the gateway's address on their project's network, and the user CA to the services of projects that trust it", () => {
         const stacks = ofType("compose:Stack");
-        // a: DNS serves every service, so no override (and no wait for the gateway's addresses).
-        expect(stacks.find((s) => s.inputs.project === "a")?.inputs.override).toBe("");
+        // a: DNS serves every service, so no extra_hosts (and no wait for the gateway's addresses); its services get the CA.
+        const a = String(stacks.find((s) => s.inputs.project === "a")?.inputs.override);
+        expect(a).not.toContain("extra_hosts");
+        expect(a).toContain("SSL_CERT_FILE: /etc/dind-compose/ca/bundle.pem");
+        expect(a.match(/SSL_CERT_FILE/g)).toHaveLength(1); // db sets its own
+        expect(a).toContain("NODE_EXTRA_CA_CERTS: /etc/dind-compose/ca/ca.pem");
         // b: its db service is on the default bridge (no embedded DNS); web is not.
         const b = stacks.find((s) => s.inputs.project === "b");
         expect(b?.inputs.override).toContain("a.project.localhost:172.30.2.2");
         expect(b?.inputs.override).toContain("db:");
         expect(b?.inputs.override).not.toContain("web:");
+        expect(b?.inputs.override).not.toContain("SSL_CERT_FILE");
         expect(b?.inputs.daemonId).toBe("id-dind-compose-test-b-dind");
     });
 
-    it("issues the gateway's certificate from a local CA for the domain and every hostname, and mounts it", () => {
+    it("issues the gateway's certificate from the user CA for the domain and every hostname, and mounts it", async () => {
         const cert = ofType("tls:GatewayCertificate");
         expect(cert).toHaveLength(1);
-        expect(cert[0].inputs).toMatchObject({ domain: "project.localhost", hostnames: ["a.project.localhost", "b.project.localhost"], caFile: "/tmp/ca.pem" });
+        expect(cert[0].name).toBe("env-certificate");
+        expect(cert[0].inputs).toMatchObject({ domain: "project.localhost", hostnames: ["a.project.localhost", "b.project.localhost"], caDir: "/home/me/ca", caKeyId: "k1" });
+        // The CA's key is no part of the stack: neither an input nor an output of the certificate.
+        expect(Object.keys(cert[0].inputs).filter((k) => /^ca(Key|Cert|File)$/.test(k))).toEqual([]);
+        expect(await promiseOf(env.caCertificate as pulumi.Output<string>)).toBe("CA PEM");
         const files = byName("dind-compose-test-gateway").inputs.files as { path: string; content: string }[];
         const secretFiles = byName("dind-compose-test-gateway").inputs.secretFiles as { path: string; content: string }[];
         expect(secretFiles).toEqual([{ path: "/etc/dind-compose/tls/key.pem", content: "KEY" }]);
@@ -211,7 +228,7 @@ describe("Environment resource graph with a network plan (fresh networks from di
             pulumiProject: "planned",
             stack: "test",
             userTls: undefined,
-            caFile: "/tmp/ca.pem",
+            ca,
             networks: {
                 "planned-test-gateway-net": { create: { subnet: "10.250.0.0/28", ipRange: "10.250.0.8/29" } },
                 "planned-test-a": { create: { subnet: "10.250.0.16/28", ipRange: "10.250.0.24/29" }, addresses: { dind: "10.250.0.18", gateway: "10.250.0.19" } },

@@ -16,6 +16,7 @@ const spec = (over: Partial<ProjectSpec> = {}): ProjectSpec => ({
     routes: undefined,
     tcp: [],
     resources: {},
+    trustCa: true,
     ...over,
 });
 const services: PublishedPorts = [
