@@ -1,16 +1,17 @@
 // Many projects in one stack (issue 18): networks from dind-compose:network.pool and a refusal
 // before anything is created when it has no room; 100 tiny projects, brought up by an `up` that
 // is killed a quarter of the way and one that converges, all answering; a no-op that stays one; an engine restart after which every project answers with no command run; a
-// memory budget that kills a project's own child and nothing else, changed without data loss.
+// memory budget that kills a project's own child and nothing else, changed without data loss; the
+// dev stack's projects across an engine restart.
 //
 // DIND_COMPOSE_SCALE_N sets the number of projects (default 100).
 import * as fs from "fs";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { alive, docker, freePort, httpGet, REPO_DIR, runCommand, TestStack } from "./harness";
+import { alive, copyExample, docker, freePort, httpGet, REPO_DIR, runCommand, STAND_IN_IMAGES, TestStack } from "./harness";
 
-const BUSYBOX = "dind-compose/busybox:trixie";
-const PYTHON = "dind-compose/python:3-trixie";
+const BUSYBOX = STAND_IN_IMAGES.busybox;
+const PYTHON = STAND_IN_IMAGES.python;
 const N = Number(process.env.DIND_COMPOSE_SCALE_N ?? 100);
 
 /** A project folder: one busybox httpd serving `text` on inner port 80, its page bind-mounted from the folder. */
@@ -50,6 +51,42 @@ const expected = (names: string[]) => Object.fromEntries(names.map((n) => [n, `2
 
 /** PIDs of the gateway's processes (nginx master and workers): a reload starts new workers. */
 const gatewayPids = async (gateway: string) => (await docker("top", gateway, "-o", "pid")).split("\n").slice(1).map((s) => s.trim()).filter(Boolean).sort();
+
+/** Whether this run may restart the engine: the local dockerd that scripts/docker-engine.sh started (with DOCKER_HOST set, it is not ours). */
+const engineIsOurs = (): boolean => !process.env.DOCKER_HOST && fs.existsSync(DOCKERD_PIDFILE);
+const DOCKERD_PIDFILE = "/var/run/docker.pid";
+
+/**
+ * Restarts the outer dockerd as a reboot would (SIGTERM: it stops every container; then started
+ * again the way the bootstrap starts it), then polls `answers` until it equals `want` (at most
+ * 300 s), printing how many answer. Asserts that `dind` and its children did start again.
+ */
+async function restartEngineAndWait(dind: string, answers: () => Promise<Record<string, string>>, want: Record<string, string>): Promise<void> {
+    const startedAt = () => docker("inspect", "--format", "{{.State.StartedAt}}", dind);
+    const innerStartedAt = () => docker("exec", dind, "sh", "-c", "docker inspect --format '{{.State.StartedAt}}' $(docker ps -q)");
+    const before = { outer: await startedAt(), inner: await innerStartedAt() };
+    const pid = Number(fs.readFileSync(DOCKERD_PIDFILE, "utf8").trim());
+    process.kill(pid, "SIGTERM");
+    for (let i = 0; i < 600 && fs.existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(fs.existsSync(`/proc/${pid}`), "dockerd did not stop within 60 s").toBe(false);
+    const started = await runCommand("bash", [path.join(REPO_DIR, "scripts", "docker-engine.sh")]);
+    expect(started.code, started.stderr).toBe(0);
+
+    const t0 = Date.now();
+    const total = Object.keys(want).length;
+    let got: Record<string, string>;
+    for (;;) {
+        got = await answers();
+        const answering = Object.keys(want).filter((k) => got[k] === want[k]).length;
+        console.log(`${((Date.now() - t0) / 1000).toFixed(1)} s after the restart: ${answering} of ${total} projects answer`);
+        if (answering === total || Date.now() - t0 > 300_000) break;
+        await new Promise((r) => setTimeout(r, 2000));
+    }
+    expect(got).toEqual(want);
+    // They did go down and come back: the dind container and its children started again.
+    expect(await startedAt()).not.toBe(before.outer);
+    expect(await innerStartedAt()).not.toBe(before.inner);
+}
 
 describe("the network pool has no room: up is refused before anything is created", () => {
     const stack = new TestStack("pool");
@@ -140,36 +177,8 @@ describe(`${N} projects in one stack`, () => {
     });
 
     it("after the outer engine restarts, every project answers again with no command run, and the next preview shows no change", async (ctx) => {
-        const pidfile = "/var/run/docker.pid";
-        if (process.env.DOCKER_HOST || !fs.existsSync(pidfile)) {
-            ctx.skip(); // named: this test restarts the local dockerd that scripts/docker-engine.sh started; with DOCKER_HOST set it is not ours to restart
-            return;
-        }
-        const dind = `dind-compose-${stack.name}-${names[0]}-dind`;
-        const startedAt = () => docker("inspect", "--format", "{{.State.StartedAt}}", dind);
-        const innerStartedAt = () => docker("exec", dind, "sh", "-c", "docker inspect --format '{{.State.StartedAt}}' $(docker ps -q)");
-        const before = { outer: await startedAt(), inner: await innerStartedAt() };
-        const pid = Number(fs.readFileSync(pidfile, "utf8").trim());
-        process.kill(pid, "SIGTERM");
-        for (let i = 0; i < 600 && fs.existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 100));
-        expect(fs.existsSync(`/proc/${pid}`), "dockerd did not stop within 60 s").toBe(false);
-        const started = await runCommand("bash", [path.join(REPO_DIR, "scripts", "docker-engine.sh")]);
-        expect(started.code, started.stderr).toBe(0);
-
-        const t0 = Date.now();
-        let got: Record<string, string>;
-        for (;;) {
-            got = await pages(port, names);
-            const answering = Object.values(got).filter((v) => v.startsWith("200 ")).length;
-            console.log(`${((Date.now() - t0) / 1000).toFixed(1)} s after the restart: ${answering} of ${N} projects answer`);
-            if (answering === N || Date.now() - t0 > 300_000) break;
-            await new Promise((r) => setTimeout(r, 2000));
-        }
-        console.log(`after the engine restart, all ${N} projects answered in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-        expect(got).toEqual(expected(names));
-        // They did go down and come back: the dind container and its child started again.
-        expect(await startedAt()).not.toBe(before.outer);
-        expect(await innerStartedAt()).not.toBe(before.inner);
+        if (!engineIsOurs()) return ctx.skip(); // named: see engineIsOurs
+        await restartEngineAndWait(`dind-compose-${stack.name}-${names[0]}-dind`, () => pages(port, names), expected(names));
         await stack.pulumiOk("preview", "--expect-no-changes");
     });
 });
@@ -235,3 +244,35 @@ while True: a.append(bytearray(16 * 1024 * 1024))
         expect(await pages(port, ["small", "other"])).toEqual(expected(["small", "other"]));
     });
 });
+
+describe("the dev stack's projects (a builds its image, b, the code runner) across an engine restart", () => {
+    const stack = new TestStack("devrestart");
+    let port = 0;
+    const projects = ["a", "b", "runner"];
+
+    beforeAll(async () => {
+        port = await freePort();
+        await stack.init({
+            projects: [
+                { name: "a", path: copyExample("project-a", stack.workDir), preloadImages: [BUSYBOX] },
+                { name: "b", path: copyExample("project-b", stack.workDir), preloadImages: [BUSYBOX] },
+                { name: "runner", path: copyExample("code-runner", stack.workDir), preloadImages: [PYTHON, BUSYBOX] },
+            ],
+            gateway: { httpPort: port, httpsPort: await freePort() },
+        });
+        await stack.pulumiOk("up", "--yes", "--skip-preview");
+    });
+    afterAll(async () => {
+        await stack.cleanup();
+        expect(await stack.leftovers()).toEqual([]);
+    });
+
+    it("every project answers 200 again with no command run, and the next preview shows no change", async (ctx) => {
+        if (!engineIsOurs()) return ctx.skip(); // named: see engineIsOurs
+        const statuses = async () => Object.fromEntries(await Promise.all(projects.map(async (p) => [p, String((await httpGet(port, `${p}.project.localhost`).catch(() => ({ status: 0 }))).status)])));
+        expect(await statuses()).toEqual({ a: "200", b: "200", runner: "200" });
+        await restartEngineAndWait(`dind-compose-${stack.name}-a-dind`, statuses, { a: "200", b: "200", runner: "200" });
+        await stack.pulumiOk("preview", "--expect-no-changes");
+    });
+});
+
