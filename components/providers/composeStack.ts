@@ -16,6 +16,7 @@ import { ComposeTarget, composeExecArgs, composeExecParts, TLS_ENV } from "../co
 import { type InspectedObject, inspectObject } from "./engineSnapshot";
 import { docker, progress, run, sleep } from "./exec";
 import { ReferencedDynamicResource } from "./providerReference";
+import { shellScript } from "./shellScripts";
 
 /** Where and how compose runs (ComposeTarget: the dind container, project, files, env, override), and what it runs. */
 export interface ComposeStackInputs extends ComposeTarget {
@@ -66,11 +67,11 @@ async function daemonStartedAt(daemon: string): Promise<string> {
     return c?.State?.Running ? c.State.StartedAt : "";
 }
 
-const UP_ARGS = ["up", "--detach", "--wait", "--remove-orphans", "--quiet-pull", "--build"];
 const PS_ARGS = ["ps", "--all", "--format", "{{.Service}}\t{{.State}}"];
 
 /**
- * `docker compose up`, then `ps` of what it left, in one `docker exec` (a second exec cost 0.2-0.5 s
+ * scripts/up-then-ps.sh: `docker compose up --detach --wait --remove-orphans --quiet-pull --build`,
+ * then `ps` of what it left (PS_ARGS), in one `docker exec` (a second exec cost 0.2-0.5 s
  * at the end of every `up`). $1 is "override" when stdin carries the override: it is read once into
  * a file that both commands are given. $2 is the restart policy for running services whose policy
  * is "no" ("" for none), $3 the services whose compose file sets `restart` itself (kept as they
@@ -78,25 +79,7 @@ const PS_ARGS = ["ps", "--all", "--format", "{{.Service}}\t{{.State}}"];
  * changes the policy without touching the container, so compose sees no change of config later.
  * The rest are compose's flags; up's output goes to stderr, so stdout is ps's.
  */
-const UP_THEN_PS_SCRIPT = `o=""
-if [ "$1" = override ]; then o=$(mktemp); cat > "$o"; fi
-policy=$2; keep=" $3 "
-shift 3
-if [ -n "$o" ]; then set -- "$@" --file "$o"; fi
-docker compose "$@" ${UP_ARGS.join(" ")} >&2; rc=$?
-if [ $rc -eq 0 ] && [ -n "$policy" ]; then
-  ids=$(docker compose "$@" ps --quiet --status running)
-  if [ -n "$ids" ]; then
-    docker inspect --format '{{.Id}} {{.HostConfig.RestartPolicy.Name}} {{index .Config.Labels "com.docker.compose.service"}}' $ids |
-      while read -r id name svc; do
-        case "$name" in "" | no) case "$keep" in *" $svc "*) ;; *) echo "$id" ;; esac ;; esac
-      done | xargs -r docker update --restart "$policy" > /dev/null ||
-      echo "warning: could not set restart policy $policy; after an engine restart, run pulumi up" >&2
-  fi
-fi
-if [ $rc -eq 0 ]; then docker compose "$@" ${PS_ARGS.slice(0, -1).join(" ")} '${PS_ARGS[PS_ARGS.length - 1]}'; rc=$?; fi
-if [ -n "$o" ]; then rm -f "$o"; fi
-exit $rc`;
+const UP_THEN_PS_SCRIPT = "up-then-ps";
 
 /** Runs `docker <args>` for compose against the project's inner daemon, with the override on stdin; throws with compose's own output. */
 async function compose(i: ComposeStackInputs, args: string[], what: string): Promise<string> {
@@ -113,7 +96,7 @@ async function composeRun(i: ComposeStackInputs, full: string[], what: string): 
 }
 
 /**
- * Waits for the inner daemon inside the dind container, where a poll costs a docker CLI start and
+ * scripts/poll-daemon.sh: waits for the inner daemon inside the dind container, where a poll costs a docker CLI start and
  * not a `docker exec` through the outer engine (0.3-0.7 s each on a loaded machine). Asking the
  * daemon every 0.1 s would take the CPU that eight starting daemons need, so it asks at once, then
  * every second until the daemon's socket exists (a shell test, every 0.1 s), then with backoff from
@@ -122,26 +105,7 @@ async function composeRun(i: ComposeStackInputs, full: string[], what: string): 
  * daemon answers, "ready <attempts> <version>" and "image <ID or -> <image>" for each image named
  * after $1 (what preload compares); exits 3 with "gave up <attempts> <last error>" at the deadline.
  */
-const POLL_DAEMON_SCRIPT = `now=$(date +%s); deadline=$((now + $1)); next_report=$now; shift
-n=0; tick=0; next=0; gap=10; seen=0
-while :; do
-  if [ $seen -eq 0 ] && [ -S /var/run/docker.sock ]; then seen=1; gap=1; next=$tick; fi
-  if [ $tick -ge $next ]; then
-    n=$((n + 1))
-    if out=$(docker version --format '{{.Server.Version}}' 2>&1); then
-      echo "ready $n $out"
-      for image in "$@"; do echo "image $(docker image inspect --format '{{.Id}}' "$image" 2>/dev/null || echo -) $image"; done
-      exit 0
-    fi
-    out=$(printf '%s' "$out" | tail -n 1)
-    now=$(date +%s)
-    if [ $now -ge $deadline ]; then echo "gave up $n $out"; exit 3; fi
-    if [ $now -ge $next_report ]; then echo "waiting $n $out"; next_report=$((now + 5)); fi
-    if [ $seen -eq 1 ]; then gap=$((gap * 2)); [ $gap -gt 10 ] && gap=10; fi
-    next=$((tick + gap))
-  fi
-  tick=$((tick + 1)); sleep 0.1
-done`;
+const POLL_DAEMON_SCRIPT = "poll-daemon";
 
 /**
  * Waits for the inner daemon to answer over TLS, up to the timeout: polls inside the dind container
@@ -160,7 +124,7 @@ async function waitForDaemon(i: ComposeStackInputs): Promise<Record<string, stri
         const seconds = Math.max(1, Math.ceil((deadline - Date.now()) / 1000));
         const lines: string[] = [];
         let partial = "";
-        const r = await run("docker", ["exec", ...TLS_ENV.flatMap((e) => ["--env", e]), i.daemon, "sh", "-c", POLL_DAEMON_SCRIPT, "poll-daemon", String(seconds), ...i.preloadImages], {
+        const r = await run("docker", ["exec", ...TLS_ENV.flatMap((e) => ["--env", e]), i.daemon, "sh", "-c", shellScript(POLL_DAEMON_SCRIPT), "poll-daemon", String(seconds), ...i.preloadImages], {
             onOutput: (chunk) => {
                 const parts = (partial + chunk).split("\n");
                 partial = parts.pop() ?? "";
@@ -286,7 +250,7 @@ async function up(i: ComposeStackInputs): Promise<ComposeStackOutputs> {
     // unchanged ones come from the inner daemon's build cache in a moment.
     const p = composeExecParts(i);
     const ownPolicy = explicitRestartServices(i.model).join(" ");
-    const script = [UP_THEN_PS_SCRIPT, "up-then-ps", i.override !== "" ? "override" : "none", i.restartPolicy ?? "", ownPolicy];
+    const script = [shellScript(UP_THEN_PS_SCRIPT), "up-then-ps", i.override !== "" ? "override" : "none", i.restartPolicy ?? "", ownPolicy];
     const out = await composeRun(i, [...p.exec, "sh", "-c", ...script, ...p.composeFlags], "docker compose up");
     const services = parseServices(out);
     await progress(`[${i.project}] up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${Object.entries(services).map(([s, st]) => `${s} ${st}`).join(", ")}`);
