@@ -32,12 +32,17 @@ export interface ComposeExecParts {
     overrideFlags: string[];
 }
 
+/** Where compose runs: the dind container, the working directory and the environment of the exec. */
+export function composeExecContext(t: ComposeTarget): { container: string; workdir: string; env: string[] } {
+    return { container: t.daemon, workdir: t.dir, env: [...TLS_ENV, ...Object.keys(t.env).sort().map((k) => `${k}=${t.env[k]}`)] };
+}
+
 /** See composeExecArgs. */
 export function composeExecParts(t: ComposeTarget, opts: { tty?: boolean } = {}): ComposeExecParts {
-    const env = [...TLS_ENV, ...Object.keys(t.env).sort().map((k) => `${k}=${t.env[k]}`)];
+    const c = composeExecContext(t);
     const stdin = t.override !== "" ? ["-i"] : opts.tty ? ["-it"] : [];
     return {
-        exec: ["exec", ...stdin, "--workdir", t.dir, ...env.flatMap((e) => ["--env", e]), t.daemon],
+        exec: ["exec", ...stdin, "--workdir", c.workdir, ...c.env.flatMap((e) => ["--env", e]), c.container],
         composeFlags: ["--project-name", t.project, "--project-directory", t.dir, ...t.composeFiles.flatMap((f) => ["--file", f])],
         overrideFlags: t.override !== "" ? ["--file", "-"] : [],
     };

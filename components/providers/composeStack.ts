@@ -12,9 +12,10 @@
 // these machines (see docker.ts and the README). A dynamic resource also lets
 // `pulumi preview --diff` name the changed service fields.
 import * as pulumi from "../pulumiSdk";
-import { ComposeTarget, composeExecArgs, composeExecParts, TLS_ENV } from "../composeCommand";
+import { ComposeTarget, composeExecContext, composeExecParts, TLS_ENV } from "../composeCommand";
+import { engine, type ExecResult, isNotFound, isNotRunning, isUnreachable, succeeded } from "./engine";
 import { type InspectedObject, inspectObject } from "./engineSnapshot";
-import { docker, progress, run, sleep } from "./exec";
+import { progress, sleep } from "./exec";
 import { ReferencedDynamicResource } from "./providerReference";
 import { shellScript } from "./shellScripts";
 
@@ -81,13 +82,25 @@ const PS_ARGS = ["ps", "--all", "--format", "{{.Service}}\t{{.State}}"];
  */
 const UP_THEN_PS_SCRIPT = "up-then-ps";
 
-/** Runs `docker <args>` for compose against the project's inner daemon, with the override on stdin; throws with compose's own output. */
+/** Runs `docker compose <args>` against the project's inner daemon, with the override on stdin; throws with compose's own output. */
 async function compose(i: ComposeStackInputs, args: string[], what: string): Promise<string> {
-    return composeRun(i, [...composeExecArgs(i), ...args], what);
+    return composeRun(i, composeCommand(i, args), what);
 }
 
-async function composeRun(i: ComposeStackInputs, full: string[], what: string): Promise<string> {
-    const r = await run("docker", full, { input: i.override !== "" ? i.override : undefined });
+/** `docker compose <project flags> <args>`, as composeExecArgs puts it after the exec. */
+function composeCommand(i: ComposeTarget, args: string[]): string[] {
+    const p = composeExecParts(i);
+    return ["docker", "compose", ...p.composeFlags, ...p.overrideFlags, ...args];
+}
+
+/** Runs `command` in the dind container as compose runs there (composeCommand.ts), the override on stdin. */
+function inComposeContext(i: ComposeTarget, command: string[]): Promise<ExecResult> {
+    const c = composeExecContext(i);
+    return engine().exec(c.container, command, { workdir: c.workdir, env: c.env, input: i.override !== "" ? i.override : undefined });
+}
+
+async function composeRun(i: ComposeStackInputs, command: string[], what: string): Promise<string> {
+    const r = await inComposeContext(i, command);
     if (r.code !== 0) {
         const out = `${r.stdout}\n${r.stderr}`.trim().split("\n").slice(-40).join("\n");
         throw new Error(`project ${i.project}: ${what} failed (exit ${r.code}):\n${out}`);
@@ -124,7 +137,8 @@ async function waitForDaemon(i: ComposeStackInputs): Promise<Record<string, stri
         const seconds = Math.max(1, Math.ceil((deadline - Date.now()) / 1000));
         const lines: string[] = [];
         let partial = "";
-        const r = await run("docker", ["exec", ...TLS_ENV.flatMap((e) => ["--env", e]), i.daemon, "sh", "-c", shellScript(POLL_DAEMON_SCRIPT), "poll-daemon", String(seconds), ...i.preloadImages], {
+        const r = await engine().exec(i.daemon, ["sh", "-c", shellScript(POLL_DAEMON_SCRIPT), "poll-daemon", String(seconds), ...i.preloadImages], {
+            env: TLS_ENV,
             onOutput: (chunk) => {
                 const parts = (partial + chunk).split("\n");
                 partial = parts.pop() ?? "";
@@ -151,7 +165,7 @@ async function waitForDaemon(i: ComposeStackInputs): Promise<Record<string, stri
         // The exec itself failed: the container is not running (yet, or again).
         attempts++;
         last = (r.stderr || r.stdout).trim().split("\n").slice(-1)[0] ?? "";
-        if (/no such container/i.test(last)) {
+        if (isNotFound(last, "container")) {
             throw new Error(`project ${i.project}: dind container ${i.daemon} does not exist; run 'pulumi up --refresh' to recreate it`);
         }
         if (Date.now() + delay > deadline) break;
@@ -159,10 +173,10 @@ async function waitForDaemon(i: ComposeStackInputs): Promise<Record<string, stri
         await sleep(delay);
         delay = Math.min(delay * 2, 2000);
     }
-    const logs = await run("docker", ["logs", "--tail", "25", i.daemon]);
+    const logs = await engine().logs(i.daemon, 25);
     throw new Error(
         `project ${i.project}: inner daemon in ${i.daemon} did not answer within ${i.readyTimeoutSeconds} s (${attempts} attempts; last error: ${last}).\n` +
-            `Last lines of its log:\n${`${logs.stdout}${logs.stderr}`.trim()}\n` +
+            `Last lines of its log:\n${logs.trim()}\n` +
             `Raise dind-compose:dind.readyTimeoutSeconds if the machine is just slow.`,
     );
 }
@@ -171,11 +185,11 @@ async function waitForDaemon(i: ComposeStackInputs): Promise<Record<string, stri
 async function outerImageIds(i: ComposeStackInputs): Promise<Record<string, string>> {
     const ids = await Promise.all(
         i.preloadImages.map(async (image) => {
-            const outer = await run("docker", ["image", "inspect", "--format", "{{.Id}}", image]);
-            if (outer.code !== 0) {
+            const outer = await engine().imageId(image);
+            if (outer === undefined) {
                 throw new Error(`project ${i.project}: preloadImages entry ${image} is not on the outer engine; build or pull it there first (docker image ls ${image})`);
             }
-            return [image, outer.stdout.trim()];
+            return [image, outer];
         }),
     );
     return Object.fromEntries(ids);
@@ -213,7 +227,7 @@ function imageArchive(image: string, id: string): Promise<string> {
         fs.mkdirSync(IMAGE_ARCHIVE_DIR, { recursive: true });
         const partial = `${file}.${process.pid}.partial`;
         try {
-            await docker(["save", "--output", partial, image]);
+            await engine().saveImage(image, partial);
             fs.renameSync(partial, file);
         } finally {
             fs.rmSync(partial, { force: true });
@@ -235,7 +249,7 @@ async function preload(i: ComposeStackInputs, outer: Record<string, string>, inn
         if (inner[image] === outer[image]) continue;
         await progress(`[${i.project}] loading image ${image} into the inner daemon`);
         const archive = await imageArchive(image, outer[image]);
-        await docker(["exec", "-i", i.daemon, "docker", "load", "--quiet"], { input: require("fs").createReadStream(archive) });
+        succeeded(await engine().exec(i.daemon, ["docker", "load", "--quiet"], { input: require("fs").createReadStream(archive) }));
     }
 }
 
@@ -251,7 +265,7 @@ async function up(i: ComposeStackInputs): Promise<ComposeStackOutputs> {
     const p = composeExecParts(i);
     const ownPolicy = explicitRestartServices(i.model).join(" ");
     const script = [shellScript(UP_THEN_PS_SCRIPT), "up-then-ps", i.override !== "" ? "override" : "none", i.restartPolicy ?? "", ownPolicy];
-    const out = await composeRun(i, [...p.exec, "sh", "-c", ...script, ...p.composeFlags], "docker compose up");
+    const out = await composeRun(i, ["sh", "-c", ...script, ...p.composeFlags], "docker compose up");
     const services = parseServices(out);
     await progress(`[${i.project}] up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${Object.entries(services).map(([s, st]) => `${s} ${st}`).join(", ")}`);
     const runningAfterUp = Object.keys(services).filter((s) => services[s] === "running").sort();
@@ -376,10 +390,8 @@ export const composeStackProvider: pulumi.dynamic.ResourceProvider = {
 
     async delete(_id: string, props: ComposeStackOutputs) {
         if (!(await daemonContainer(props.daemon))?.State?.Running) return; // the daemon and its containers are gone already
-        const r = await run("docker", [...composeExecArgs(props), "down", "--remove-orphans", "--timeout", "5"], {
-            input: props.override !== "" ? props.override : undefined,
-        });
-        if (r.code !== 0 && !/no such container|is not running|Cannot connect/i.test(r.stderr)) {
+        const r = await inComposeContext(props, composeCommand(props, ["down", "--remove-orphans", "--timeout", "5"]));
+        if (r.code !== 0 && !(isNotFound(r, "container") || isNotRunning(r) || isUnreachable(r))) {
             throw new Error(`project ${props.project}: docker compose down failed (exit ${r.code}): ${r.stderr.trim()}`);
         }
     },
