@@ -3,9 +3,8 @@
 // engine is asked to do, and what a missing or stopped object leads to.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { setEngine } from "../../components/providers/engine";
-import { mutating } from "../../components/providers/engineSnapshot";
 import { type ContainerInputs, type ContainerOutputs, containerProvider, networkProvider, volumeProvider } from "../../components/providers/docker";
-import { FakeEngine } from "./fakeEngine";
+import { behindTheBack, FakeEngine } from "./fakeEngine";
 
 const LABELS = { "dind-compose.stack": "t-dev" };
 let fake: FakeEngine;
@@ -57,8 +56,7 @@ describe("network and volume providers", () => {
         const inputs = { name: "t-dev-x", labels: LABELS };
         await provider.create(inputs);
         expect((await provider.diff("t-dev-x", inputs, inputs)).changes).toBe(false);
-        // Inside `mutating`: the providers' snapshot of the engine (engineSnapshot.ts) is dropped, as by any change.
-        await mutating(async () => (kind === "volume" ? fake.volumes : fake.networks).clear());
+        await behindTheBack(() => (kind === "volume" ? fake.volumes : fake.networks).clear());
         expect(await provider.diff("t-dev-x", inputs, inputs)).toMatchObject({ changes: true, replaces: ["name"] });
         expect(await provider.read("t-dev-x", inputs)).toEqual({ id: "", props: {} });
     });
@@ -176,14 +174,14 @@ describe("container provider", () => {
 
     it("a container removed behind Pulumi's back is recreated (containerId)", async () => {
         const { id, outs } = await created();
-        fake.containers.clear();
+        await behindTheBack(() => fake.containers.clear());
         expect(await p.diff(id, outs, inputs())).toMatchObject({ changes: true, replaces: ["containerId"] });
         expect(await p.read(id, outs)).toEqual({ id: "", props: {} });
     });
 
     it("a stopped container that should run is started by the update", async () => {
         const { id, outs } = await created();
-        await fake.stopContainer("t-dev-a-dind");
+        await behindTheBack(() => fake.stopContainer("t-dev-a-dind"));
         const d = await p.diff(id, outs, inputs());
         expect(d).toMatchObject({ changes: true, detailedDiff: { running: { kind: "update", inputDiff: true } } });
         expect(d.replaces).toBeUndefined();

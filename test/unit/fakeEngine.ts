@@ -2,6 +2,7 @@
 // networks with their endpoints, containers with their state, files and addresses, images. It
 // fails the way the docker CLI does (EngineErrors carrying docker's own words), so the providers'
 // predicates are exercised too. Every call is logged in `calls` ("verb object").
+import { mutating } from "../../components/providers/engineSnapshot";
 import { type ContainerResources, type ContainerSpec, type Engine, EngineError, type EngineObjectKind, type ExecOptions, type ExecResult, type InspectedObject, type Labels, type UploadedFile } from "../../components/providers/engine";
 
 export interface FakeContainer {
@@ -27,6 +28,13 @@ export interface FakeNetwork {
 
 /** Answers an exec in a running container; the default answers every command with exit 0 and no output. */
 export type ExecHandler = (c: FakeContainer, command: string[], opts: ExecOptions) => Partial<ExecResult> | undefined;
+
+/**
+ * Runs a change made behind the providers' back (by hand, by the engine). Inside `mutating`, so the
+ * providers' snapshot of the engine (engineSnapshot.ts, kept up to 5 s) is dropped, as a later
+ * command of Pulumi's would find it.
+ */
+export const behindTheBack = (change: () => unknown): Promise<unknown> => mutating(async () => change());
 
 const failure = (command: string, detail: string): EngineError => new EngineError(command, 1, detail);
 
@@ -193,6 +201,7 @@ export class FakeEngine implements Engine {
         if (!c) return { code: 1, stdout: "", stderr: `Error response from daemon: No such container: ${container}\n`, command: name };
         if (!c.running) return { code: 1, stdout: "", stderr: `Error response from daemon: container ${c.id} is not running\n`, command: name };
         const r = this.execHandler(c, command, opts) ?? {};
+        for (const chunk of [r.stdout, r.stderr]) if (chunk) opts.onOutput?.(chunk);
         return { code: r.code ?? 0, stdout: r.stdout ?? "", stderr: r.stderr ?? "", command: name };
     }
     async logs(container: string, tail: number): Promise<string> {
