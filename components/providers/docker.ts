@@ -1,5 +1,5 @@
 // Docker volumes, networks and containers as Pulumi dynamic resources, driven
-// through the docker CLI of the machine running `pulumi`.
+// through the engine seam (engine.ts: the docker CLI of the machine running `pulumi`).
 //
 // Why not @pulumi/docker: its provider plugin cannot be produced on these
 // machines (no release downloads, and the Go module proxy refuses
