@@ -48,13 +48,18 @@ export interface ComposeExecOptions {
  */
 export const OVERRIDE_TO_FILE_SCRIPT = 'f=$(mktemp /tmp/dind-compose-override-XXXXXX.yaml) && cat > "$f" && echo "$f"';
 
+/** Where compose runs: the dind container, the working directory and the environment of the exec. */
+export function composeExecContext(t: ComposeTarget): { container: string; workdir: string; env: string[] } {
+    return { container: t.daemon, workdir: t.dir, env: [...TLS_ENV, ...Object.keys(t.env).sort().map((k) => `${k}=${t.env[k]}`)] };
+}
+
 /** See composeExecArgs. */
 export function composeExecParts(t: ComposeTarget, opts: ComposeExecOptions = {}): ComposeExecParts {
-    const env = [...TLS_ENV, ...Object.keys(t.env).sort().map((k) => `${k}=${t.env[k]}`)];
+    const c = composeExecContext(t);
     const onStdin = t.override !== "" && opts.overrideFile === undefined;
     const stdin = onStdin ? ["-i"] : opts.tty ? ["-it"] : [];
     return {
-        exec: ["exec", ...stdin, "--workdir", t.dir, ...env.flatMap((e) => ["--env", e]), t.daemon],
+        exec: ["exec", ...stdin, "--workdir", c.workdir, ...c.env.flatMap((e) => ["--env", e]), c.container],
         composeFlags: ["--project-name", t.project, "--project-directory", t.dir, ...t.composeFiles.flatMap((f) => ["--file", f])],
         overrideFlags: t.override === "" ? [] : ["--file", opts.overrideFile ?? "-"],
     };

@@ -6,7 +6,8 @@ import * as fs from "fs";
 import * as os from "os";
 import { CONFIG_NAMESPACE, ConfigError, EnvironmentSpec } from "./config";
 import { StackNames } from "./names";
-import { isNotFound, run } from "./providers/exec";
+import { isNotFound } from "./providers/engine";
+import { run } from "./providers/exec";
 import { addressesIn, Cidr, formatCidr, parseCidr, planSubnets } from "./subnets";
 
 /** An IPv4 subnet of a network on the engine, and the range it hands out addresses from ("" for the whole subnet). */

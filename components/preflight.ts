@@ -5,13 +5,14 @@ import * as net from "net";
 import { ConfigError, EnvironmentSpec } from "./config";
 import constants from "./constants.json";
 import { StackNames } from "./names";
+import { isUnreachable } from "./providers/engine";
 import { run } from "./providers/exec";
 
 /** Whether an image is on the engine, pulling it if not; the pull error otherwise. */
 async function imageProblem(image: string): Promise<string | undefined> {
     const inspect = await run("docker", ["image", "inspect", "--format", "{{.Id}}", image]);
     if (inspect.code === 0) return undefined;
-    if (/Cannot connect to the Docker daemon|error during connect/i.test(inspect.stderr)) {
+    if (isUnreachable(inspect.stderr)) {
         return `the Docker engine does not answer (${inspect.stderr.trim()}); start it (npm run bootstrap does)`;
     }
     const pull = await run("docker", ["pull", "--quiet", image]);

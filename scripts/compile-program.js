@@ -20,14 +20,17 @@ const path = require("path");
 
 const BUILD_DIR = path.join(".dind-compose", "build");
 
-/** index.ts and every .ts (and .json, copied as it is) under components/, as paths relative to the project root. */
+/** Files under components/ that are copied as they are: data a module imports, scripts a provider reads. */
+const COPIED = [".json", ".sh"];
+
+/** index.ts and every .ts (and .json and .sh, copied as they are) under components/, as paths relative to the project root. */
 function programSources(root) {
     const found = ["index.ts"];
     const walk = (rel) => {
         for (const entry of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
             const child = path.join(rel, entry.name);
             if (entry.isDirectory()) walk(child);
-            else if ((entry.name.endsWith(".ts") && !entry.name.endsWith(".d.ts")) || entry.name.endsWith(".json")) found.push(child);
+            else if ((entry.name.endsWith(".ts") && !entry.name.endsWith(".d.ts")) || COPIED.some((ext) => entry.name.endsWith(ext))) found.push(child);
         }
     };
     walk("components");
@@ -77,8 +80,8 @@ function compileProgram(root) {
         outputs.add(outRel);
         next[rel] = key;
         if (manifest[rel] === key && fs.existsSync(out)) continue;
-        if (rel.endsWith(".json")) {
-            writeAtomically(out, text); // data a module imports (components/constants.json)
+        if (COPIED.some((ext) => rel.endsWith(ext))) {
+            writeAtomically(out, text); // components/constants.json, components/providers/scripts/*.sh
             continue;
         }
         if (!ts) {

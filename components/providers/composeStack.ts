@@ -12,10 +12,12 @@
 // these machines (see docker.ts and the README). A dynamic resource also lets
 // `pulumi preview --diff` name the changed service fields.
 import * as pulumi from "../pulumiSdk";
-import { ComposeTarget, composeExecArgs, composeExecParts, TLS_ENV } from "../composeCommand";
+import { ComposeTarget, composeExecContext, composeExecParts, TLS_ENV } from "../composeCommand";
+import { engine, type ExecResult, isNotFound, isNotRunning, isUnreachable, succeeded } from "./engine";
 import { type InspectedObject, inspectObject } from "./engineSnapshot";
-import { docker, progress, run, sleep } from "./exec";
+import { progress, sleep } from "./exec";
 import { ReferencedDynamicResource } from "./providerReference";
+import { shellScript } from "./shellScripts";
 
 /** Where and how compose runs (ComposeTarget: the dind container, project, files, env, override), and what it runs. */
 export interface ComposeStackInputs extends ComposeTarget {
@@ -66,11 +68,11 @@ async function daemonStartedAt(daemon: string): Promise<string> {
     return c?.State?.Running ? c.State.StartedAt : "";
 }
 
-const UP_ARGS = ["up", "--detach", "--wait", "--remove-orphans", "--quiet-pull", "--build"];
 const PS_ARGS = ["ps", "--all", "--format", "{{.Service}}\t{{.State}}"];
 
 /**
- * `docker compose up`, then `ps` of what it left, in one `docker exec` (a second exec cost 0.2-0.5 s
+ * scripts/up-then-ps.sh: `docker compose up --detach --wait --remove-orphans --quiet-pull --build`,
+ * then `ps` of what it left (PS_ARGS), in one `docker exec` (a second exec cost 0.2-0.5 s
  * at the end of every `up`). $1 is "override" when stdin carries the override: it is read once into
  * a file that both commands are given. $2 is the restart policy for running services whose policy
  * is "no" ("" for none), $3 the services whose compose file sets `restart` itself (kept as they
@@ -78,33 +80,27 @@ const PS_ARGS = ["ps", "--all", "--format", "{{.Service}}\t{{.State}}"];
  * changes the policy without touching the container, so compose sees no change of config later.
  * The rest are compose's flags; up's output goes to stderr, so stdout is ps's.
  */
-const UP_THEN_PS_SCRIPT = `o=""
-if [ "$1" = override ]; then o=$(mktemp); cat > "$o"; fi
-policy=$2; keep=" $3 "
-shift 3
-if [ -n "$o" ]; then set -- "$@" --file "$o"; fi
-docker compose "$@" ${UP_ARGS.join(" ")} >&2; rc=$?
-if [ $rc -eq 0 ] && [ -n "$policy" ]; then
-  ids=$(docker compose "$@" ps --quiet --status running)
-  if [ -n "$ids" ]; then
-    docker inspect --format '{{.Id}} {{.HostConfig.RestartPolicy.Name}} {{index .Config.Labels "com.docker.compose.service"}}' $ids |
-      while read -r id name svc; do
-        case "$name" in "" | no) case "$keep" in *" $svc "*) ;; *) echo "$id" ;; esac ;; esac
-      done | xargs -r docker update --restart "$policy" > /dev/null ||
-      echo "warning: could not set restart policy $policy; after an engine restart, run pulumi up" >&2
-  fi
-fi
-if [ $rc -eq 0 ]; then docker compose "$@" ${PS_ARGS.slice(0, -1).join(" ")} '${PS_ARGS[PS_ARGS.length - 1]}'; rc=$?; fi
-if [ -n "$o" ]; then rm -f "$o"; fi
-exit $rc`;
+const UP_THEN_PS_SCRIPT = "up-then-ps";
 
-/** Runs `docker <args>` for compose against the project's inner daemon, with the override on stdin; throws with compose's own output. */
+/** Runs `docker compose <args>` against the project's inner daemon, with the override on stdin; throws with compose's own output. */
 async function compose(i: ComposeStackInputs, args: string[], what: string): Promise<string> {
-    return composeRun(i, [...composeExecArgs(i), ...args], what);
+    return composeRun(i, composeCommand(i, args), what);
 }
 
-async function composeRun(i: ComposeStackInputs, full: string[], what: string): Promise<string> {
-    const r = await run("docker", full, { input: i.override !== "" ? i.override : undefined });
+/** `docker compose <project flags> <args>`, as composeExecArgs puts it after the exec. */
+function composeCommand(i: ComposeTarget, args: string[]): string[] {
+    const p = composeExecParts(i);
+    return ["docker", "compose", ...p.composeFlags, ...p.overrideFlags, ...args];
+}
+
+/** Runs `command` in the dind container as compose runs there (composeCommand.ts), the override on stdin. */
+function inComposeContext(i: ComposeTarget, command: string[]): Promise<ExecResult> {
+    const c = composeExecContext(i);
+    return engine().exec(c.container, command, { workdir: c.workdir, env: c.env, input: i.override !== "" ? i.override : undefined });
+}
+
+async function composeRun(i: ComposeStackInputs, command: string[], what: string): Promise<string> {
+    const r = await inComposeContext(i, command);
     if (r.code !== 0) {
         const out = `${r.stdout}\n${r.stderr}`.trim().split("\n").slice(-40).join("\n");
         throw new Error(`project ${i.project}: ${what} failed (exit ${r.code}):\n${out}`);
@@ -113,7 +109,7 @@ async function composeRun(i: ComposeStackInputs, full: string[], what: string): 
 }
 
 /**
- * Waits for the inner daemon inside the dind container, where a poll costs a docker CLI start and
+ * scripts/poll-daemon.sh: waits for the inner daemon inside the dind container, where a poll costs a docker CLI start and
  * not a `docker exec` through the outer engine (0.3-0.7 s each on a loaded machine). Asking the
  * daemon every 0.1 s would take the CPU that eight starting daemons need, so it asks at once, then
  * every second until the daemon's socket exists (a shell test, every 0.1 s), then with backoff from
@@ -122,26 +118,7 @@ async function composeRun(i: ComposeStackInputs, full: string[], what: string): 
  * daemon answers, "ready <attempts> <version>" and "image <ID or -> <image>" for each image named
  * after $1 (what preload compares); exits 3 with "gave up <attempts> <last error>" at the deadline.
  */
-const POLL_DAEMON_SCRIPT = `now=$(date +%s); deadline=$((now + $1)); next_report=$now; shift
-n=0; tick=0; next=0; gap=10; seen=0
-while :; do
-  if [ $seen -eq 0 ] && [ -S /var/run/docker.sock ]; then seen=1; gap=1; next=$tick; fi
-  if [ $tick -ge $next ]; then
-    n=$((n + 1))
-    if out=$(docker version --format '{{.Server.Version}}' 2>&1); then
-      echo "ready $n $out"
-      for image in "$@"; do echo "image $(docker image inspect --format '{{.Id}}' "$image" 2>/dev/null || echo -) $image"; done
-      exit 0
-    fi
-    out=$(printf '%s' "$out" | tail -n 1)
-    now=$(date +%s)
-    if [ $now -ge $deadline ]; then echo "gave up $n $out"; exit 3; fi
-    if [ $now -ge $next_report ]; then echo "waiting $n $out"; next_report=$((now + 5)); fi
-    if [ $seen -eq 1 ]; then gap=$((gap * 2)); [ $gap -gt 10 ] && gap=10; fi
-    next=$((tick + gap))
-  fi
-  tick=$((tick + 1)); sleep 0.1
-done`;
+const POLL_DAEMON_SCRIPT = "poll-daemon";
 
 /**
  * Waits for the inner daemon to answer over TLS, up to the timeout: polls inside the dind container
@@ -154,13 +131,14 @@ async function waitForDaemon(i: ComposeStackInputs): Promise<Record<string, stri
     const deadline = started + i.readyTimeoutSeconds * 1000;
     let delay = 100;
     let attempts = 0;
-    let last = "";
+    let last: string;
     const report = (attempt: number, error: string): Promise<void> => progress(`[${i.project}] waiting for the inner daemon (attempt ${attempt}): ${error}`);
     for (;;) {
         const seconds = Math.max(1, Math.ceil((deadline - Date.now()) / 1000));
         const lines: string[] = [];
         let partial = "";
-        const r = await run("docker", ["exec", ...TLS_ENV.flatMap((e) => ["--env", e]), i.daemon, "sh", "-c", POLL_DAEMON_SCRIPT, "poll-daemon", String(seconds), ...i.preloadImages], {
+        const r = await engine().exec(i.daemon, ["sh", "-c", shellScript(POLL_DAEMON_SCRIPT), "poll-daemon", String(seconds), ...i.preloadImages], {
+            env: TLS_ENV,
             onOutput: (chunk) => {
                 const parts = (partial + chunk).split("\n");
                 partial = parts.pop() ?? "";
@@ -187,7 +165,7 @@ async function waitForDaemon(i: ComposeStackInputs): Promise<Record<string, stri
         // The exec itself failed: the container is not running (yet, or again).
         attempts++;
         last = (r.stderr || r.stdout).trim().split("\n").slice(-1)[0] ?? "";
-        if (/no such container/i.test(last)) {
+        if (isNotFound(last, "container")) {
             throw new Error(`project ${i.project}: dind container ${i.daemon} does not exist; run 'pulumi up --refresh' to recreate it`);
         }
         if (Date.now() + delay > deadline) break;
@@ -195,10 +173,10 @@ async function waitForDaemon(i: ComposeStackInputs): Promise<Record<string, stri
         await sleep(delay);
         delay = Math.min(delay * 2, 2000);
     }
-    const logs = await run("docker", ["logs", "--tail", "25", i.daemon]);
+    const logs = await engine().logs(i.daemon, 25);
     throw new Error(
         `project ${i.project}: inner daemon in ${i.daemon} did not answer within ${i.readyTimeoutSeconds} s (${attempts} attempts; last error: ${last}).\n` +
-            `Last lines of its log:\n${`${logs.stdout}${logs.stderr}`.trim()}\n` +
+            `Last lines of its log:\n${logs.trim()}\n` +
             `Raise dind-compose:dind.readyTimeoutSeconds if the machine is just slow.`,
     );
 }
@@ -207,11 +185,11 @@ async function waitForDaemon(i: ComposeStackInputs): Promise<Record<string, stri
 async function outerImageIds(i: ComposeStackInputs): Promise<Record<string, string>> {
     const ids = await Promise.all(
         i.preloadImages.map(async (image) => {
-            const outer = await run("docker", ["image", "inspect", "--format", "{{.Id}}", image]);
-            if (outer.code !== 0) {
+            const outer = await engine().imageId(image);
+            if (outer === undefined) {
                 throw new Error(`project ${i.project}: preloadImages entry ${image} is not on the outer engine; build or pull it there first (docker image ls ${image})`);
             }
-            return [image, outer.stdout.trim()];
+            return [image, outer];
         }),
     );
     return Object.fromEntries(ids);
@@ -249,7 +227,7 @@ function imageArchive(image: string, id: string): Promise<string> {
         fs.mkdirSync(IMAGE_ARCHIVE_DIR, { recursive: true });
         const partial = `${file}.${process.pid}.partial`;
         try {
-            await docker(["save", "--output", partial, image]);
+            await engine().saveImage(image, partial);
             fs.renameSync(partial, file);
         } finally {
             fs.rmSync(partial, { force: true });
@@ -271,7 +249,7 @@ async function preload(i: ComposeStackInputs, outer: Record<string, string>, inn
         if (inner[image] === outer[image]) continue;
         await progress(`[${i.project}] loading image ${image} into the inner daemon`);
         const archive = await imageArchive(image, outer[image]);
-        await docker(["exec", "-i", i.daemon, "docker", "load", "--quiet"], { input: require("fs").createReadStream(archive) });
+        succeeded(await engine().exec(i.daemon, ["docker", "load", "--quiet"], { input: require("fs").createReadStream(archive) }));
     }
 }
 
@@ -286,8 +264,8 @@ async function up(i: ComposeStackInputs): Promise<ComposeStackOutputs> {
     // unchanged ones come from the inner daemon's build cache in a moment.
     const p = composeExecParts(i);
     const ownPolicy = explicitRestartServices(i.model).join(" ");
-    const script = [UP_THEN_PS_SCRIPT, "up-then-ps", i.override !== "" ? "override" : "none", i.restartPolicy ?? "", ownPolicy];
-    const out = await composeRun(i, [...p.exec, "sh", "-c", ...script, ...p.composeFlags], "docker compose up");
+    const script = [shellScript(UP_THEN_PS_SCRIPT), "up-then-ps", i.override !== "" ? "override" : "none", i.restartPolicy ?? "", ownPolicy];
+    const out = await composeRun(i, ["sh", "-c", ...script, ...p.composeFlags], "docker compose up");
     const services = parseServices(out);
     await progress(`[${i.project}] up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${Object.entries(services).map(([s, st]) => `${s} ${st}`).join(", ")}`);
     const runningAfterUp = Object.keys(services).filter((s) => services[s] === "running").sort();
@@ -412,10 +390,8 @@ export const composeStackProvider: pulumi.dynamic.ResourceProvider = {
 
     async delete(_id: string, props: ComposeStackOutputs) {
         if (!(await daemonContainer(props.daemon))?.State?.Running) return; // the daemon and its containers are gone already
-        const r = await run("docker", [...composeExecArgs(props), "down", "--remove-orphans", "--timeout", "5"], {
-            input: props.override !== "" ? props.override : undefined,
-        });
-        if (r.code !== 0 && !/no such container|is not running|Cannot connect/i.test(r.stderr)) {
+        const r = await inComposeContext(props, composeCommand(props, ["down", "--remove-orphans", "--timeout", "5"]));
+        if (r.code !== 0 && !(isNotFound(r, "container") || isNotRunning(r) || isUnreachable(r))) {
             throw new Error(`project ${props.project}: docker compose down failed (exit ${r.code}): ${r.stderr.trim()}`);
         }
     },

@@ -1,5 +1,5 @@
 // Docker volumes, networks and containers as Pulumi dynamic resources, driven
-// through the docker CLI of the machine running `pulumi`.
+// through the engine seam (engine.ts: the docker CLI of the machine running `pulumi`).
 //
 // Why not @pulumi/docker: its provider plugin cannot be produced on these
 // machines (no release downloads, and the Go module proxy refuses
@@ -8,13 +8,29 @@
 // the small part of it that dind-compose needs, with real create, read
 // (refresh), diff, update and delete against the real engine.
 import * as pulumi from "../pulumiSdk";
+import {
+    type ContainerResources,
+    type ContainerSpec,
+    EngineError,
+    engine,
+    ignoringMissing,
+    isAlreadyExists,
+    isInUse,
+    isNameInUse,
+    isNotFound,
+    type Labels,
+    type Mount,
+    type NetworkAttachment,
+    type PortBinding,
+    succeeded,
+    tolerating,
+    type UploadedFile,
+} from "./engine";
 import { type InspectedObject, inspectObject, mutating } from "./engineSnapshot";
-import { docker, dockerIgnoringMissing, dockerTolerating, isNotFound, run } from "./exec";
 import { ReferencedDynamicResource } from "./providerReference";
 
-type Labels = Record<string, string>;
-
-const labelArgs = (labels: Labels): string[] => Object.keys(labels).sort().flatMap((k) => ["--label", `${k}=${labels[k]}`]);
+export type { ContainerResources, Mount, NetworkAttachment, PortBinding, UploadedFile } from "./engine";
+export { tarOf } from "./tar";
 
 /** The fields of `olds` and `news` whose JSON differs. */
 function changedKeys(olds: Record<string, unknown>, news: Record<string, unknown>, keys: string[]): string[] {
@@ -59,13 +75,15 @@ export interface NamedObjectInputs {
  * diff ask the engine, so one removed by hand is recreated; delete of a missing
  * one succeeds.
  */
-function namedObjectProvider(kind: "volume" | "network", createArgs: (i: NamedObjectInputs) => string[], blocked?: RemovalBlocker): pulumi.dynamic.ResourceProvider {
+function namedObjectProvider(kind: "volume" | "network", blocked?: RemovalBlocker): pulumi.dynamic.ResourceProvider {
     return {
         create: (inputs: NamedObjectInputs) =>
             mutating(async () => {
                 // One call, no inspect first: `volume create` of a name that exists succeeds and keeps
                 // the volume, `network create` refuses with "already exists"; either way it is adopted.
-                await dockerTolerating([kind, "create", ...createArgs(inputs), ...labelArgs(inputs.labels), inputs.name], (m) => /already exists/i.test(m));
+                const e = engine();
+                const create = kind === "volume" ? e.createVolume(inputs.name, inputs.labels) : e.createNetwork(inputs.name, inputs.labels, inputs);
+                await tolerating(create, isAlreadyExists);
                 return { id: inputs.name, outs: inputs };
             }),
         async read(id: string, props: NamedObjectInputs) {
@@ -80,38 +98,37 @@ function namedObjectProvider(kind: "volume" | "network", createArgs: (i: NamedOb
         },
         delete: (id: string) =>
             mutating(async () => {
-                const rm = kind === "volume" ? ["volume", "rm", "--force", id] : ["network", "rm", id];
+                const rm = (): Promise<void> => (kind === "volume" ? engine().removeVolume(id) : engine().removeNetwork(id));
                 // One call when nothing is in the way. Otherwise (the engine refused, or the object is
                 // gone already) clear the way and remove what is left.
-                const removed = await dockerTolerating(rm, (m) => isNotFound(m) || (blocked?.pattern.test(m) ?? false));
+                const removed = await tolerating(rm().then(() => true), (e) => isNotFound(e) || (blocked?.blocks(e) ?? false));
                 if (removed === undefined && blocked !== undefined) {
                     await blocked.clear(id);
-                    await dockerIgnoringMissing(rm);
+                    await ignoringMissing(rm());
                 }
             }),
     };
 }
 
-/** What keeps an object from being removed (the engine's message) and how to clear it. */
+/** What keeps an object from being removed (the engine's refusal) and how to clear it. */
 interface RemovalBlocker {
-    pattern: RegExp;
+    blocks(failure: unknown): boolean;
     clear(id: string): Promise<void>;
 }
 
-export const volumeProvider = namedObjectProvider("volume", () => []);
+export const volumeProvider = namedObjectProvider("volume");
 
 /** Containers joined by hand (not ours) block a network's removal: they are detached, then it is removed. */
 const joinedContainers: RemovalBlocker = {
-    pattern: /active endpoints/i,
+    blocks: isInUse,
     async clear(network: string): Promise<void> {
-        const inspected = await dockerIgnoringMissing(["network", "inspect", "--format", "{{range $k, $v := .Containers}}{{$k}} {{end}}", network]);
-        for (const c of (inspected ?? "").trim().split(/\s+/).filter(Boolean)) {
-            await dockerIgnoringMissing(["network", "disconnect", "--force", network, c]);
+        for (const c of (await ignoringMissing(engine().networkContainers(network))) ?? []) {
+            await ignoringMissing(engine().disconnectNetwork(network, c, { force: true }));
         }
     },
 };
 
-export const networkProvider = namedObjectProvider("network", (i) => ["--driver", "bridge", ...(i.subnet ? ["--subnet", i.subnet] : []), ...(i.ipRange ? ["--ip-range", i.ipRange] : [])], joinedContainers);
+export const networkProvider = namedObjectProvider("network", joinedContainers);
 
 // Where the provider process finds each provider (see providerReference.ts).
 const volumeReference = { moduleFile: __filename, exportName: "volumeProvider" };
@@ -134,30 +151,6 @@ export class Network extends ReferencedDynamicResource {
 }
 
 // ---------------------------------------------------------------- containers
-export interface Mount {
-    type: "bind" | "volume";
-    source: string;
-    target: string;
-    readOnly?: boolean;
-}
-export interface PortBinding {
-    hostIp: string;
-    /** 0: an ephemeral port chosen by the engine. */
-    hostPort: number;
-    containerPort: number;
-}
-export interface NetworkAttachment {
-    name: string;
-    aliases: string[];
-    /** A fixed IPv4 address on the network; absent: the engine's choice. */
-    ip?: string;
-}
-export interface UploadedFile {
-    /** Absolute path inside the container. */
-    path: string;
-    content: string;
-}
-
 export interface ContainerInputs {
     name: string;
     image: string;
@@ -185,19 +178,6 @@ export interface ContainerInputs {
     running: boolean;
     /** CPU and memory caps (changed in place with `docker update`); absent: none. */
     resources?: ContainerResources;
-}
-
-export interface ContainerResources {
-    cpus?: number;
-    /** Bytes; swap is capped at the same figure (no swap beyond it). */
-    memory?: number;
-}
-
-function resourceArgs(r: ContainerResources | undefined): string[] {
-    const args: string[] = [];
-    if (r?.cpus !== undefined) args.push("--cpus", String(r.cpus));
-    if (r?.memory !== undefined) args.push("--memory", String(r.memory), "--memory-swap", String(r.memory));
-    return args;
 }
 
 /** Whether a cap that was set is now unset: `docker update` cannot lift a cap, only a new container can. */
@@ -229,8 +209,8 @@ async function allSettledOrThrow(calls: Promise<unknown>[]): Promise<void> {
 }
 
 /** Joins a container to a network after its first, with the attachment's aliases. */
-function connectNetwork(container: string, n: NetworkAttachment): Promise<string> {
-    return docker(["network", "connect", ...n.aliases.flatMap((a) => ["--alias", a]), ...(n.ip ? ["--ip", n.ip] : []), n.name, container]);
+function connectNetwork(container: string, n: NetworkAttachment): Promise<void> {
+    return engine().connectNetwork(n.name, container, n);
 }
 
 /**
@@ -242,7 +222,7 @@ function connectNetwork(container: string, n: NetworkAttachment): Promise<string
 async function networksUpdate(name: string, olds: NetworkAttachment[], news: NetworkAttachment[]): Promise<void> {
     const oldByName = new Map(olds.slice(1).map((n) => [n.name, n]));
     const newByName = new Map(news.slice(1).map((n) => [n.name, n]));
-    const leave = (n: NetworkAttachment) => dockerIgnoringMissing(["network", "disconnect", n.name, name]);
+    const leave = (n: NetworkAttachment) => ignoringMissing(engine().disconnectNetwork(n.name, name));
     const calls: Promise<unknown>[] = [];
     for (const o of oldByName.values()) if (!newByName.has(o.name)) calls.push(leave(o));
     for (const n of newByName.values()) {
@@ -253,35 +233,9 @@ async function networksUpdate(name: string, olds: NetworkAttachment[], news: Net
     await allSettledOrThrow(calls);
 }
 
-/** A tar archive (ustar) holding `files`, for `docker cp - container:/`. */
-export function tarOf(files: UploadedFile[]): Buffer {
-    const blocks: Buffer[] = [];
-    for (const f of files) {
-        const body = Buffer.from(f.content, "utf8");
-        const header = Buffer.alloc(512, 0);
-        const name = f.path.replace(/^\/+/, "");
-        if (Buffer.byteLength(name) > 100) throw new Error(`path too long for upload: ${f.path}`);
-        header.write(name, 0, "utf8");
-        header.write("0000644\0", 100);
-        header.write("0000000\0", 108);
-        header.write("0000000\0", 116);
-        header.write(body.length.toString(8).padStart(11, "0") + "\0", 124);
-        header.write(Math.floor(Date.now() / 1000).toString(8).padStart(11, "0") + "\0", 136);
-        header.write("        ", 148); // checksum placeholder: spaces while summing
-        header.write("0", 156);
-        header.write("ustar\0" + "00", 257);
-        let sum = 0;
-        for (const byte of header) sum += byte;
-        header.write(sum.toString(8).padStart(6, "0") + "\0 ", 148);
-        blocks.push(header, body, Buffer.alloc((512 - (body.length % 512)) % 512, 0));
-    }
-    blocks.push(Buffer.alloc(1024, 0));
-    return Buffer.concat(blocks);
-}
-
 async function uploadFiles(name: string, files: UploadedFile[]): Promise<void> {
     // Works on created and on running containers; missing parent directories are created.
-    if (files.length > 0) await docker(["cp", "-", `${name}:/`], { input: tarOf(files) });
+    if (files.length > 0) await engine().copyFiles(name, files);
 }
 
 type InspectedContainer = Required<Pick<InspectedObject, "Id" | "State" | "NetworkSettings">>;
@@ -300,38 +254,27 @@ function outputsOf(inputs: ContainerInputs, c: InspectedContainer): ContainerOut
     return { ...inputs, running: c.State.Running, containerId: c.Id, ipAddresses, boundPorts };
 }
 
-function createArgs(i: ContainerInputs): string[] {
-    const args = ["create", "--name", i.name, "--hostname", i.hostname, "--restart", "unless-stopped", ...labelArgs(i.labels), ...i.securityArgs, ...resourceArgs(i.resources)];
-    for (const k of Object.keys(i.env).sort()) args.push("--env", `${k}=${i.env[k]}`);
-    for (const k of Object.keys(i.sysctls ?? {}).sort()) args.push("--sysctl", `${k}=${i.sysctls?.[k]}`);
-    for (const m of i.mounts) {
-        args.push("--mount", `type=${m.type},source=${m.source},target=${m.target}${m.readOnly ? ",readonly" : ""}`);
-    }
-    for (const p of i.ports) args.push("--publish", `${p.hostIp}:${p.hostPort === 0 ? "" : p.hostPort}:${p.containerPort}`);
-    const [first] = i.networks;
-    if (first) {
-        args.push("--network", first.name);
-        for (const a of first.aliases) args.push("--network-alias", a);
-        if (first.ip) args.push("--ip", first.ip);
-    }
-    args.push(i.image, ...i.command);
-    return args;
+/** What `create` makes: the container with its first network (the others are joined after). */
+function containerSpec(i: ContainerInputs): ContainerSpec {
+    const { name, hostname, image, command, labels, env, sysctls, mounts, ports, securityArgs, resources } = i;
+    return { name, hostname, image, command, labels, env, sysctls, mounts, ports, securityArgs, resources, restart: "unless-stopped", network: i.networks[0] };
 }
 
 export const containerProvider: pulumi.dynamic.ResourceProvider = {
     create: (inputs: ContainerInputs) => mutating(async () => {
         // A container of the same name from an interrupted run blocks `create`: replace it.
-        const created = await dockerTolerating(createArgs(inputs), (m) => /is already in use/i.test(m));
+        const e = engine();
+        const created = await tolerating(e.createContainer(containerSpec(inputs)).then(() => true), isNameInUse);
         if (created === undefined) {
-            await dockerIgnoringMissing(["rm", "--force", inputs.name]);
-            await docker(createArgs(inputs));
+            await ignoringMissing(e.removeContainer(inputs.name));
+            await e.createContainer(containerSpec(inputs));
         }
         try {
             await allSettledOrThrow(inputs.networks.slice(1).map((n) => connectNetwork(inputs.name, n)));
             await uploadFiles(inputs.name, [...inputs.files, ...inputs.secretFiles]);
-            if (inputs.running) await docker(["start", inputs.name]);
+            if (inputs.running) await e.startContainer(inputs.name);
         } catch (err) {
-            await dockerIgnoringMissing(["rm", "--force", inputs.name]);
+            await ignoringMissing(e.removeContainer(inputs.name));
             throw err;
         }
         const c = await inspectContainer(inputs.name);
@@ -364,24 +307,26 @@ export const containerProvider: pulumi.dynamic.ResourceProvider = {
     update: (id: string, olds: ContainerOutputs, news: ContainerInputs) => mutating(async () => {
         const c = await inspectContainer(id);
         if (!c) throw new Error(`container ${news.name} (${id.slice(0, 12)}) is gone; run 'pulumi up --refresh' to recreate it`);
-        if (JSON.stringify(olds.resources ?? null) !== JSON.stringify(news.resources ?? null)) await docker(["update", ...resourceArgs(news.resources), news.name]);
-        if (news.running && !c.State.Running) await docker(["start", news.name]);
+        const e = engine();
+        if (JSON.stringify(olds.resources ?? null) !== JSON.stringify(news.resources ?? null)) await e.updateContainerResources(news.name, news.resources);
+        if (news.running && !c.State.Running) await e.startContainer(news.name);
         await networksUpdate(news.name, olds.networks ?? [], news.networks);
         if (JSON.stringify(olds.files) !== JSON.stringify(news.files) || JSON.stringify(olds.secretFiles) !== JSON.stringify(news.secretFiles)) {
             await uploadFiles(news.name, [...news.files, ...news.secretFiles]);
-            if (news.running && news.reloadCommand.length > 0) await docker(["exec", news.name, ...news.reloadCommand]);
+            if (news.running && news.reloadCommand.length > 0) succeeded(await e.exec(news.name, news.reloadCommand));
         }
-        if (!news.running && c.State.Running) await docker(["stop", news.name]);
+        if (!news.running && c.State.Running) await e.stopContainer(news.name);
         const after = await inspectContainer(id);
         if (!after) throw new Error(`container ${news.name} vanished during the update`);
         return { outs: outputsOf(news, after) };
     }),
 
     delete: (id: string, props: ContainerOutputs) => mutating(async () => {
-        const r = await run("docker", ["rm", "--force", "--volumes", id]);
-        if (r.code !== 0 && !/no such container/i.test(r.stderr)) {
-            throw new Error(`docker rm ${props.name ?? id} failed: ${r.stderr.trim()}`);
-        }
+        await engine()
+            .removeContainer(id, { volumes: true })
+            .catch((e: unknown) => {
+                if (!isNotFound(e, "container")) throw new Error(`docker rm ${props.name ?? id} failed: ${e instanceof EngineError ? e.detail : String(e)}`);
+            });
     }),
 };
 

@@ -18,20 +18,9 @@
 // that providers serialized into older states, each with its own copy of this
 // code, share it too.
 import { STACK_LABEL } from "../names";
-import { dockerIgnoringMissing, run } from "./exec";
+import { type Engine, type EngineObjectKind, engine, ignoringMissing, type InspectedObject } from "./engine";
 
-export type EngineObjectKind = "container" | "volume" | "network";
-
-/** The fields of `docker <kind> inspect` that the providers read. */
-export interface InspectedObject {
-    Id?: string;
-    Name?: string;
-    State?: { Running: boolean; Status: string; StartedAt: string };
-    NetworkSettings?: {
-        Networks: Record<string, { IPAddress: string }>;
-        Ports: Record<string, { HostIp: string; HostPort: string }[] | null>;
-    };
-}
+export type { EngineObjectKind, InspectedObject } from "./engine";
 
 type Snapshot = Record<EngineObjectKind, Map<string, InspectedObject>>;
 
@@ -43,6 +32,8 @@ interface SnapshotState {
     pending?: Promise<Snapshot | undefined>;
     takenAt: number;
     snapshot?: Snapshot;
+    /** The engine it was taken from: one put in its place (tests) starts afresh. */
+    source?: Engine;
 }
 
 const SNAPSHOT_MAX_AGE_MS = 5000;
@@ -56,44 +47,41 @@ function snapshotState(): SnapshotState {
 }
 
 /** Lists and inspects every labelled container, volume and network; undefined if any call failed (e.g. an object vanished in between). */
-async function takeSnapshot(): Promise<Snapshot | undefined> {
-    const label = `label=${STACK_LABEL}`;
-    const lists = await Promise.all([
-        run("docker", ["container", "ls", "--all", "--quiet", "--no-trunc", "--filter", label]),
-        run("docker", ["volume", "ls", "--quiet", "--filter", label]),
-        run("docker", ["network", "ls", "--quiet", "--no-trunc", "--filter", label]),
-    ]);
-    if (lists.some((r) => r.code !== 0)) return undefined;
+async function takeSnapshot(source: Engine): Promise<Snapshot | undefined> {
     const kinds: EngineObjectKind[] = ["container", "volume", "network"];
-    const inspected = await Promise.all(
-        lists.map(async (r, i) => {
-            const names = r.stdout.split("\n").map((s) => s.trim()).filter(Boolean);
-            if (names.length === 0) return [] as InspectedObject[];
-            const out = await run("docker", [kinds[i], "inspect", ...names]);
-            return out.code === 0 ? (JSON.parse(out.stdout) as InspectedObject[]) : undefined;
-        }),
-    );
-    if (inspected.some((x) => x === undefined)) return undefined;
-    const snapshot = { container: new Map(), volume: new Map(), network: new Map() } as Snapshot;
-    inspected.forEach((objects, i) => {
-        for (const o of objects ?? []) {
-            // by ID and by name (containers' names start with "/")
-            if (o.Id) snapshot[kinds[i]].set(o.Id, o);
-            if (o.Name) snapshot[kinds[i]].set(o.Name.replace(/^\//, ""), o);
-        }
-    });
-    return snapshot;
+    try {
+        const lists = await Promise.all(kinds.map((kind) => source.list(kind, STACK_LABEL)));
+        const inspected = await Promise.all(lists.map((names, i) => (names.length === 0 ? [] : source.inspect(kinds[i], names))));
+        const snapshot = { container: new Map(), volume: new Map(), network: new Map() } as Snapshot;
+        inspected.forEach((objects, i) => {
+            for (const o of objects) {
+                // by ID and by name (containers' names start with "/")
+                if (o.Id) snapshot[kinds[i]].set(o.Id, o);
+                if (o.Name) snapshot[kinds[i]].set(o.Name.replace(/^\//, ""), o);
+            }
+        });
+        return snapshot;
+    } catch {
+        return undefined;
+    }
 }
 
 /** A snapshot usable now, taking one if needed; undefined while a mutation runs. */
 async function currentSnapshot(): Promise<Snapshot | undefined> {
     const s = snapshotState();
     if (s.inFlight > 0) return undefined;
+    const source = engine();
+    if (s.source !== source) {
+        s.snapshot = undefined;
+        s.pending = undefined;
+        s.source = source;
+    }
     if (s.snapshot && Date.now() - s.takenAt <= SNAPSHOT_MAX_AGE_MS) return s.snapshot;
     if (!s.pending) {
         const generation = s.generation;
         const startedAt = Date.now();
-        s.pending = takeSnapshot().then((snapshot) => {
+        s.pending = takeSnapshot(source).then((snapshot) => {
+            if (s.source !== source) return undefined;
             s.pending = undefined;
             if (snapshot && s.generation === generation && s.inFlight === 0) {
                 s.snapshot = snapshot;
@@ -114,8 +102,7 @@ async function currentSnapshot(): Promise<Snapshot | undefined> {
 export async function inspectObject(kind: EngineObjectKind, nameOrId: string): Promise<InspectedObject | undefined> {
     const hit = (await currentSnapshot())?.[kind].get(nameOrId);
     if (hit) return hit;
-    const out = await dockerIgnoringMissing([kind, "inspect", nameOrId]);
-    return out === undefined ? undefined : (JSON.parse(out) as InspectedObject[])[0];
+    return (await ignoringMissing(engine().inspect(kind, [nameOrId])))?.[0];
 }
 
 /** Runs a create, update or delete: no snapshot is used or kept while it runs, and none taken before it is used after it. */

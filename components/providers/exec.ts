@@ -1,4 +1,5 @@
-// Process helpers for the dynamic providers, which run in the provider process.
+// Process helpers for the dynamic providers, which run in the provider process (the docker CLI
+// itself is driven by engine.ts).
 // Built-ins and packages are `require`d at call time, as in the other provider
 // modules: a habit from when Pulumi's closure serializer copied these functions
 // into the state (a captured module namespace dragged Node internals in and
@@ -53,33 +54,6 @@ export function commandLine(args: string[]): string {
     const nameAt = args.indexOf("--name");
     const object = nameAt >= 0 ? args[nameAt + 1] : args.length <= 4 ? args.slice(1).join(" ") : `${args.slice(1, 3).join(" ")} …`;
     return `docker ${args[0]} ${object}`.trim();
-}
-
-/** The docker CLI (honours DOCKER_HOST and friends from the environment). */
-export async function docker(args: string[], opts: RunOptions = {}): Promise<string> {
-    const r = await run("docker", args, opts);
-    if (r.code !== 0) {
-        throw new Error(`${commandLine(args)} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`);
-    }
-    return r.stdout;
-}
-
-/** Whether a docker error says the object does not exist (so deleting it is already done). */
-export function isNotFound(message: string): boolean {
-    return /no such (container|volume|network|object)|not found/i.test(message);
-}
-
-/** Runs docker; a failure whose message matches `tolerated` returns undefined instead of throwing. */
-export async function dockerTolerating(args: string[], tolerated: (message: string) => boolean): Promise<string | undefined> {
-    const r = await run("docker", args);
-    if (r.code === 0) return r.stdout;
-    if (tolerated(r.stderr)) return undefined;
-    throw new Error(`${commandLine(args)} failed (exit ${r.code}): ${r.stderr.trim()}`);
-}
-
-/** Runs docker and treats "no such object" as success (returns undefined). */
-export function dockerIgnoringMissing(args: string[]): Promise<string | undefined> {
-    return dockerTolerating(args, isNotFound);
 }
 
 /**

@@ -13,10 +13,11 @@
 import * as pulumi from "../pulumiSdk";
 import { stableStringify } from "../compose";
 import { GATEWAY_UPSTREAMS_DIR, upstreamServerLine } from "../gatewayConfig";
-import { tarOf, type UploadedFile } from "./docker";
+import { engine, isNotFound, isNotRunning, succeeded, type UploadedFile } from "./engine";
 import { inspectObject, mutating } from "./engineSnapshot";
-import { docker, dockerTolerating } from "./exec";
 import { ReferencedDynamicResource } from "./providerReference";
+import { shellScript } from "./shellScripts";
+import { tarOf } from "./tar";
 
 /** One route: the dind container, the network the gateway reaches it on, the port. */
 export interface UpstreamTarget {
@@ -57,14 +58,19 @@ export function upstreamFiles(targets: UpstreamTarget[], addresses: Record<strin
 
 /** Replaces everything under GATEWAY_UPSTREAMS_DIR with `files`, then reloads; one `docker exec`. */
 async function writeUpstreams(gateway: string, files: UploadedFile[], reloadCommand: string[]): Promise<void> {
-    const script = `rm -rf ${GATEWAY_UPSTREAMS_DIR} && mkdir -p ${GATEWAY_UPSTREAMS_DIR} && tar -x -f - -C / && exec "$@"`;
-    await docker(["exec", "-i", gateway, "sh", "-c", script, "sh", ...reloadCommand], { input: tarOf(files) });
+    succeeded(await engine().exec(gateway, ["sh", "-c", upstreamsScript("write-upstreams"), "sh", ...reloadCommand], { input: tarOf(files) }));
 }
 
-/** Prints `<project> <content of its address.conf>` per line. */
-const READ_SCRIPT = `cd ${GATEWAY_UPSTREAMS_DIR} 2>/dev/null || exit 0; for f in */address.conf; do [ -f "$f" ] && printf '%s %s\\n' "\${f%%/*}" "$(cat "$f")"; done; exit 0`;
+/** scripts/<name>.sh, on GATEWAY_UPSTREAMS_DIR: write-upstreams (untar stdin there, then run "$@"), read-upstreams, clear-upstreams (remove it, then run "$@"). */
+const upstreamsScript = (name: "write-upstreams" | "read-upstreams" | "clear-upstreams"): string => shellScript(name, { GATEWAY_UPSTREAMS_DIR });
 
-/** Project -> the address in its file as READ_SCRIPT listed it ("" for none or one that names another port). */
+/** Runs the command in the gateway; undefined when the gateway is gone or stopped (nothing to read or clear). */
+async function inRunningGateway(gateway: string, command: string[]): Promise<string | undefined> {
+    const r = await engine().exec(gateway, command);
+    return r.code !== 0 && (isNotFound(r, "container") || isNotRunning(r)) ? undefined : succeeded(r);
+}
+
+/** Project -> the address in its file as read-upstreams.sh listed it (`<project> <content of its address.conf>` per line) ("" for none or one that names another port). */
 export function writtenAddresses(targets: UpstreamTarget[], listing: string): Record<string, string> {
     const found = new Map<string, string>();
     for (const line of listing.split("\n")) {
@@ -96,7 +102,7 @@ export const gatewayUpstreamsProvider: pulumi.dynamic.ResourceProvider = {
 
     // Refresh: the addresses the gateway has now (a file edited or lost shows as a change on the next up).
     async read(id: string, props: GatewayUpstreamsOutputs) {
-        const listing = await dockerTolerating(["exec", props.gateway, "sh", "-c", READ_SCRIPT], (m) => /no such container|is not running/i.test(m));
+        const listing = await inRunningGateway(props.gateway, ["sh", "-c", upstreamsScript("read-upstreams")]);
         if (listing === undefined) return { id, props }; // the gateway's own refresh notices; a new one gets the files
         return { id, props: { ...props, addresses: writtenAddresses(props.targets, listing) } };
     },
@@ -118,8 +124,7 @@ export const gatewayUpstreamsProvider: pulumi.dynamic.ResourceProvider = {
     // Back to names only. A gateway that is gone or stopped has nothing to clear.
     delete: (_id: string, props: GatewayUpstreamsOutputs) =>
         mutating(async () => {
-            const script = `rm -rf ${GATEWAY_UPSTREAMS_DIR} && exec "$@"`;
-            await dockerTolerating(["exec", props.gateway, "sh", "-c", script, "sh", ...props.reloadCommand], (m) => /no such container|is not running/i.test(m));
+            await inRunningGateway(props.gateway, ["sh", "-c", upstreamsScript("clear-upstreams"), "sh", ...props.reloadCommand]);
         }),
 };
 

@@ -87,6 +87,17 @@ describe("compileProgram", () => {
         expect((run(index) as () => number)()).toBe(42);
     });
 
+    it("copies the shell scripts under components/ as they are, for the providers that read them, and drops one that is gone", () => {
+        const script = 'echo "$1"\n\tprintf \'%s\\n\' done\n';
+        write("components/providers/scripts/hello.sh", script);
+        compileProgram(root);
+        expect(programSources(root)).toContain("components/providers/scripts/hello.sh");
+        expect(fs.readFileSync(built("components/providers/scripts/hello.sh"), "utf8")).toBe(script);
+        fs.rmSync(path.join(root, "components/providers/scripts/hello.sh"));
+        compileProgram(root);
+        expect(fs.existsSync(built("components/providers/scripts/hello.sh"))).toBe(false);
+    });
+
     it("a syntax error names the file, line and column", () => {
         write("components/bad.ts", "export const ok = 1;\nexport const = 2;\n");
         expect(() => compileProgram(root)).toThrow(/^components\/bad\.ts:2:\d+: /);

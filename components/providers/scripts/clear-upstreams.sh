@@ -1,0 +1,1 @@
+rm -rf @GATEWAY_UPSTREAMS_DIR@ && exec "$@"
