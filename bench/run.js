@@ -217,9 +217,13 @@ function makeProjects(n) {
 // Their health checks use start_interval (1 s while starting), which engines
 // before 25 refuse: there the override checks every second instead.
 function b1Override(p, engineMajor) {
-    const f = path.join(TMP, `b1-override-${p.kind}.yaml`);
+    const f = path.join(TMP, `b1-override-${p.name}.yaml`);
     const health = engineMajor < 25 ? `    healthcheck:\n      start_interval: !reset null\n      interval: 1s\n` : "";
-    if (!fs.existsSync(f)) fs.writeFileSync(f, `services:\n  web:\n    ports: !override ["127.0.0.1::${p.port}"]\n${health}`);
+    // Each project's default network gets a subnet of its own (10.252.<i>.0/24): the engine's default
+    // pools run out after about 30 networks, which plain compose hits at N = 32 as the program did.
+    const subnet = `10.252.${Number(p.name.slice(1))}.0/24`;
+    const net = `networks:\n  default:\n    ipam:\n      config:\n        - subnet: ${subnet}\n`;
+    if (!fs.existsSync(f)) fs.writeFileSync(f, `services:\n  web:\n    ports: !override ["127.0.0.1::${p.port}"]\n${health}${net}`);
     return f;
 }
 const b1Name = (p) => `bench-b1-${p.name}`;
