@@ -30,13 +30,21 @@ function makeProject(name, ignore) {
     fs.writeFileSync(path.join(dir, "index.js"), "console.log('hi');\n");
     fs.writeFileSync(path.join(dir, "Dockerfile"), `FROM ${constants.images.standIns.busybox}\nCOPY index.js /app/\n`);
     if (ignore) fs.writeFileSync(path.join(dir, ".dockerignore"), "node_modules\n");
-    fs.writeFileSync(path.join(dir, "compose.yaml"), YAML.stringify({ services: { app: { build: ".", command: ["httpd", "-f", "-p", "3000"], ports: ["3000:3000"] } } }));
+    fs.writeFileSync(
+        path.join(dir, "compose.yaml"),
+        YAML.stringify({ services: { app: { build: ".", command: ["httpd", "-f", "-p", "3000"], ports: ["3000:3000"] } } }),
+    );
     return dir;
 }
 
 function pulumi(stack, env, ...args) {
     const t0 = process.hrtime.bigint();
-    const r = spawnSync("pulumi", [...args, "--stack", stack, "--non-interactive", "--color", "never"], { cwd: REPO, env, encoding: "utf8", maxBuffer: 256 * 1024 * 1024 });
+    const r = spawnSync("pulumi", [...args, "--stack", stack, "--non-interactive", "--color", "never"], {
+        cwd: REPO,
+        env,
+        encoding: "utf8",
+        maxBuffer: 256 * 1024 * 1024,
+    });
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     if (r.status !== 0) throw new Error(`pulumi ${args.join(" ")} failed:\n${r.stdout}\n${r.stderr}`);
     return { seconds, stdout: r.stdout };
@@ -48,12 +56,20 @@ function measure(label, dir) {
     const backend = path.join(TMP, `backend-${label}`);
     fs.mkdirSync(backend);
     // DIND_COMPOSE_CA_DIR: a user CA of the bench's own, never the user's.
-    const env = { ...process.env, PULUMI_BACKEND_URL: `file://${backend}`, PULUMI_CONFIG_PASSPHRASE: "", DIND_COMPOSE_CA_DIR: path.join(TMP, "ca") };
+    const env = {
+        ...process.env,
+        PULUMI_BACKEND_URL: `file://${backend}`,
+        PULUMI_CONFIG_PASSPHRASE: "",
+        DIND_COMPOSE_CA_DIR: path.join(TMP, "ca"),
+    };
     const stackFile = path.join(REPO, `Pulumi.${stack}.yaml`);
     try {
         spawnSync("pulumi", ["stack", "init", stack, "--non-interactive"], { cwd: REPO, env });
         const salt = fs.readFileSync(stackFile, "utf8").match(/^encryptionsalt: .*$/m)?.[0] ?? "";
-        fs.writeFileSync(stackFile, `${salt}\n${YAML.stringify({ config: { "dind-compose:projects": [{ name: "ctx", path: dir }], "dind-compose:gateway": { httpPort: 18080, httpsPort: 18443 } } })}`);
+        fs.writeFileSync(
+            stackFile,
+            `${salt}\n${YAML.stringify({ config: { "dind-compose:projects": [{ name: "ctx", path: dir }], "dind-compose:gateway": { httpPort: 18080, httpsPort: 18443 } } })}`,
+        );
         fs.rmSync(DIGEST_CACHE, { force: true });
         const cold = pulumi(stack, env, "preview", "--json");
         const warm = [];
@@ -61,7 +77,13 @@ function measure(label, dir) {
         for (let i = 0; i < REPS; i++) warm.push((last = pulumi(stack, env, "preview", "--json")).seconds);
         const step = (JSON.parse(last.stdout).steps ?? []).find((s) => s.urn.endsWith("::env-ctx-stack"));
         const buildFiles = step?.newState?.inputs?.buildFiles ?? {};
-        return { label, cold: cold.seconds, warm: median(warm), entries: Object.keys(buildFiles).length, bytes: Buffer.byteLength(JSON.stringify(buildFiles)) };
+        return {
+            label,
+            cold: cold.seconds,
+            warm: median(warm),
+            entries: Object.keys(buildFiles).length,
+            bytes: Buffer.byteLength(JSON.stringify(buildFiles)),
+        };
     } finally {
         spawnSync("pulumi", ["stack", "rm", "--yes", "--force", "--stack", stack], { cwd: REPO, env });
         fs.rmSync(stackFile, { force: true });
@@ -76,7 +98,9 @@ function main() {
     console.log("| --- | --- | --- | --- | --- |");
     for (const r of rows) console.log(`| ${r.label} | ${r.cold.toFixed(2)} | ${r.warm.toFixed(2)} | ${r.entries} | ${r.bytes} |`);
     const [big, small] = rows;
-    console.log(`\nratio, ${FILES} files against .dockerignore: cold ${(big.cold / small.cold).toFixed(2)}x, warm ${(big.warm / small.warm).toFixed(2)}x`);
+    console.log(
+        `\nratio, ${FILES} files against .dockerignore: cold ${(big.cold / small.cold).toFixed(2)}x, warm ${(big.warm / small.warm).toFixed(2)}x`,
+    );
     fs.rmSync(TMP, { recursive: true, force: true });
 }
 

@@ -21,12 +21,30 @@ const { loadProjects } = require(path.join(REPO, ".dind-compose", "build", "comp
 const spec = (n) => {
     const dir = path.join(REPO, "examples", n % 2 === 1 ? "project-a" : "project-b");
     const name = `p${n}`;
-    return { name, dir, composeFiles: [path.join(dir, "compose.yaml")], hostname: `${name}.localhost`, port: undefined, env: {}, preloadImages: [], daemonPort: undefined, routes: undefined, tcp: [] };
+    return {
+        name,
+        dir,
+        composeFiles: [path.join(dir, "compose.yaml")],
+        hostname: `${name}.localhost`,
+        port: undefined,
+        env: {},
+        preloadImages: [],
+        daemonPort: undefined,
+        routes: undefined,
+        tcp: [],
+    };
 };
 
 async function timed(projects, cacheDir) {
     const t0 = process.hrtime.bigint();
-    await loadProjects(projects, { composeImage: (process.env.DIND_COMPOSE_DEFAULT_IMAGES ? JSON.parse(process.env.DIND_COMPOSE_DEFAULT_IMAGES) : constants.images.defaults).dind, cacheDir, domain: "localhost" });
+    await loadProjects(projects, {
+        composeImage: (process.env.DIND_COMPOSE_DEFAULT_IMAGES
+            ? JSON.parse(process.env.DIND_COMPOSE_DEFAULT_IMAGES)
+            : constants.images.defaults
+        ).dind,
+        cacheDir,
+        domain: "localhost",
+    });
     return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 

@@ -70,7 +70,8 @@ function run(file, args, opts = {}) {
 
 async function must(file, args, opts) {
     const r = await run(file, args, opts);
-    if (r.code !== 0) throw new Error(`${file} ${args.join(" ")} failed (exit ${r.code}):\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
+    if (r.code !== 0)
+        throw new Error(`${file} ${args.join(" ")} failed (exit ${r.code}):\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
     return r;
 }
 
@@ -154,12 +155,17 @@ const CATEGORIES = [
 /** Reads a shim log: per category count, summed seconds and wall time covered; overall coverage. */
 function dockerProfile(logFile, t0, wall) {
     const calls = fs.existsSync(logFile)
-        ? fs.readFileSync(logFile, "utf8").trim().split("\n").filter(Boolean).map((l) => {
-              const [s, e, rc, ...rest] = l.split(" ");
-              const args = rest.join(" ");
-              const cat = (CATEGORIES.find(([, re]) => re.test(args)) || ["other"])[0];
-              return { s: Number(s) - t0, e: Number(e) - t0, rc: Number(rc), args, cat };
-          })
+        ? fs
+              .readFileSync(logFile, "utf8")
+              .trim()
+              .split("\n")
+              .filter(Boolean)
+              .map((l) => {
+                  const [s, e, rc, ...rest] = l.split(" ");
+                  const args = rest.join(" ");
+                  const cat = (CATEGORIES.find(([, re]) => re.test(args)) || ["other"])[0];
+                  return { s: Number(s) - t0, e: Number(e) - t0, rc: Number(rc), args, cat };
+              })
         : [];
     const union = (xs) => {
         const iv = xs.map((c) => [c.s, c.e]).sort((a, b) => a[0] - b[0]);
@@ -245,7 +251,13 @@ async function b1Clean(projects) {
 
 // ------------------------------------------------------------------ baseline 2: the hand-written dind script
 const SCRIPT = path.join(REPO, "bench", "dind-script.sh");
-const scriptEnv = () => ({ ...process.env, DIND_IMAGE: DIND, PRELOAD: BUSYBOX, PREFIX: "bench-s-", SECURITY_ARGS: securityArgs(SECURITY).join("\n") });
+const scriptEnv = () => ({
+    ...process.env,
+    DIND_IMAGE: DIND,
+    PRELOAD: BUSYBOX,
+    PREFIX: "bench-s-",
+    SECURITY_ARGS: securityArgs(SECURITY).join("\n"),
+});
 
 async function baseline2(projects) {
     const upR = await run("bash", [SCRIPT, "up", ...projects.map((p) => `${p.name}=${p.dir}`)], { env: scriptEnv() });
@@ -308,11 +320,18 @@ class BenchStack {
     /** Runs pulumi with the docker shim; returns wall time, output and the docker profile. */
     async pulumi(label, args, extraEnv = {}) {
         const log = path.join(LOGS, `${this.name}-${++this.seq}-${label}.docker.log`);
-        const r = await run("pulumi", [...args, "--stack", this.name, "--config-file", this.configFile, "--non-interactive", "--color", "never"], {
-            env: this.env({ BENCH_DOCKER_LOG: log, ...extraEnv }),
-        });
+        const r = await run(
+            "pulumi",
+            [...args, "--stack", this.name, "--config-file", this.configFile, "--non-interactive", "--color", "never"],
+            {
+                env: this.env({ BENCH_DOCKER_LOG: log, ...extraEnv }),
+            },
+        );
         fs.writeFileSync(path.join(LOGS, `${this.name}-${this.seq}-${label}.out`), `${r.stdout}\n--- stderr\n${r.stderr}`);
-        if (r.code !== 0) throw new Error(`pulumi ${args.join(" ")} (${this.name}) failed (exit ${r.code}):\n${r.stdout.slice(-5000)}\n${r.stderr.slice(-3000)}`);
+        if (r.code !== 0)
+            throw new Error(
+                `pulumi ${args.join(" ")} (${this.name}) failed (exit ${r.code}):\n${r.stdout.slice(-5000)}\n${r.stderr.slice(-3000)}`,
+            );
         const profile = dockerProfile(log, r.startedEpoch, r.seconds);
         return { seconds: r.seconds, out: r.stdout, profile, ...progressLines(r.stdout) };
     }
@@ -326,7 +345,11 @@ class BenchStack {
     async cleanup() {
         fs.rmSync(path.join(this.backend, ".pulumi", "locks"), { recursive: true, force: true }); // an interrupted run
         if (fs.existsSync(this.configFile)) {
-            await run("pulumi", ["destroy", "--yes", "--skip-preview", "--stack", this.name, "--config-file", this.configFile, "--non-interactive"], { env: this.env() });
+            await run(
+                "pulumi",
+                ["destroy", "--yes", "--skip-preview", "--stack", this.name, "--config-file", this.configFile, "--non-interactive"],
+                { env: this.env() },
+            );
         }
         await run("pulumi", ["stack", "rm", "--yes", "--force", "--stack", this.name, "--non-interactive"], { env: this.env() });
         await removeLabelled(`label=${STACK_LABEL}=${this.label}`);
@@ -391,10 +414,14 @@ async function programRuns(n, rep, projects, extras) {
         res.cold = await st.pulumi("cold-up", ["up", "--yes", "--skip-preview"]);
         for (const p of projects) {
             const r = await httpGet("127.0.0.1", httpPort, `${p.name}.project.localhost`);
-            if (r.status !== 200) throw new Error(`${st.name}: ${p.name} answered ${r.status} through the gateway after up: ${r.body.slice(0, 200)}`);
+            if (r.status !== 200)
+                throw new Error(`${st.name}: ${p.name} answered ${r.status} through the gateway after up: ${r.body.slice(0, 200)}`);
         }
         res.noop = await st.pulumi("noop-up", ["up", "--yes", "--skip-preview"]);
-        if (!/unchanged/.test(res.noop.out) || /\d+ (to )?(create|update|replace|delete)/i.test(res.noop.out.split("Resources:")[1] || "")) {
+        if (
+            !/unchanged/.test(res.noop.out) ||
+            /\d+ (to )?(create|update|replace|delete)/i.test(res.noop.out.split("Resources:")[1] || "")
+        ) {
             throw new Error(`no-op up changed something:\n${res.noop.out.slice(-2000)}`);
         }
         res.preview = await st.pulumi("preview", ["preview"]);
@@ -483,7 +510,11 @@ async function onceRun(n) {
 // ------------------------------------------------------------------ memory
 async function rssOf(container) {
     const out = await docker("top", container, "-eo", "pid,rss,comm");
-    const procs = out.split("\n").slice(1).map((l) => l.trim().split(/\s+/)).map(([, rss, comm]) => ({ rss: Number(rss) / 1024, comm }));
+    const procs = out
+        .split("\n")
+        .slice(1)
+        .map((l) => l.trim().split(/\s+/))
+        .map(([, rss, comm]) => ({ rss: Number(rss) / 1024, comm }));
     const sum = (f) => procs.filter(f).reduce((a, p) => a + p.rss, 0);
     return {
         daemon: sum((p) => p.comm === "dockerd" || p.comm === "containerd"),
@@ -494,17 +525,36 @@ async function rssOf(container) {
 
 /** Median cgroup memory (MiB, `docker stats`: the daemon, its children and their page cache) of the stack's dind containers. */
 async function idleMemoryPerProject(st) {
-    const names = (await docker("ps", "--filter", `label=dind-compose.stack=${st.label}`, "--filter", "name=-dind$", "--format", "{{.Names}}")).split("\n").filter(Boolean);
+    const names = (
+        await docker("ps", "--filter", `label=dind-compose.stack=${st.label}`, "--filter", "name=-dind$", "--format", "{{.Names}}")
+    )
+        .split("\n")
+        .filter(Boolean);
     const out = await docker("stats", "--no-stream", "--format", "{{.MemUsage}}", ...names);
     const units = { B: 1 / 2 ** 20, KiB: 1 / 1024, MiB: 1, GiB: 1024 };
-    return median(out.split("\n").map((l) => { const m = /^([\d.]+)(B|KiB|MiB|GiB)/.exec(l.trim()); return m ? Number(m[1]) * units[m[2]] : NaN; }).filter(Number.isFinite));
+    return median(
+        out
+            .split("\n")
+            .map((l) => {
+                const m = /^([\d.]+)(B|KiB|MiB|GiB)/.exec(l.trim());
+                return m ? Number(m[1]) * units[m[2]] : NaN;
+            })
+            .filter(Number.isFinite),
+    );
 }
 
 async function memory(st, projects) {
     const outs = await st.outputs();
     const daemons = [];
     for (const p of projects) daemons.push({ project: p.name, ...(await rssOf(outs.daemons[p.name])) });
-    const stats = await docker("stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}", ...projects.map((p) => outs.daemons[p.name]), outs.gateway);
+    const stats = await docker(
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}}\t{{.MemUsage}}",
+        ...projects.map((p) => outs.daemons[p.name]),
+        outs.gateway,
+    );
     return { daemons, gateway: await rssOf(outs.gateway), stats };
 }
 
@@ -535,7 +585,12 @@ async function gatewayBench(st, projects, httpPort) {
     const dindName = outs.daemons[p.name];
     const gw = outs.gateway;
     const dindIp = await docker("inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", dindName);
-    const gwIp = await docker("inspect", "--format", `{{(index .NetworkSettings.Networks "dind-compose-${st.name}-gateway-net").IPAddress}}`, gw);
+    const gwIp = await docker(
+        "inspect",
+        "--format",
+        `{{(index .NetworkSettings.Networks "dind-compose-${st.name}-gateway-net").IPAddress}}`,
+        gw,
+    );
     const hostname = `${p.name}.project.localhost`;
     const kaHost = `bench-ka.${p.name}.project.localhost`;
 
@@ -549,7 +604,9 @@ async function gatewayBench(st, projects, httpPort) {
     const gatewayConfig = require(path.join(REPO, ".dind-compose", "build", "components", "gatewayConfig.js"));
     const kaRoute = { project: "bench-ka", hostname: kaHost, upstreamHost: dindName, upstreamPort: 8081 };
     const kaAddressFile = `${gatewayConfig.GATEWAY_UPSTREAMS_DIR}/bench-ka/address.conf`;
-    await must("docker", ["exec", "-i", gw, "sh", "-c", `mkdir -p ${path.dirname(kaAddressFile)} && cat > ${kaAddressFile}`], { input: gatewayConfig.upstreamServerLine(dindIp, 8081) });
+    await must("docker", ["exec", "-i", gw, "sh", "-c", `mkdir -p ${path.dirname(kaAddressFile)} && cat > ${kaAddressFile}`], {
+        input: gatewayConfig.upstreamServerLine(dindIp, 8081),
+    });
 
     const original = await docker("exec", gw, "cat", "/etc/dind-compose/nginx.conf");
     const load = async (conf) => {
@@ -557,7 +614,10 @@ async function gatewayBench(st, projects, httpPort) {
         await docker("exec", gw, "nginx", "-c", "/etc/dind-compose/nginx.conf", "-s", "reload");
         await new Promise((r) => setTimeout(r, 1500)); // old workers finish
     };
-    const asIs = original.replace(/\n}\s*$/, `${gatewayConfig.renderUpstream(kaRoute)}${gatewayConfig.renderRoute(kaRoute, "listen 80;")}}\n`);
+    const asIs = original.replace(
+        /\n}\s*$/,
+        `${gatewayConfig.renderUpstream(kaRoute)}${gatewayConfig.renderRoute(kaRoute, "listen 80;")}}\n`,
+    );
     // Variant: both routes by name, resolved at request time (no pool), as before.
     const byName = [{ project: p.name, upstreamHost: dindName, upstreamPort: p.port }, kaRoute].reduce((conf, r) => {
         const line = `proxy_pass http://${gatewayConfig.upstreamName(r.project)};`;
@@ -568,7 +628,8 @@ async function gatewayBench(st, projects, httpPort) {
     const results = [];
     const gwPid = await docker("inspect", "--format", "{{.State.Pid}}", gw);
     /** Sockets in TIME_WAIT in the gateway's network namespace (each closed upstream connection leaves one for 60 s). */
-    const timeWait = async () => Number((await must("nsenter", ["-t", gwPid, "-n", "sh", "-c", "awk '$4 == \"06\"' /proc/net/tcp | wc -l"])).stdout.trim());
+    const timeWait = async () =>
+        Number((await must("nsenter", ["-t", gwPid, "-n", "sh", "-c", "awk '$4 == \"06\"' /proc/net/tcp | wc -l"])).stdout.trim());
     const twReuse = (v) => must("nsenter", ["-t", gwPid, "-n", "sysctl", "-q", "-w", `net.ipv4.tcp_tw_reuse=${v}`]);
     const original_tw = (await must("nsenter", ["-t", gwPid, "-n", "sysctl", "-n", "net.ipv4.tcp_tw_reuse"])).stdout.trim();
     /**
@@ -626,7 +687,10 @@ async function startupCosts() {
         nodeBare: await times("node", ["-e", "0"]),
         nodePulumiSdk: await times("node", ["-e", "require('@pulumi/pulumi')"]),
         nodeTypescript: await times("node", ["-e", "require('typescript')"]),
-        compileProgramUnchanged: await times("node", ["-e", `require(${JSON.stringify(path.join(REPO, "scripts", "compile-program.js"))}).compileProgram(${JSON.stringify(REPO)})`]),
+        compileProgramUnchanged: await times("node", [
+            "-e",
+            `require(${JSON.stringify(path.join(REPO, "scripts", "compile-program.js"))}).compileProgram(${JSON.stringify(REPO)})`,
+        ]),
         pulumiVersion: await times("pulumi", ["version"]),
         tsc: await times("tsc", ["--noEmit", "-p", "."], 1),
     };
@@ -680,13 +744,21 @@ function machine() {
 function report(all) {
     const L = [];
     const m = all.machine;
-    L.push(`Run of ${all.date} (${all.seconds.toFixed(0)} s): \`${all.command}\` at ${all.revision}, N = ${all.ns.join(", ")}, medians of ${all.reps} runs.`);
-    L.push(`Machine: ${m.nproc} CPUs (${m.cpu}), ${m.memGiB} GiB, kernel ${m.kernel}, Docker ${m.docker}, compose ${m.compose}, Pulumi ${m.pulumi}, Node ${m.node}; dind security mode \`${all.security}\`; images ${all.images.dind}, ${all.images.nginx}.`);
-    L.push(`Load: other containers on the engine ${all.others.start} at the start, ${all.others.end} at the end; load average ${all.load.start} → ${all.load.end}.`);
+    L.push(
+        `Run of ${all.date} (${all.seconds.toFixed(0)} s): \`${all.command}\` at ${all.revision}, N = ${all.ns.join(", ")}, medians of ${all.reps} runs.`,
+    );
+    L.push(
+        `Machine: ${m.nproc} CPUs (${m.cpu}), ${m.memGiB} GiB, kernel ${m.kernel}, Docker ${m.docker}, compose ${m.compose}, Pulumi ${m.pulumi}, Node ${m.node}; dind security mode \`${all.security}\`; images ${all.images.dind}, ${all.images.nginx}.`,
+    );
+    L.push(
+        `Load: other containers on the engine ${all.others.start} at the start, ${all.others.end} at the end; load average ${all.load.start} → ${all.load.end}.`,
+    );
     L.push("");
     L.push("Seconds, wall clock; in parentheses the ratio to baseline 2 (the dind script; tear-downs to its tear-down).");
     L.push("");
-    L.push("| N | plain compose up / down | dind script up / down | cold `pulumi up` | `up` after dind replaced | no-op `up`: right after / settled | `preview`: right after / settled | `destroy` |");
+    L.push(
+        "| N | plain compose up / down | dind script up / down | cold `pulumi up` | `up` after dind replaced | no-op `up`: right after / settled | `preview`: right after / settled | `destroy` |",
+    );
     L.push("| --- | --- | --- | --- | --- | --- | --- | --- |");
     for (const r of all.rows) {
         L.push(
@@ -694,12 +766,21 @@ function report(all) {
         );
     }
     L.push("");
-    L.push("Against Pulumi's floor (an empty Node.js program on the same CLI, measured in the same runs, alternating) and the targets: no-op `preview` (settled) within 1.3× the floor's `preview` at N = 8; cold `up` within 1.1× (the script's `up` + the floor's `up`); `destroy` within the floor's `destroy` + 1.5× the script's tear-down. Idle memory: median `docker stats` of a project's dind container once the machine is quiet.");
+    L.push(
+        "Against Pulumi's floor (an empty Node.js program on the same CLI, measured in the same runs, alternating) and the targets: no-op `preview` (settled) within 1.3× the floor's `preview` at N = 8; cold `up` within 1.1× (the script's `up` + the floor's `up`); `destroy` within the floor's `destroy` + 1.5× the script's tear-down. Idle memory: median `docker stats` of a project's dind container once the machine is quiet.",
+    );
     L.push("");
-    L.push("| N | floor preview / up / destroy | no-op preview ÷ floor | cold up ÷ (script + floor) | destroy ÷ (floor + 1.5 × script down) | cost per added project (cold up) | idle memory per project (MiB) |");
+    L.push(
+        "| N | floor preview / up / destroy | no-op preview ÷ floor | cold up ÷ (script + floor) | destroy ÷ (floor + 1.5 × script down) | cost per added project (cold up) | idle memory per project (MiB) |",
+    );
     L.push("| --- | --- | --- | --- | --- | --- | --- |");
     // A ratio with a target says whether it holds; one without (the preview away from N = 8) is shown as it is.
-    const verdict = (x, limit) => (x === undefined || !Number.isFinite(x) ? "–" : limit === undefined ? x.toFixed(2) : `${x.toFixed(2)} ${x <= limit ? "(met)" : "(missed)"}`);
+    const verdict = (x, limit) =>
+        x === undefined || !Number.isFinite(x)
+            ? "–"
+            : limit === undefined
+              ? x.toFixed(2)
+              : `${x.toFixed(2)} ${x <= limit ? "(met)" : "(missed)"}`;
     all.rows.forEach((r, i) => {
         const prev = all.rows[i - 1];
         const perProject = prev ? `${f2((r.cold - prev.cold) / (r.n - prev.n))} s` : "–";
@@ -710,24 +791,43 @@ function report(all) {
     if (all.once) {
         const o = all.once;
         L.push("");
-        L.push(`Once at N = ${o.n}: cold \`up\` ${f1(o.cold)} s (${f2(o.cold / o.n)} s per project); no-op \`preview\` (after ${f1(o.settleSeconds)} s of settling) ${f2(o.preview)} s, ${f2(o.preview / o.floor.preview)}× the floor's ${f2(o.floor.preview)} s; \`destroy\` ${f1(o.destroy)} s; idle memory per project ${f1(o.idleMemory)} MiB.`);
+        L.push(
+            `Once at N = ${o.n}: cold \`up\` ${f1(o.cold)} s (${f2(o.cold / o.n)} s per project); no-op \`preview\` (after ${f1(o.settleSeconds)} s of settling) ${f2(o.preview)} s, ${f2(o.preview / o.floor.preview)}× the floor's ${f2(o.floor.preview)} s; \`destroy\` ${f1(o.destroy)} s; idle memory per project ${f1(o.idleMemory)} MiB.`,
+        );
     }
     L.push("");
-    L.push("Where the time goes (medians). *before 1st docker call*: the Pulumi CLI, language host, Node, loading the program (program.js) and the program up to its preflight; *docker busy*: time during which at least one docker command of the program ran; ready/up: the slowest project's `inner daemon … ready after` and `up in` progress lines.");
+    L.push(
+        "Where the time goes (medians). *before 1st docker call*: the Pulumi CLI, language host, Node, loading the program (program.js) and the program up to its preflight; *docker busy*: time during which at least one docker command of the program ran; ready/up: the slowest project's `inner daemon … ready after` and `up in` progress lines.",
+    );
     L.push("");
-    L.push("| N | run | wall | before 1st docker call | docker busy | docker calls | readiness polls (calls, busy s) | image copy | compose config | compose up (slowest) | inner daemon ready (slowest) |");
+    L.push(
+        "| N | run | wall | before 1st docker call | docker busy | docker calls | readiness polls (calls, busy s) | image copy | compose config | compose up (slowest) | inner daemon ready (slowest) |",
+    );
     L.push("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for (const r of all.rows) {
-        for (const [k, label] of [["cold", "cold up"], ["warm", "up after dind replaced"], ["noop", "no-op up"], ["preview", "preview"], ["noopSettled", "no-op up, settled"], ["previewSettled", "preview, settled"], ["previewRebuild", "preview after a change of every program file (all transpiled again)"], ["destroy", "destroy"]]) {
+        for (const [k, label] of [
+            ["cold", "cold up"],
+            ["warm", "up after dind replaced"],
+            ["noop", "no-op up"],
+            ["preview", "preview"],
+            ["noopSettled", "no-op up, settled"],
+            ["previewSettled", "preview, settled"],
+            ["previewRebuild", "preview after a change of every program file (all transpiled again)"],
+            ["destroy", "destroy"],
+        ]) {
             const p = r.profile[k];
             if (!p) continue;
             const cat = (c) => (p.cats[c] ? `${p.cats[c].n.toFixed(0)}, ${f1(p.cats[c].covered)}` : "–");
-            L.push(`| ${r.n} | ${label} | ${f1(p.wall)} | ${f2(p.firstCall)} | ${f1(p.busy)} | ${p.n.toFixed(0)} | ${cat("readiness polls")} | ${cat("image copy")} | ${cat("compose config")} | ${f1(p.composeUp)} | ${f1(p.ready)} |`);
+            L.push(
+                `| ${r.n} | ${label} | ${f1(p.wall)} | ${f2(p.firstCall)} | ${f1(p.busy)} | ${p.n.toFixed(0)} | ${cat("readiness polls")} | ${cat("image copy")} | ${cat("compose config")} | ${f1(p.composeUp)} | ${f1(p.ready)} |`,
+            );
         }
     }
     L.push("");
     const s = all.startup;
-    L.push(`Start-up pieces (medians of 5): \`node -e 0\` ${f2(s.nodeBare)} s; \`node -e "require('@pulumi/pulumi')"\` ${f2(s.nodePulumiSdk)} s; \`node -e "require('typescript')"\` ${f2(s.nodeTypescript)} s; \`compileProgram\` with nothing changed (program.js's check, in its own node) ${f2(s.compileProgramUnchanged)} s; \`pulumi version\` ${f2(s.pulumiVersion)} s; \`tsc --noEmit -p .\` (the whole repo, once) ${f1(s.tsc)} s.`);
+    L.push(
+        `Start-up pieces (medians of 5): \`node -e 0\` ${f2(s.nodeBare)} s; \`node -e "require('@pulumi/pulumi')"\` ${f2(s.nodePulumiSdk)} s; \`node -e "require('typescript')"\` ${f2(s.nodeTypescript)} s; \`compileProgram\` with nothing changed (program.js's check, in its own node) ${f2(s.compileProgramUnchanged)} s; \`pulumi version\` ${f2(s.pulumiVersion)} s; \`tsc --noEmit -p .\` (the whole repo, once) ${f1(s.tsc)} s.`,
+    );
     if (all.memory) {
         const mem = all.memory;
         L.push("");
@@ -738,17 +838,26 @@ function report(all) {
         for (const d of mem.daemons) L.push(`| dind ${d.project} | ${f1(d.daemon)} | ${f1(d.total)} | ${d.procs} |`);
         L.push(`| gateway | – | ${f1(mem.gateway.total)} | ${mem.gateway.procs} |`);
         L.push("");
-        L.push(`Median inner daemon ${f1(median(mem.daemons.map((d) => d.daemon)))} MiB; \`docker stats\` (cgroup memory, page cache included): ${mem.stats.split("\n").map((l) => l.replace(/^dind-compose-bench-\S+?-(p\d+-dind|gateway)\t/, "$1 ")).join("; ")}.`);
+        L.push(
+            `Median inner daemon ${f1(median(mem.daemons.map((d) => d.daemon)))} MiB; \`docker stats\` (cgroup memory, page cache included): ${mem.stats
+                .split("\n")
+                .map((l) => l.replace(/^dind-compose-bench-\S+?-(p\d+-dind|gateway)\t/, "$1 "))
+                .join("; ")}.`,
+        );
     }
     if (all.gateway) {
         L.push("");
-        L.push(`Gateway (wrk -t2 -c16 -d${WRK_SECONDS}s from the host, to addresses on this machine's docker bridges or loopback; project ${all.gateway.project}; without tcp_tw_reuse each run starts with < 2000 TIME_WAIT sockets in the gateway; *TIME_WAIT after*: sockets the run left there):`);
+        L.push(
+            `Gateway (wrk -t2 -c16 -d${WRK_SECONDS}s from the host, to addresses on this machine's docker bridges or loopback; project ${all.gateway.project}; without tcp_tw_reuse each run starts with < 2000 TIME_WAIT sockets in the gateway; *TIME_WAIT after*: sockets the run left there):`,
+        );
         L.push("");
         L.push("| upstream | variant | path | req/s | p99 ms | vs direct | TIME_WAIT after |");
         L.push("| --- | --- | --- | --- | --- | --- | --- |");
         for (const g of all.gateway.results) {
             const direct = all.gateway.results.find((x) => x.upstream === g.upstream && x.variant === "direct");
-            L.push(`| ${g.upstream} | ${g.variant} | ${g.path} | ${g.rps.toFixed(0)} | ${f2(g.p99)} | ${(g.rps / direct.rps).toFixed(2)}×${g.errors ? ` (${g.errors})` : ""} | ${g.variant === "direct" ? "–" : g.timeWait} |`);
+            L.push(
+                `| ${g.upstream} | ${g.variant} | ${g.path} | ${g.rps.toFixed(0)} | ${f2(g.p99)} | ${(g.rps / direct.rps).toFixed(2)}×${g.errors ? ` (${g.errors})` : ""} | ${g.variant === "direct" ? "–" : g.timeWait} |`,
+            );
         }
     }
     return L.join("\n");
@@ -796,7 +905,10 @@ async function main() {
     const t0 = Date.now();
     if ((await run("bash", ["-c", "command -v wrk"])).code !== 0) {
         say("installing wrk (Debian package) for the gateway measurement");
-        await must("bash", ["-c", "apt-get install -y wrk >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y wrk >/dev/null)"]);
+        await must("bash", [
+            "-c",
+            "apt-get install -y wrk >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y wrk >/dev/null)",
+        ]);
     }
     await installShim();
     outerEngineMajor = Number((await docker("version", "--format", "{{.Server.Version}}")).split(".")[0]);
@@ -829,11 +941,22 @@ async function main() {
             const floor = await floorRuns(rep);
             say(`N=${n} run ${rep}: pulumi (cold up, no-op up, previews, the same settled, up after dind replaced, destroy)`);
             const last = n === maxN && rep === REPS;
-            const prog = await programRuns(n, rep, projects, last ? async (st, ps, httpPort) => {
-                say("memory");
-                all.memory = { n, ...(await memory(st, ps)) };
-                if (DO_GATEWAY) all.gateway = { project: ps.find((x) => x.kind === "project-b").name, results: await gatewayBench(st, ps, httpPort) };
-            } : undefined);
+            const prog = await programRuns(
+                n,
+                rep,
+                projects,
+                last
+                    ? async (st, ps, httpPort) => {
+                          say("memory");
+                          all.memory = { n, ...(await memory(st, ps)) };
+                          if (DO_GATEWAY)
+                              all.gateway = {
+                                  project: ps.find((x) => x.kind === "project-b").name,
+                                  results: await gatewayBench(st, ps, httpPort),
+                              };
+                      }
+                    : undefined,
+            );
             const line = `b1 ${f1(b1.up)}/${f1(b1.down)}  b2 ${f1(b2.up)}/${f1(b2.down)}  cold ${f1(prog.cold.seconds)}  warm ${f1(prog.warm.seconds)}  noop ${f1(prog.noop.seconds)}  preview ${f1(prog.preview.seconds)} (rebuild ${f1(prog.previewRebuild.seconds)}; settled after ${f1(prog.settleSeconds)} s: noop ${f1(prog.noopSettled.seconds)} preview ${f1(prog.previewSettled.seconds)})  destroy ${f1(prog.destroy.seconds)}  load ${os.loadavg()[0].toFixed(1)}`;
             say(`N=${n} run ${rep}: ${line}`);
             runs.push({ b1, b2, floor, prog });
@@ -877,8 +1000,19 @@ async function main() {
             floorPreview: med((r) => r.floor.preview),
             floorDestroy: med((r) => r.floor.destroy),
             idleMemory: med((r) => r.prog.idleMemory),
-            profile: Object.fromEntries(["cold", "warm", "noop", "preview", "noopSettled", "previewSettled", "previewRebuild", "destroy"].map((k) => [k, prof(k)])),
-            runs: runs.map((r) => ({ b1: r.b1, b2: r.b2, floor: r.floor, prog: Object.fromEntries(Object.entries(r.prog).filter(([, v]) => typeof v === "object").map(([k, v]) => [k, { seconds: v.seconds, ready: v.ready, composeUp: v.composeUp, profile: v.profile }])) })),
+            profile: Object.fromEntries(
+                ["cold", "warm", "noop", "preview", "noopSettled", "previewSettled", "previewRebuild", "destroy"].map((k) => [k, prof(k)]),
+            ),
+            runs: runs.map((r) => ({
+                b1: r.b1,
+                b2: r.b2,
+                floor: r.floor,
+                prog: Object.fromEntries(
+                    Object.entries(r.prog)
+                        .filter(([, v]) => typeof v === "object")
+                        .map(([k, v]) => [k, { seconds: v.seconds, ready: v.ready, composeUp: v.composeUp, profile: v.profile }]),
+                ),
+            })),
         });
     }
     if (ONCE_N > 0) {

@@ -50,7 +50,16 @@ export const OVERRIDE_TO_FILE_SCRIPT = 'f=$(mktemp /tmp/dind-compose-override-XX
 
 /** Where compose runs: the dind container, the working directory and the environment of the exec. */
 export function composeExecContext(t: ComposeTarget): { container: string; workdir: string; env: string[] } {
-    return { container: t.daemon, workdir: t.dir, env: [...TLS_ENV, ...Object.keys(t.env).sort().map((k) => `${k}=${t.env[k]}`)] };
+    return {
+        container: t.daemon,
+        workdir: t.dir,
+        env: [
+            ...TLS_ENV,
+            ...Object.keys(t.env)
+                .sort()
+                .map((k) => `${k}=${t.env[k]}`),
+        ],
+    };
 }
 
 /** See composeExecArgs. */

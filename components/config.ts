@@ -230,7 +230,9 @@ export function parseConfig(raw: RawConfig, projectDir: string, files: FileCheck
     const ns = CONFIG_NAMESPACE;
     for (const k of raw.keys ?? []) {
         if (!NAMESPACE_KEYS.includes(k)) {
-            p.add(`${ns}:${k} is not a known key (allowed: ${NAMESPACE_KEYS.map((n) => `${ns}:${n}`).join(", ")}); remove it or fix its spelling`);
+            p.add(
+                `${ns}:${k} is not a known key (allowed: ${NAMESPACE_KEYS.map((n) => `${ns}:${n}`).join(", ")}); remove it or fix its spelling`,
+            );
         }
     }
 
@@ -291,13 +293,17 @@ export function parseConfig(raw: RawConfig, projectDir: string, files: FileCheck
     const caDirRaw = p.string(`${ns}:tls.caDir`, tlsRaw.caDir, DEFAULTS.tls.caDir);
     const home = files.homeDir ?? os.homedir();
     const caDir = resolveCaDir(caDirRaw, projectDir, home);
-    if (files.isFile(caDir)) p.add(`${ns}:tls.caDir ${show(caDirRaw)}: ${caDir} is a file, not a directory; point it at a directory (made if missing), e.g. ${DEFAULTS.tls.caDir}`);
+    if (files.isFile(caDir))
+        p.add(
+            `${ns}:tls.caDir ${show(caDirRaw)}: ${caDir} is a file, not a directory; point it at a directory (made if missing), e.g. ${DEFAULTS.tls.caDir}`,
+        );
 
     const projects = parseProjects(p, raw.projects, domain, projectDir, files, defaultResources);
     projects.forEach((proj, i) =>
         proj.tcp.forEach((t, j) => {
             const gatewayKey = t.hostPort === gateway.httpPort ? "httpPort" : t.hostPort === gateway.httpsPort ? "httpsPort" : undefined;
-            if (gatewayKey) p.add(`${ns}:projects[${i}].tcp[${j}].hostPort ${t.hostPort} is ${ns}:gateway.${gatewayKey} too; choose another host port`);
+            if (gatewayKey)
+                p.add(`${ns}:projects[${i}].tcp[${j}].hostPort ${t.hostPort} is ${ns}:gateway.${gatewayKey} too; choose another host port`);
         }),
     );
 
@@ -322,10 +328,15 @@ function parseNetwork(p: Problems, raw: unknown): NetworkSpec {
     if (obj.subnetSize !== undefined) {
         const n = obj.subnetSize;
         if (typeof n === "number" && Number.isInteger(n) && n >= 16 && n <= 29) subnetSize = n;
-        else p.add(`${key}.subnetSize ${show(n)} is not a prefix length from 16 to 29; use 28 (13 addresses per network, the default) or 29 (5)`);
+        else
+            p.add(
+                `${key}.subnetSize ${show(n)} is not a prefix length from 16 to 29; use 28 (13 addresses per network, the default) or 29 (5)`,
+            );
     }
     if (capacity(pool, subnetSize) === 0) {
-        p.add(`${key}.subnetSize ${subnetSize} is wider than ${key}.pool /${pool.prefix}; use a subnetSize of at least ${pool.prefix}, or a wider pool`);
+        p.add(
+            `${key}.subnetSize ${subnetSize} is wider than ${key}.pool /${pool.prefix}; use a subnetSize of at least ${pool.prefix}, or a wider pool`,
+        );
     }
     return { pool, subnetSize };
 }
@@ -347,10 +358,21 @@ function parseResources(p: Problems, key: string, raw: unknown, fallback: Resour
         else p.add(`${key}.cpus ${show(obj.cpus)} is not a number of CPUs; use a number such as 0.5, 1 or 2`);
     }
     if (obj.memory !== undefined) {
-        const m = typeof obj.memory === "number" ? [String(obj.memory), String(obj.memory), ""] : typeof obj.memory === "string" ? MEMORY.exec(obj.memory.trim()) : null;
+        const m =
+            typeof obj.memory === "number"
+                ? [String(obj.memory), String(obj.memory), ""]
+                : typeof obj.memory === "string"
+                  ? MEMORY.exec(obj.memory.trim())
+                  : null;
         const bytes = m ? Math.floor(Number(m[1]) * MEMORY_UNITS[(m[2] ?? "").toLowerCase()]) : NaN;
-        if (!m || !Number.isFinite(bytes)) p.add(`${key}.memory ${show(obj.memory)} is not an amount of memory; use a number of bytes or one with a unit, such as 512m or 2g`);
-        else if (bytes < MIN_MEMORY) p.add(`${key}.memory ${show(obj.memory)} is less than 64m, too little for the project's own daemon (60-150 MiB); give it at least 256m`);
+        if (!m || !Number.isFinite(bytes))
+            p.add(
+                `${key}.memory ${show(obj.memory)} is not an amount of memory; use a number of bytes or one with a unit, such as 512m or 2g`,
+            );
+        else if (bytes < MIN_MEMORY)
+            p.add(
+                `${key}.memory ${show(obj.memory)} is less than 64m, too little for the project's own daemon (60-150 MiB); give it at least 256m`,
+            );
         else out.memory = bytes;
     }
     return out;
@@ -367,12 +389,17 @@ function parseGatewayTls(p: Problems, raw: Record<string, unknown>, projectDir: 
     const keyFile = p.string(`${key}.keyFile`, raw.keyFile, "");
     if (certFile === "" && keyFile === "") return undefined;
     if (certFile === "" || keyFile === "") {
-        p.add(`${key}: certFile and keyFile go together (got only ${certFile ? "certFile" : "keyFile"}); set both, or neither for a locally generated certificate`);
+        p.add(
+            `${key}: certFile and keyFile go together (got only ${certFile ? "certFile" : "keyFile"}); set both, or neither for a locally generated certificate`,
+        );
         return undefined;
     }
     const resolved = { certFile: path.resolve(projectDir, certFile), keyFile: path.resolve(projectDir, keyFile) };
     for (const k of ["certFile", "keyFile"] as const) {
-        if (!files.isFile(resolved[k])) p.add(`${key}.${k} ${show(k === "certFile" ? certFile : keyFile)}: file ${resolved[k]} does not exist; fix the path (PEM file)`);
+        if (!files.isFile(resolved[k]))
+            p.add(
+                `${key}.${k} ${show(k === "certFile" ? certFile : keyFile)}: file ${resolved[k]} does not exist; fix the path (PEM file)`,
+            );
     }
     return resolved;
 }
@@ -380,9 +407,29 @@ function parseGatewayTls(p: Problems, raw: Record<string, unknown>, projectDir: 
 /** The keys under the `dind-compose:` namespace that the program reads. */
 export const NAMESPACE_KEYS = ["projects", "domain", "gateway", "images", "dind", "network", "tls"];
 
-const PROJECT_KEYS = ["name", "path", "composeFiles", "hostname", "port", "env", "preloadImages", "daemonPort", "routes", "tcp", "resources", "trustCa"];
+const PROJECT_KEYS = [
+    "name",
+    "path",
+    "composeFiles",
+    "hostname",
+    "port",
+    "env",
+    "preloadImages",
+    "daemonPort",
+    "routes",
+    "tcp",
+    "resources",
+    "trustCa",
+];
 
-function parseProjects(p: Problems, raw: unknown, domain: string, projectDir: string, files: FileChecks, defaultResources: ResourcesSpec): ProjectSpec[] {
+function parseProjects(
+    p: Problems,
+    raw: unknown,
+    domain: string,
+    projectDir: string,
+    files: FileChecks,
+    defaultResources: ResourcesSpec,
+): ProjectSpec[] {
     const key = `${CONFIG_NAMESPACE}:projects`;
     const example = `e.g. [{ name: a, path: examples/project-a }]`;
     if (raw === undefined) {
@@ -427,14 +474,20 @@ function parseProjects(p: Problems, raw: unknown, domain: string, projectDir: st
             if (entry.composeFiles !== undefined && listed.length > 0) {
                 composeFiles = listed.map((f) => path.resolve(dir, f));
                 composeFiles.forEach((f, j) => {
-                    if (!files.isFile(f)) p.add(`${k}.composeFiles[${j}] ${show(listed[j])}: file ${f} does not exist; fix the name or remove the key to use the default`);
+                    if (!files.isFile(f))
+                        p.add(
+                            `${k}.composeFiles[${j}] ${show(listed[j])}: file ${f} does not exist; fix the name or remove the key to use the default`,
+                        );
                 });
             } else if (entry.composeFiles !== undefined && Array.isArray(entry.composeFiles) && entry.composeFiles.length === 0) {
                 p.add(`${k}.composeFiles is an empty list; list at least one file or remove the key to use the default`);
             } else {
                 const found = DEFAULT_COMPOSE_FILES.map((f) => path.join(dir, f)).find((f) => files.isFile(f));
                 if (found) composeFiles = [found];
-                else p.add(`${k}: no compose file in ${dir} (looked for ${DEFAULT_COMPOSE_FILES.join(", ")}); add one or set ${k}.composeFiles`);
+                else
+                    p.add(
+                        `${k}: no compose file in ${dir} (looked for ${DEFAULT_COMPOSE_FILES.join(", ")}); add one or set ${k}.composeFiles`,
+                    );
             }
         }
 
@@ -447,7 +500,8 @@ function parseProjects(p: Problems, raw: unknown, domain: string, projectDir: st
         const env: Record<string, string> = {};
         const envRaw = p.object(`${k}.env`, entry.env);
         for (const [n, v] of Object.entries(envRaw)) {
-            if (!ENV_NAME.test(n)) p.add(`${k}.env key ${show(n)} is not a variable name; use letters, digits and '_', not starting with a digit`);
+            if (!ENV_NAME.test(n))
+                p.add(`${k}.env key ${show(n)} is not a variable name; use letters, digits and '_', not starting with a digit`);
             else if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") env[n] = String(v);
             else p.add(`${k}.env.${n} must be a string, number or boolean, got ${show(v)}`);
         }
@@ -482,7 +536,10 @@ function parseProjects(p: Problems, raw: unknown, domain: string, projectDir: st
         "give each its own hostPort",
     );
     const bare = projects.find((proj) => proj.hostname === domain);
-    if (bare) p.add(`${key}: hostname ${show(domain)} of project ${show(bare.name)} is the bare domain, which the gateway keeps for its index page; use a subdomain`);
+    if (bare)
+        p.add(
+            `${key}: hostname ${show(domain)} of project ${show(bare.name)} is the bare domain, which the gateway keeps for its index page; use a subdomain`,
+        );
     return projects;
 }
 
@@ -501,8 +558,19 @@ function parseRoutes(p: Problems, key: string, raw: unknown): RouteSpec[] | unde
         }
         p.unknownKeys(k, entry, ["service", "port", "hostname"]);
         if (entry.service === undefined) p.add(`${k}.service is missing; name the compose service the route goes to`);
-        const hostname = entry.hostname === undefined ? undefined : p.string(`${k}.hostname`, entry.hostname, "", { re: HOSTNAME, what: "a DNS name", fix: "use lowercase letters, digits, '-' and dots, e.g. api.a.project.localhost" });
-        routes.push({ service: p.string(`${k}.service`, entry.service, ""), port: p.port(`${k}.port`, entry.port, undefined), hostname: hostname || undefined });
+        const hostname =
+            entry.hostname === undefined
+                ? undefined
+                : p.string(`${k}.hostname`, entry.hostname, "", {
+                      re: HOSTNAME,
+                      what: "a DNS name",
+                      fix: "use lowercase letters, digits, '-' and dots, e.g. api.a.project.localhost",
+                  });
+        routes.push({
+            service: p.string(`${k}.service`, entry.service, ""),
+            port: p.port(`${k}.port`, entry.port, undefined),
+            hostname: hostname || undefined,
+        });
     });
     return routes;
 }
@@ -527,7 +595,12 @@ function parseTcp(p: Problems, key: string, raw: unknown): TcpSpec[] {
         const hostPort = p.port(`${k}.hostPort`, entry.hostPort, undefined);
         if (port !== undefined && hostPort !== undefined) out.push({ port, hostPort });
     });
-    reportTakenTwice(p, out.map((t, j) => ({ value: t.port, key: `${key}[${j}].port` })), "inner port", "open each inner port once");
+    reportTakenTwice(
+        p,
+        out.map((t, j) => ({ value: t.port, key: `${key}[${j}].port` })),
+        "inner port",
+        "open each inner port once",
+    );
     return out;
 }
 

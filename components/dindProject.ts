@@ -162,7 +162,13 @@ export class DindProject extends pulumi.ComponentResource {
         this.daemonId = dind.containerId;
         this.daemonEndpoint = dind.boundPorts.apply((p) => (p["2376/tcp"] ? `tcp://${p["2376/tcp"]}` : undefined));
         this.services = stack.services;
-        this.compose = pulumi.output({ daemon: dind.name, dir: spec.dir, composeFiles: spec.composeFiles, env: spec.env, override: args.override });
+        this.compose = pulumi.output({
+            daemon: dind.name,
+            dir: spec.dir,
+            composeFiles: spec.composeFiles,
+            env: spec.env,
+            override: args.override,
+        });
         this.registerOutputs({ daemon: this.daemon, daemonEndpoint: this.daemonEndpoint, services: this.services, compose: this.compose });
     }
 }

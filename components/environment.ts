@@ -91,7 +91,11 @@ export class Environment extends pulumi.ComponentResource {
 
         const plan = (network: string): NetworkPlan => args.networks[network] ?? {};
         const subnet = (network: string) => plan(network).create ?? {};
-        const gatewayNetwork = new Network(`${name}-gateway-network`, { name: names.gatewayNetwork(), labels, ...subnet(names.gatewayNetwork()) }, { parent: this });
+        const gatewayNetwork = new Network(
+            `${name}-gateway-network`,
+            { name: names.gatewayNetwork(), labels, ...subnet(names.gatewayNetwork()) },
+            { parent: this },
+        );
         // The project networks come after the gateway's own for the sake of `destroy`. Pulumi deletes
         // in rounds, a resource in the round after everything that depends on it or has it as parent
         // (its ScheduleDeletes): the volumes, children of the DindProjects, go in the round after
@@ -121,7 +125,13 @@ export class Environment extends pulumi.ComponentResource {
         const routedHostnames = routes.map((r) => r.hostname);
         const ca = args.userTls ? undefined : args.ca;
         if (!args.userTls && !ca) throw new Error("Environment: neither a user certificate (gateway.certFile) nor the user CA was given");
-        const certificate = ca && new GatewayCertificate(`${name}-certificate`, { domain: spec.domain, hostnames: routedHostnames, caDir: ca.dir, caKeyId: ca.keyId }, { parent: this });
+        const certificate =
+            ca &&
+            new GatewayCertificate(
+                `${name}-certificate`,
+                { domain: spec.domain, hostnames: routedHostnames, caDir: ca.dir, caKeyId: ca.keyId },
+                { parent: this },
+            );
         const tls = args.userTls ?? { cert: (certificate as GatewayCertificate).cert, key: (certificate as GatewayCertificate).key };
         const hostnames = [spec.domain, ...routedHostnames];
         const gateway = new Gateway(
@@ -151,7 +161,9 @@ export class Environment extends pulumi.ComponentResource {
             const needs = extraHostsNeeded({ services: loaded[p.name].services, bridgeServices: loaded[p.name].bridgeServices, hostnames });
             const rebind = loaded[p.name].rebindPorts;
             const trust = ca && p.trustCa ? loaded[p.name].caVariables : {};
-            return Object.keys(needs).length === 0 ? renderOverride({}, "", rebind, trust) : gateway.addresses.apply((a) => renderOverride(needs, a[p.name] ?? "", rebind, trust));
+            return Object.keys(needs).length === 0
+                ? renderOverride({}, "", rebind, trust)
+                : gateway.addresses.apply((a) => renderOverride(needs, a[p.name] ?? "", rebind, trust));
         };
         const projects = spec.projects.map(
             (p) =>
@@ -185,7 +197,14 @@ export class Environment extends pulumi.ComponentResource {
 
         this.urls = Object.fromEntries(spec.projects.map((p) => [p.name, projectUrl(p.hostname, spec.gateway.httpPort)]));
         this.routes = Object.fromEntries(
-            spec.projects.map((p) => [p.name, loaded[p.name].routes.map((r) => ({ url: projectUrl(r.hostname, spec.gateway.httpPort), service: r.service ?? null, port: r.port }))]),
+            spec.projects.map((p) => [
+                p.name,
+                loaded[p.name].routes.map((r) => ({
+                    url: projectUrl(r.hostname, spec.gateway.httpPort),
+                    service: r.service ?? null,
+                    port: r.port,
+                })),
+            ]),
         );
         this.httpsUrls = Object.fromEntries(spec.projects.map((p) => [p.name, projectUrl(p.hostname, spec.gateway.httpsPort, "https")]));
         this.caCertificate = ca && pulumi.output(ca.cert);
@@ -196,6 +215,14 @@ export class Environment extends pulumi.ComponentResource {
         this.services = byName(projects.map((p) => p.services));
         this.gatewayContainer = gateway.containerName;
         this.compose = byName(projects.map((p) => p.compose));
-        this.registerOutputs({ caCertificate: this.caCertificate, httpsUrls: this.httpsUrls, urls: this.urls, routes: this.routes, daemons: this.daemons, daemonEndpoints: this.daemonEndpoints, services: this.services });
+        this.registerOutputs({
+            caCertificate: this.caCertificate,
+            httpsUrls: this.httpsUrls,
+            urls: this.urls,
+            routes: this.routes,
+            daemons: this.daemons,
+            daemonEndpoints: this.daemonEndpoints,
+            services: this.services,
+        });
     }
 }

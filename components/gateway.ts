@@ -80,7 +80,14 @@ export class Gateway extends pulumi.ComponentResource {
                 env: {},
                 command: ["nginx", "-c", NGINX_CONF, "-g", "daemon off;"],
                 mounts: [],
-                networks: [{ name: args.ownNetwork.name, aliases: [] }, ...projects.map((p) => ({ name: args.networks[p].name, aliases: args.aliases, ...(args.addresses[p] ? { ip: args.addresses[p] } : {}) }))],
+                networks: [
+                    { name: args.ownNetwork.name, aliases: [] },
+                    ...projects.map((p) => ({
+                        name: args.networks[p].name,
+                        aliases: args.aliases,
+                        ...(args.addresses[p] ? { ip: args.addresses[p] } : {}),
+                    })),
+                ],
                 ports: [
                     { hostIp: args.spec.bindAddress, hostPort: args.spec.httpPort, containerPort: GATEWAY_HTTP_PORT },
                     { hostIp: args.spec.bindAddress, hostPort: args.spec.httpsPort, containerPort: GATEWAY_HTTPS_PORT },
@@ -104,9 +111,11 @@ export class Gateway extends pulumi.ComponentResource {
         this.routes = args.routes;
         this.networks = args.networks;
         this.containerName = container.name;
-        this.addresses = pulumi.all(projects.map((p) => args.networks[p].name)).apply((netNames) =>
-            container.ipAddresses.apply((ips) => Object.fromEntries(projects.map((p, i) => [p, ips[netNames[i]] ?? ""]))),
-        );
+        this.addresses = pulumi
+            .all(projects.map((p) => args.networks[p].name))
+            .apply((netNames) =>
+                container.ipAddresses.apply((ips) => Object.fromEntries(projects.map((p, i) => [p, ips[netNames[i]] ?? ""]))),
+            );
         this.registerOutputs({ addresses: this.addresses, containerName: this.containerName });
     }
 
@@ -123,7 +132,12 @@ export class Gateway extends pulumi.ComponentResource {
                 // The ID is known in a preview of an in-place update of the gateway: only a new container shows as a change.
                 gatewayId: this.container.id,
                 // `project` names the route's address file: its key (the project's name for its main route).
-                targets: this.routes.map((r) => ({ project: r.key, daemonId: daemonIds[r.project], network: this.networks[r.project].name, port: r.upstreamPort })),
+                targets: this.routes.map((r) => ({
+                    project: r.key,
+                    daemonId: daemonIds[r.project],
+                    network: this.networks[r.project].name,
+                    port: r.upstreamPort,
+                })),
                 reloadCommand: RELOAD_COMMAND,
             },
             // On destroy the gateway container goes, and its files with it.

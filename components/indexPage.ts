@@ -13,7 +13,12 @@ export function projectUrl(hostname: string, port: number, scheme: "http" | "htt
 export function renderIndexPage(args: { domain: string; routes: Route[]; httpPort: number }): string {
     // Each project's main route first (its key is the project's name), then its services' routes.
     const rows = [...args.routes]
-        .sort((a, b) => a.project.localeCompare(b.project) || Number(a.key !== a.project) - Number(b.key !== b.project) || a.hostname.localeCompare(b.hostname))
+        .sort(
+            (a, b) =>
+                a.project.localeCompare(b.project) ||
+                Number(a.key !== a.project) - Number(b.key !== b.project) ||
+                a.hostname.localeCompare(b.hostname),
+        )
         .map((r) => {
             const url = projectUrl(r.hostname, args.httpPort);
             return `      <tr><td>${escapeHtml(r.project)}</td><td>${escapeHtml(r.service ?? "")}</td><td><a href="${escapeHtml(url)}">${escapeHtml(url)}</a></td><td class="status" data-route="${escapeHtml(r.key)}">…</td></tr>`;

@@ -91,13 +91,25 @@ type ConfigRun = { json: string } | { rejected: string };
  * Throws when no engine or image can run it (the preflight checks both first).
  */
 async function runComposeConfig(specs: ProjectSpec[], reads: ComposeReads[], opts: LoadOptions): Promise<ConfigRun[]> {
-    const mounts = mountRoots(specs.flatMap((spec, n) => [spec.dir, ...spec.composeFiles, ...reads[n].files]), isDirectory);
+    const mounts = mountRoots(
+        specs.flatMap((spec, n) => [spec.dir, ...spec.composeFiles, ...reads[n].files]),
+        isDirectory,
+    );
     const jobs = specs.map((spec, n) => {
-        const env = Object.keys(spec.env).sort().map((k) => shellWord(`${k}=${spec.env[k]}`));
+        const env = Object.keys(spec.env)
+            .sort()
+            .map((k) => shellWord(`${k}=${spec.env[k]}`));
         const command = [
-            "docker", "compose", "--project-name", spec.name, "--project-directory", spec.dir,
+            "docker",
+            "compose",
+            "--project-name",
+            spec.name,
+            "--project-directory",
+            spec.dir,
             ...spec.composeFiles.flatMap((f) => ["--file", f]),
-            "config", "--format", "json",
+            "config",
+            "--format",
+            "json",
         ].map(shellWord);
         return `(cd ${shellWord(spec.dir)} && env ${env.join(" ")} ${command.join(" ")} >/tmp/out${n} 2>/tmp/err${n}; echo $? >/tmp/code${n}) &`;
     });
@@ -107,9 +119,16 @@ async function runComposeConfig(specs: ProjectSpec[], reads: ComposeReads[], opt
         `for n in ${specs.map((_, n) => n).join(" ")}; do echo "@@dind-compose-config $n $(cat /tmp/code$n)"; base64 /tmp/out$n | tr -d '\\n'; echo; base64 /tmp/err$n | tr -d '\\n'; echo; done`,
     ].join("\n");
     const args = [
-        "run", "--rm", "--network", "none", "--entrypoint", "sh",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "sh",
         ...mounts.flatMap((m) => ["--volume", `${m}:${m}:ro`]),
-        opts.composeImage, "-c", script,
+        opts.composeImage,
+        "-c",
+        script,
     ];
     const r = await run("docker", args);
     if (r.code !== 0) {
@@ -118,7 +137,8 @@ async function runComposeConfig(specs: ProjectSpec[], reads: ComposeReads[], opt
     const lines = r.stdout.split("\n");
     return specs.map((spec, n) => {
         const at = lines.findIndex((l) => l.startsWith(`@@dind-compose-config ${n} `));
-        if (at < 0) throw new Error(`'docker compose config' of project ${spec.name} gave no result: ${r.stderr.trim() || r.stdout.slice(-500)}`);
+        if (at < 0)
+            throw new Error(`'docker compose config' of project ${spec.name} gave no result: ${r.stderr.trim() || r.stdout.slice(-500)}`);
         const code = lines[at].split(" ")[2];
         const decode = (b64: string | undefined): string => Buffer.from(b64 ?? "", "base64").toString("utf8");
         return code === "0" ? { json: decode(lines[at + 1]) } : { rejected: decode(lines[at + 2]).trim() };
@@ -130,9 +150,18 @@ async function runComposeConfig(specs: ProjectSpec[], reads: ComposeReads[], opt
  * for all that are not cached; per project the model, or the ConfigError of compose's refusal.
  */
 async function canonicalModels(specs: ProjectSpec[], reads: ComposeReads[], opts: LoadOptions): Promise<(ComposeModel | ConfigError)[]> {
-    const cacheFiles = specs.map((spec, n) => path.join(opts.cacheDir, `compose-config-${inputDigest(spec, reads[n], opts.composeImage)}.json`));
+    const cacheFiles = specs.map((spec, n) =>
+        path.join(opts.cacheDir, `compose-config-${inputDigest(spec, reads[n], opts.composeImage)}.json`),
+    );
     const missing = specs.filter((_, n) => !fs.existsSync(cacheFiles[n]));
-    const runs = missing.length > 0 ? await runComposeConfig(missing, missing.map((spec) => reads[specs.indexOf(spec)]), opts) : [];
+    const runs =
+        missing.length > 0
+            ? await runComposeConfig(
+                  missing,
+                  missing.map((spec) => reads[specs.indexOf(spec)]),
+                  opts,
+              )
+            : [];
     return specs.map((spec, n) => {
         const ran = runs[missing.indexOf(spec)];
         if (ran === undefined) return normalizeComposeConfigJson(fs.readFileSync(cacheFiles[n], "utf8"));
@@ -149,12 +178,16 @@ async function canonicalModels(specs: ProjectSpec[], reads: ComposeReads[], opts
  */
 function composeRejected(spec: ProjectSpec, stderr: string): string {
     const exact = /^yaml: /m.test(stderr)
-        ? spec.composeFiles.map((f) => (fs.existsSync(f) ? yamlSyntaxError(fs.readFileSync(f, "utf8"), f) : undefined)).find((e) => e !== undefined)
+        ? spec.composeFiles
+              .map((f) => (fs.existsSync(f) ? yamlSyntaxError(fs.readFileSync(f, "utf8"), f) : undefined))
+              .find((e) => e !== undefined)
         : undefined;
     return [
         `project ${spec.name}: docker compose config rejected ${spec.composeFiles.join(", ")}:`,
         stderr,
-        ...(exact ? [`exactly: ${exact.message}`, `fix the YAML at ${exact.where}, then run again`] : [`fix what compose names in ${spec.composeFiles.join(", ")}, then run again`]),
+        ...(exact
+            ? [`exactly: ${exact.message}`, `fix the YAML at ${exact.where}, then run again`]
+            : [`fix what compose names in ${spec.composeFiles.join(", ")}, then run again`]),
     ].join("\n");
 }
 
@@ -204,14 +237,21 @@ function cachedTreeFs(cacheFile: string): TreeFs & { save(): void } {
 function missingReads(spec: ProjectSpec, reads: ComposeReads): string[] {
     return reads.refs
         .filter((r) => !r.optional && !fs.existsSync(r.file))
-        .map((r) => `project ${spec.name}: ${r.via} in ${r.from} names ${path.relative(path.dirname(r.from), r.file) || r.file}, which does not exist (${r.file}); create it or fix the path in ${path.basename(r.from)}`);
+        .map(
+            (r) =>
+                `project ${spec.name}: ${r.via} in ${r.from} names ${path.relative(path.dirname(r.from), r.file) || r.file}, which does not exist (${r.file}); create it or fix the path in ${path.basename(r.from)}`,
+        );
 }
 
 /** Every file compose reads for the model besides the top-level compose files, that exists: the ones found before the run and those compose resolved. */
 function sourceFilesOf(reads: ComposeReads, model: ComposeModel): string[] {
     const resolved = [
         ...Object.values(model.services).flatMap((s) => s.env_file),
-        ...[model.configs, model.secrets].flatMap((section) => Object.values(section).map((d) => d.file).filter((f): f is string => typeof f === "string")),
+        ...[model.configs, model.secrets].flatMap((section) =>
+            Object.values(section)
+                .map((d) => d.file)
+                .filter((f): f is string => typeof f === "string"),
+        ),
     ];
     return [...new Set([...reads.files, ...resolved])].filter((f) => {
         try {
@@ -223,14 +263,21 @@ function sourceFilesOf(reads: ComposeReads, model: ComposeModel): string[] {
 }
 
 /** @param canonical compose's own model, or its refusal. */
-function loadProject(spec: ProjectSpec, index: number, canonical: ComposeModel | ConfigError, reads: ComposeReads, tree: TreeFs): LoadedProject {
+function loadProject(
+    spec: ProjectSpec,
+    index: number,
+    canonical: ComposeModel | ConfigError,
+    reads: ComposeReads,
+    tree: TreeFs,
+): LoadedProject {
     if (canonical instanceof ConfigError) throw canonical;
     // File order decides "the first published port"; compose's canonical output sorts services by name.
     const model = inFileOrder(canonical, reads.serviceOrder);
 
     const services = Object.keys(model.services);
     const networkMode = (service: string): string => String(model.services[service].extra.network_mode ?? "");
-    if (services.length === 0) throw new ConfigError([`project ${spec.name}: ${spec.composeFiles.join(", ")} defines no services; add one`]);
+    if (services.length === 0)
+        throw new ConfigError([`project ${spec.name}: ${spec.composeFiles.join(", ")} defines no services; add one`]);
 
     const key = `dind-compose:projects[${index}]`;
     const port = spec.port ?? firstPublishedPort(model);
@@ -241,10 +288,14 @@ function loadProject(spec: ProjectSpec, index: number, canonical: ComposeModel |
     }
     const ports: PublishedPorts = services.map((s) => [s, model.services[s].ports]);
     const { routes, problems } = projectRoutes(spec, key, ports, port);
-    const publishedTcp = new Set(ports.flatMap(([, list]) => list.filter((p) => p.protocol === "tcp" && p.published !== undefined).map((p) => p.published)));
+    const publishedTcp = new Set(
+        ports.flatMap(([, list]) => list.filter((p) => p.protocol === "tcp" && p.published !== undefined).map((p) => p.published)),
+    );
     spec.tcp.forEach((t, j) => {
         if (!publishedTcp.has(t.port)) {
-            problems.push(`${key}.tcp[${j}].port ${t.port}: no service of project ${spec.name} publishes it; publish it in the compose file (ports: ["${t.port}:${t.port}"]) or fix the port`);
+            problems.push(
+                `${key}.tcp[${j}].port ${t.port}: no service of project ${spec.name} publishes it; publish it in the compose file (ports: ["${t.port}:${t.port}"]) or fix the port`,
+            );
         }
     });
     if (problems.length > 0) throw new ConfigError(problems);
@@ -284,7 +335,12 @@ export async function loadProjects(projects: ProjectSpec[], opts: LoadOptions): 
         }
     });
     tree.save();
-    problems.push(...duplicateHostnames(Object.values(loaded).flatMap((l) => l.routes), opts.domain));
+    problems.push(
+        ...duplicateHostnames(
+            Object.values(loaded).flatMap((l) => l.routes),
+            opts.domain,
+        ),
+    );
     if (problems.length > 0) throw new ConfigError(problems);
     return loaded;
 }

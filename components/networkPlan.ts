@@ -20,17 +20,34 @@ interface EngineSubnet {
 async function engineNetworks(): Promise<Map<string, EngineSubnet[]>> {
     const ids = await run("docker", ["network", "ls", "--quiet", "--no-trunc"]);
     if (ids.code !== 0) throw new Error(`docker network ls failed: ${ids.stderr.trim()}`);
-    const list = ids.stdout.split("\n").map((s) => s.trim()).filter(Boolean);
+    const list = ids.stdout
+        .split("\n")
+        .map((s) => s.trim())
+        .filter(Boolean);
     const out = new Map<string, EngineSubnet[]>();
     if (list.length === 0) return out;
-    const inspected = await run("docker", ["network", "inspect", "--format", "{{.Name}}{{range .IPAM.Config}} {{.Subnet}},{{.IPRange}}{{end}}", ...list]);
+    const inspected = await run("docker", [
+        "network",
+        "inspect",
+        "--format",
+        "{{.Name}}{{range .IPAM.Config}} {{.Subnet}},{{.IPRange}}{{end}}",
+        ...list,
+    ]);
     // A network removed between the list and the inspect (another stack's destroy) is no longer in the way.
-    const vanished = inspected.stderr.split("\n").filter(Boolean).every((l) => isNotFound(l));
+    const vanished = inspected.stderr
+        .split("\n")
+        .filter(Boolean)
+        .every((l) => isNotFound(l));
     if (inspected.code !== 0 && !vanished) throw new Error(`docker network inspect failed: ${inspected.stderr.trim()}`);
     for (const line of inspected.stdout.split("\n").filter(Boolean)) {
         const [name, ...configs] = line.trim().split(/\s+/);
-        const subnets = configs.map((c) => c.split(",")).map(([subnet, ipRange]) => ({ subnet: parseCidr(subnet), ipRange: ipRange ?? "" }));
-        out.set(name, subnets.filter((x): x is EngineSubnet => x.subnet !== undefined));
+        const subnets = configs
+            .map((c) => c.split(","))
+            .map(([subnet, ipRange]) => ({ subnet: parseCidr(subnet), ipRange: ipRange ?? "" }));
+        out.set(
+            name,
+            subnets.filter((x): x is EngineSubnet => x.subnet !== undefined),
+        );
     }
     return out;
 }
@@ -78,7 +95,10 @@ export async function planNetworks(spec: EnvironmentSpec, names: StackNames): Pr
     const pool = spec.network.pool;
     const networks = [names.gatewayNetwork(), ...spec.projects.map((p) => names.network(p.name))];
     const onEngine = await engineNetworks();
-    const taken = [...onEngine.values()].flat().map((x) => x.subnet).concat(engineIsLocal() ? hostNetworks() : []);
+    const taken = [...onEngine.values()]
+        .flat()
+        .map((x) => x.subnet)
+        .concat(engineIsLocal() ? hostNetworks() : []);
     const plan = planSubnets(networks, new Set(onEngine.keys()), taken, pool, spec.network.subnetSize);
     if (plan.free < plan.needed) {
         const key = `${CONFIG_NAMESPACE}:network`;

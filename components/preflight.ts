@@ -38,7 +38,9 @@ export async function preflight(spec: EnvironmentSpec, names: StackNames): Promi
     const images: [string, string][] = [
         ["dind-compose:images.dind", spec.images.dind],
         ["dind-compose:images.nginx", spec.images.nginx],
-        ...spec.projects.flatMap((p, i) => p.preloadImages.map((img, j): [string, string] => [`dind-compose:projects[${i}].preloadImages[${j}]`, img])),
+        ...spec.projects.flatMap((p, i) =>
+            p.preloadImages.map((img, j): [string, string] => [`dind-compose:projects[${i}].preloadImages[${j}]`, img]),
+        ),
     ];
     const unique = [...new Set(images.map(([, img]) => img))];
     const results = new Map(await Promise.all(unique.map(async (img) => [img, await imageProblem(img)] as const)));
@@ -60,7 +62,10 @@ export async function preflight(spec: EnvironmentSpec, names: StackNames): Promi
     for (const [i, p] of spec.projects.entries()) {
         for (const [j, t] of p.tcp.entries()) {
             const problem = await portProblem(spec.gateway.bindAddress, t.hostPort, names.tcpProxy(p.name));
-            if (problem) problems.push(`dind-compose:projects[${i}].tcp[${j}].hostPort ${t.hostPort}: ${problem}; choose a free port (ss -ltn shows the ones in use) or stop that program`);
+            if (problem)
+                problems.push(
+                    `dind-compose:projects[${i}].tcp[${j}].hostPort ${t.hostPort}: ${problem}; choose a free port (ss -ltn shows the ones in use) or stop that program`,
+                );
         }
     }
     problems.push(...(await resourceProblems(spec)));
@@ -69,7 +74,9 @@ export async function preflight(spec: EnvironmentSpec, names: StackNames): Promi
 
 /** Caps the engine cannot give (docker refuses --cpus above its CPU count at create time, after other objects exist). */
 async function resourceProblems(spec: EnvironmentSpec): Promise<string[]> {
-    const capped = spec.projects.map((p, i) => ({ p, i })).filter(({ p }) => p.resources.cpus !== undefined || p.resources.memory !== undefined);
+    const capped = spec.projects
+        .map((p, i) => ({ p, i }))
+        .filter(({ p }) => p.resources.cpus !== undefined || p.resources.memory !== undefined);
     if (capped.length === 0) return [];
     const info = await run("docker", ["info", "--format", "{{.NCPU}} {{.MemTotal}}"]);
     const [cpus, memory] = info.stdout.trim().split(/\s+/).map(Number);
@@ -78,8 +85,10 @@ async function resourceProblems(spec: EnvironmentSpec): Promise<string[]> {
     return capped.flatMap(({ p, i }) => {
         const key = `dind-compose:projects[${i}].resources`;
         const out: string[] = [];
-        if (p.resources.cpus !== undefined && p.resources.cpus > cpus) out.push(`${key}.cpus ${p.resources.cpus}: the engine has ${cpus} CPUs; use at most ${cpus}`);
-        if (p.resources.memory !== undefined && p.resources.memory > memory) out.push(`${key}.memory ${gib(p.resources.memory)}: the engine has ${gib(memory)} of memory; use less`);
+        if (p.resources.cpus !== undefined && p.resources.cpus > cpus)
+            out.push(`${key}.cpus ${p.resources.cpus}: the engine has ${cpus} CPUs; use at most ${cpus}`);
+        if (p.resources.memory !== undefined && p.resources.memory > memory)
+            out.push(`${key}.memory ${gib(p.resources.memory)}: the engine has ${gib(memory)} of memory; use less`);
         return out;
     });
 }

@@ -28,7 +28,9 @@ export interface RoutesResult {
     problems: string[];
 }
 
-const published = (ports: PortModel[]): number[] => [...new Set(ports.filter((p) => p.published !== undefined && p.protocol === "tcp").map((p) => p.published as number))];
+const published = (ports: PortModel[]): number[] => [
+    ...new Set(ports.filter((p) => p.published !== undefined && p.protocol === "tcp").map((p) => p.published as number)),
+];
 
 /**
  * The project's routes: its main route (`port` at its hostname), then either the configured
@@ -44,7 +46,9 @@ export function projectRoutes(spec: ProjectSpec, key: string, services: Publishe
     let main: ProjectRoute = { key: spec.name, project: spec.name, service: owner(mainPort), hostname: spec.hostname, port: mainPort };
     const others: ProjectRoute[] = [];
     const route = (service: string, port: number, hostname: string): ProjectRoute =>
-        hostname === spec.hostname ? { ...main, service, port } : { key: `${spec.name}.${service}.${port}`, project: spec.name, service, hostname, port };
+        hostname === spec.hostname
+            ? { ...main, service, port }
+            : { key: `${spec.name}.${service}.${port}`, project: spec.name, service, hostname, port };
 
     if (spec.routes === undefined) {
         const tcpPorts = new Set(spec.tcp.map((t) => t.port));
@@ -58,13 +62,17 @@ export function projectRoutes(spec: ProjectSpec, key: string, services: Publishe
             const k = `${key}.routes[${i}]`;
             const entry = services.find(([name]) => name === r.service);
             if (entry === undefined) {
-                problems.push(`${k}.service ${JSON.stringify(r.service)} is not a service of the project (services: ${services.map(([s]) => s).join(", ")}); fix the name`);
+                problems.push(
+                    `${k}.service ${JSON.stringify(r.service)} is not a service of the project (services: ${services.map(([s]) => s).join(", ")}); fix the name`,
+                );
                 return;
             }
             const ports = published(entry[1]);
             const port = r.port ?? ports[0];
             if (port === undefined) {
-                problems.push(`${k}: service ${JSON.stringify(r.service)} publishes no TCP port, so the route has nothing to go to; publish one in the compose file (ports: ["8000:8000"]) or remove the route`);
+                problems.push(
+                    `${k}: service ${JSON.stringify(r.service)} publishes no TCP port, so the route has nothing to go to; publish one in the compose file (ports: ["8000:8000"]) or remove the route`,
+                );
                 return;
             }
             if (!ports.includes(port)) {
@@ -78,7 +86,9 @@ export function projectRoutes(spec: ProjectSpec, key: string, services: Publishe
             const hostname = r.hostname ?? `${r.service}.${spec.hostname}`;
             if (hostname === spec.hostname) {
                 if (spec.port !== undefined && spec.port !== port) {
-                    problems.push(`${k} routes the project's own hostname ${hostname} to port ${port}, but ${key}.port is ${spec.port}; remove one of the two`);
+                    problems.push(
+                        `${k} routes the project's own hostname ${hostname} to port ${port}, but ${key}.port is ${spec.port}; remove one of the two`,
+                    );
                     return;
                 }
                 main = route(r.service, port, hostname);
@@ -100,12 +110,17 @@ export function duplicateHostnames(routes: ProjectRoute[], domain: string): stri
     const what = (r: ProjectRoute): string => `project ${r.project}${r.service ? ` service ${r.service}` : ""} port ${r.port}`;
     for (const r of routes) {
         if (r.hostname === domain) {
-            problems.push(`hostname ${r.hostname} of ${what(r)} is the bare domain, which the gateway keeps for its index page; use a subdomain`);
+            problems.push(
+                `hostname ${r.hostname} of ${what(r)} is the bare domain, which the gateway keeps for its index page; use a subdomain`,
+            );
             continue;
         }
         const first = seen.get(r.hostname);
         if (first === undefined) seen.set(r.hostname, r);
-        else problems.push(`hostname ${r.hostname} is routed twice: to ${what(first)} and to ${what(r)}; give one of them another hostname (dind-compose:projects[].routes[].hostname)`);
+        else
+            problems.push(
+                `hostname ${r.hostname} is routed twice: to ${what(first)} and to ${what(r)}; give one of them another hostname (dind-compose:projects[].routes[].hostname)`,
+            );
     }
     return problems;
 }

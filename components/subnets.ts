@@ -108,7 +108,13 @@ export interface SubnetPlan {
  * engine keep whatever subnet they have (also one from the default pools, made by an earlier
  * version), so changing the pool never replaces a network and the containers on it.
  */
-export function planSubnets(networks: string[], existing: ReadonlySet<string>, taken: Cidr[], pool: Cidr, subnetPrefix: number): SubnetPlan {
+export function planSubnets(
+    networks: string[],
+    existing: ReadonlySet<string>,
+    taken: Cidr[],
+    pool: Cidr,
+    subnetPrefix: number,
+): SubnetPlan {
     const missing = networks.filter((n) => !existing.has(n));
     const free = freeSubnets(pool, subnetPrefix, taken, missing.length + 1);
     const subnets: Record<string, string> = {};

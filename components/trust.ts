@@ -60,7 +60,10 @@ function systemStep(action: TrustAction, ca: TrustedCa, ctx: TrustContext): Trus
         return { store: "macOS System keychain", commands: [{ argv }], manual: "macOS asks for confirmation in its own dialog" };
     }
     if (ctx.platform === "win32") {
-        const argv = action === "trust" ? ["certutil", "-addstore", "-f", "ROOT", ca.certFile] : ["certutil", "-delstore", "ROOT", ca.sha1.replace(/:/g, "")];
+        const argv =
+            action === "trust"
+                ? ["certutil", "-addstore", "-f", "ROOT", ca.certFile]
+                : ["certutil", "-delstore", "ROOT", ca.sha1.replace(/:/g, "")];
         return { store: "Windows ROOT store", commands: [{ argv }], manual: "run it in an administrator's terminal" };
     }
     const sudo = (argv: string[]): TrustCommand => ({ argv: ctx.isRoot ? argv : ["sudo", ...argv] });
@@ -75,7 +78,11 @@ function systemStep(action: TrustAction, ca: TrustedCa, ctx: TrustContext): Trus
     if (ctx.has("update-ca-trust")) {
         const file = `${FEDORA_DIR}/${ca.name}.pem`;
         const place = action === "trust" ? sudo(["install", "-D", "-m", "644", ca.certFile, file]) : sudo(["rm", "-f", file]);
-        return { store: `system store (${FEDORA_DIR}, update-ca-trust)`, commands: [place, sudo(["update-ca-trust", "extract"])], manual: notRoot };
+        return {
+            store: `system store (${FEDORA_DIR}, update-ca-trust)`,
+            commands: [place, sudo(["update-ca-trust", "extract"])],
+            manual: notRoot,
+        };
     }
     return {
         store: "system store",
@@ -92,12 +99,18 @@ function nssStep(action: TrustAction, ca: TrustedCa, store: string, dir: string,
     const commands: TrustCommand[] =
         action === "trust"
             ? [
-                  ...(create ? [{ argv: ["mkdir", "-p", "-m", "700", dir] }, { argv: ["certutil", "-d", db, "-N", "--empty-password"] }] : []),
+                  ...(create
+                      ? [{ argv: ["mkdir", "-p", "-m", "700", dir] }, { argv: ["certutil", "-d", db, "-N", "--empty-password"] }]
+                      : []),
                   remove,
                   { argv: ["certutil", "-d", db, "-A", "-t", "C,,", "-n", ca.name, "-i", ca.certFile] },
               ]
             : [remove];
-    return { store, commands, manual: certutil ? undefined : "certutil is not installed (Debian: apt-get install libnss3-tools; npm run bootstrap installs it)" };
+    return {
+        store,
+        commands,
+        manual: certutil ? undefined : "certutil is not installed (Debian: apt-get install libnss3-tools; npm run bootstrap installs it)",
+    };
 }
 
 /**
@@ -111,7 +124,10 @@ export function trustPlan(action: TrustAction, ca: TrustedCa, ctx: TrustContext,
     if (ctx.platform !== "linux") return steps;
     const certutil = ctx.has("certutil");
     const chromiumDb = `${ctx.home}/.pki/nssdb`;
-    if (action === "trust" || nssdbExists) steps.push(nssStep(action, ca, `NSS database ${chromiumDb} (Chromium, Chrome)`, chromiumDb, action === "trust" && !nssdbExists, certutil));
+    if (action === "trust" || nssdbExists)
+        steps.push(
+            nssStep(action, ca, `NSS database ${chromiumDb} (Chromium, Chrome)`, chromiumDb, action === "trust" && !nssdbExists, certutil),
+        );
     for (const profile of ctx.firefoxProfiles) steps.push(nssStep(action, ca, `Firefox profile ${profile}`, profile, false, certutil));
     return steps;
 }

@@ -78,7 +78,10 @@ export function trustName(keyId: string): string {
 
 /** sha256 (hex) of a public key's SubjectPublicKeyInfo: identifies the CA across re-issues. */
 export function keyIdOf(key: crypto.KeyObject): string {
-    return crypto.createHash("sha256").update(key.export({ type: "spki", format: "der" })).digest("hex");
+    return crypto
+        .createHash("sha256")
+        .update(key.export({ type: "spki", format: "der" }))
+        .digest("hex");
 }
 
 /** The PEM certificate blocks of a bundle. */
@@ -101,7 +104,12 @@ export function childBundle(machineRoots: string[], caCert: string): string {
 
 // ---------------------------------------------------------------- files and openssl
 /** Where Linux distributions and macOS keep the bundle of system roots, most common first. */
-const SYSTEM_BUNDLES = ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/ca-bundle.pem", "/etc/ssl/cert.pem"];
+const SYSTEM_BUNDLES = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
 
 /** The machine's public roots: its system bundle, or Node's own copy of Mozilla's where it has none. */
 export function machineRoots(): string[] {
@@ -153,11 +161,24 @@ function writeAtomically(file: string, content: string, mode: number): void {
 /** A new CA certificate for `domains` over the key in keyFile. */
 function signCa(keyFile: string, domains: string[]): string {
     return openssl([
-        "req", "-x509", "-new", "-key", keyFile, "-sha256", "-days", String(CA_DAYS), "-subj", CA_SUBJECT,
-        "-addext", "basicConstraints=critical,CA:TRUE,pathlen:0",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-        "-addext", `nameConstraints=${nameConstraintsValue(coveringDomains(domains))}`,
-        "-addext", "subjectKeyIdentifier=hash",
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        keyFile,
+        "-sha256",
+        "-days",
+        String(CA_DAYS),
+        "-subj",
+        CA_SUBJECT,
+        "-addext",
+        "basicConstraints=critical,CA:TRUE,pathlen:0",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        "-addext",
+        `nameConstraints=${nameConstraintsValue(coveringDomains(domains))}`,
+        "-addext",
+        "subjectKeyIdentifier=hash",
     ]);
 }
 
@@ -173,7 +194,10 @@ function readRecord(file: string): string[] | undefined {
 }
 
 function writeRecord(file: string, domains: string[]): void {
-    const doc = { about: "the domains dind-compose's CA in this directory permits (every stack's dind-compose:domain that used it)", domains: [...new Set(domains)].sort() };
+    const doc = {
+        about: "the domains dind-compose's CA in this directory permits (every stack's dind-compose:domain that used it)",
+        domains: [...new Set(domains)].sort(),
+    };
     writeAtomically(file, JSON.stringify(doc, null, 2) + "\n", 0o644);
 }
 
@@ -188,7 +212,8 @@ export function readUserCa(dir: string): UserCa | undefined {
     const fresh = `or point ${KEY} at an empty directory for a new CA (which must then be trusted again: npm run trust)`;
     if (!hasCert && !hasKey) return undefined;
     if (!hasKey) throw problem(dir, `holds ${f.cert} but not its key ${f.key}`, `put the key back, ${fresh}`);
-    if (!hasCert) throw problem(dir, `holds the key ${f.key} but no certificate ${f.cert}`, `put the certificate back, or remove the key ${fresh}`);
+    if (!hasCert)
+        throw problem(dir, `holds the key ${f.key} but no certificate ${f.cert}`, `put the certificate back, or remove the key ${fresh}`);
     const certPem = fs.readFileSync(f.cert, "utf8");
     let cert: crypto.X509Certificate;
     try {
@@ -196,7 +221,12 @@ export function readUserCa(dir: string): UserCa | undefined {
     } catch {
         throw problem(dir, `${f.cert} is not a PEM certificate`, `restore it, ${fresh}`);
     }
-    if (!cert.ca) throw problem(dir, `${f.cert} (${cert.subject.replace(/\n/g, ", ")}) is not a CA certificate (basicConstraints CA:FALSE or missing)`, `put the CA's certificate there, ${fresh}`);
+    if (!cert.ca)
+        throw problem(
+            dir,
+            `${f.cert} (${cert.subject.replace(/\n/g, ", ")}) is not a CA certificate (basicConstraints CA:FALSE or missing)`,
+            `put the CA's certificate there, ${fresh}`,
+        );
     let key: crypto.KeyObject;
     try {
         key = crypto.createPrivateKey(fs.readFileSync(f.key));
@@ -204,10 +234,15 @@ export function readUserCa(dir: string): UserCa | undefined {
         throw problem(dir, `${f.key} is not a PEM private key (or it is encrypted)`, `put the CA's unencrypted key there, ${fresh}`);
     }
     const keyId = keyIdOf(cert.publicKey);
-    if (keyIdOf(crypto.createPublicKey(key)) !== keyId) throw problem(dir, `the key ${f.key} does not belong to the certificate ${f.cert}`, `put the matching key there, ${fresh}`);
+    if (keyIdOf(crypto.createPublicKey(key)) !== keyId)
+        throw problem(dir, `the key ${f.key} does not belong to the certificate ${f.cert}`, `put the matching key there, ${fresh}`);
     const constraints = parseNameConstraints(openssl(["x509", "-in", f.cert, "-noout", "-ext", "nameConstraints"]));
     if (constraints === undefined || !constraints.critical || constraints.permittedDns.length === 0) {
-        throw problem(dir, `the CA ${f.cert} has no critical nameConstraints extension, so a browser that trusts it would accept it for any website`, `use a CA limited to your domains, ${fresh}`);
+        throw problem(
+            dir,
+            `the CA ${f.cert} has no critical nameConstraints extension, so a browser that trusts it would accept it for any website`,
+            `use a CA limited to your domains, ${fresh}`,
+        );
     }
     return {
         dir,
@@ -235,7 +270,12 @@ function withLock<T>(dir: string, fn: () => T): T {
             // A lock older than two minutes is a crashed run's.
             const age = Date.now() - (fs.statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
             if (age > 120_000) fs.rmSync(lock, { recursive: true, force: true });
-            else if (Date.now() > deadline) throw problem(dir, `is locked by another run (${lock} exists)`, `wait for it, or remove ${lock} if no dind-compose run is going on`);
+            else if (Date.now() > deadline)
+                throw problem(
+                    dir,
+                    `is locked by another run (${lock} exists)`,
+                    `wait for it, or remove ${lock} if no dind-compose run is going on`,
+                );
             else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
         }
     }
@@ -262,7 +302,11 @@ function ensureWritableDir(dir: string): void {
     try {
         mkdirs(dir);
     } catch (e) {
-        throw problem(dir, `cannot be made (${(e as NodeJS.ErrnoException).code})`, `create it as ${user} (mkdir -p -m 700 ${dir}) or point the key at a writable directory`);
+        throw problem(
+            dir,
+            `cannot be made (${(e as NodeJS.ErrnoException).code})`,
+            `create it as ${user} (mkdir -p -m 700 ${dir}) or point the key at a writable directory`,
+        );
     }
     if (!fs.statSync(dir).isDirectory()) throw problem(dir, "is not a directory", "point the key at a directory");
     const probe = path.join(dir, `.write-test-${process.pid}`);
@@ -270,7 +314,11 @@ function ensureWritableDir(dir: string): void {
         fs.writeFileSync(probe, "");
         fs.rmSync(probe);
     } catch (e) {
-        throw problem(dir, `is not writable by ${user} (${(e as NodeJS.ErrnoException).code})`, `make it writable (chmod u+w ${dir}) or point the key at a writable directory`);
+        throw problem(
+            dir,
+            `is not writable by ${user} (${(e as NodeJS.ErrnoException).code})`,
+            `make it writable (chmod u+w ${dir}) or point the key at a writable directory`,
+        );
     }
 }
 
@@ -316,19 +364,29 @@ export function prepareUserCa(dir: string, domain: string, dryRun: boolean): Pre
         if (record === undefined) {
             throw problem(
                 dir,
-                permitted ? `the CA ${f.cert} ends within ${RENEW_DAYS} days (${new crypto.X509Certificate(existing.cert).validTo}) and was not made by dind-compose (no ${f.record})` : `the CA ${f.cert} permits only ${existing.permitted.join(", ")}, not dind-compose:domain ${JSON.stringify(domain)}, and was not made by dind-compose (no ${f.record}), so it is not re-issued`,
+                permitted
+                    ? `the CA ${f.cert} ends within ${RENEW_DAYS} days (${new crypto.X509Certificate(existing.cert).validTo}) and was not made by dind-compose (no ${f.record})`
+                    : `the CA ${f.cert} permits only ${existing.permitted.join(", ")}, not dind-compose:domain ${JSON.stringify(domain)}, and was not made by dind-compose (no ${f.record}), so it is not re-issued`,
                 `have its maker re-issue it for ${domain}, use a domain it permits, or point ${KEY} at an empty directory for a new CA`,
             );
         }
         const domains = [...new Set([...record, ...existing.permitted, domain])].sort();
-        const why = permitted ? `it ends within ${RENEW_DAYS} days` : `to permit ${domain} too (now ${coveringDomains(domains).join(", ")})`;
-        if (dryRun) return { ca: existing, notes: [`the CA in ${dir} will be re-issued with the same key, ${why}; afterwards run \`npm run trust\` again`] };
+        const why = permitted
+            ? `it ends within ${RENEW_DAYS} days`
+            : `to permit ${domain} too (now ${coveringDomains(domains).join(", ")})`;
+        if (dryRun)
+            return {
+                ca: existing,
+                notes: [`the CA in ${dir} will be re-issued with the same key, ${why}; afterwards run \`npm run trust\` again`],
+            };
         writeAtomically(f.cert, signCa(f.key, domains), 0o644);
         writeRecord(f.record, domains);
         const reissued = readUserCa(dir) as UserCa;
         return {
             ca: reissued,
-            notes: [`re-issued the CA in ${dir} with the same key, ${why}; run \`npm run trust\` again so that the stores hold the new certificate (the one they hold does not permit ${domain})`],
+            notes: [
+                `re-issued the CA in ${dir} with the same key, ${why}; run \`npm run trust\` again so that the stores hold the new certificate (the one they hold does not permit ${domain})`,
+            ],
         };
     };
     const prepared = dryRun ? decide() : withLock(dir, decide);

@@ -30,7 +30,8 @@ function programSources(root) {
         for (const entry of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
             const child = path.join(rel, entry.name);
             if (entry.isDirectory()) walk(child);
-            else if ((entry.name.endsWith(".ts") && !entry.name.endsWith(".d.ts")) || COPIED.some((ext) => entry.name.endsWith(ext))) found.push(child);
+            else if ((entry.name.endsWith(".ts") && !entry.name.endsWith(".d.ts")) || COPIED.some((ext) => entry.name.endsWith(ext)))
+                found.push(child);
         }
     };
     walk("components");
@@ -47,9 +48,9 @@ function writeAtomically(file, text) {
 /** Every file under dir, relative to it. */
 function filesUnder(dir, rel = "") {
     if (!fs.existsSync(path.join(dir, rel))) return [];
-    return fs.readdirSync(path.join(dir, rel), { withFileTypes: true }).flatMap((e) =>
-        e.isDirectory() ? filesUnder(dir, path.join(rel, e.name)) : [path.join(rel, e.name)],
-    );
+    return fs
+        .readdirSync(path.join(dir, rel), { withFileTypes: true })
+        .flatMap((e) => (e.isDirectory() ? filesUnder(dir, path.join(rel, e.name)) : [path.join(rel, e.name)]));
 }
 
 /**
@@ -89,14 +90,23 @@ function compileProgram(root) {
             const parsed = ts.parseConfigFileTextToJson("tsconfig.json", tsconfigText);
             if (parsed.error) throw new Error(`tsconfig.json: ${ts.flattenDiagnosticMessageText(parsed.error.messageText, "\n")}`);
             const converted = ts.convertCompilerOptionsFromJson(parsed.config.compilerOptions, root);
-            compilerOptions = { ...converted.options, noEmit: false, outDir: undefined, sourceMap: false, inlineSourceMap: false, declaration: false };
+            compilerOptions = {
+                ...converted.options,
+                noEmit: false,
+                outDir: undefined,
+                sourceMap: false,
+                inlineSourceMap: false,
+                declaration: false,
+            };
         }
         const result = ts.transpileModule(text, { compilerOptions, fileName: rel, reportDiagnostics: true });
         const problems = (result.diagnostics ?? []).filter((d) => d.category === ts.DiagnosticCategory.Error);
         if (problems.length > 0) {
             const d = problems[0];
             const at = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start) : undefined;
-            throw new Error(`${rel}${at ? `:${at.line + 1}:${at.character + 1}` : ""}: ${ts.flattenDiagnosticMessageText(d.messageText, "\n")}`);
+            throw new Error(
+                `${rel}${at ? `:${at.line + 1}:${at.character + 1}` : ""}: ${ts.flattenDiagnosticMessageText(d.messageText, "\n")}`,
+            );
         }
         writeAtomically(out, result.outputText);
     }

@@ -18,13 +18,19 @@ try {
     // stays the terminal's (exec -it, logs -f with ^C); otherwise it goes on stdin.
     let overrideFile;
     if (tty && c.override !== "") {
-        const w = spawnSync("docker", ["exec", "-i", c.daemon, "sh", "-c", OVERRIDE_TO_FILE_SCRIPT], { input: c.override, encoding: "utf8" });
+        const w = spawnSync("docker", ["exec", "-i", c.daemon, "sh", "-c", OVERRIDE_TO_FILE_SCRIPT], {
+            input: c.override,
+            encoding: "utf8",
+        });
         if (w.status !== 0) throw new Error(`could not write the override into ${c.daemon}: ${w.stderr.trim()}`);
         overrideFile = w.stdout.trim();
     }
     const dockerArgs = [...composeExecArgs(target, { tty, overrideFile }), ...args];
     const onStdin = c.override !== "" && overrideFile === undefined;
-    const r = spawnSync("docker", dockerArgs, { stdio: [onStdin ? "pipe" : "inherit", "inherit", "inherit"], input: onStdin ? c.override : undefined });
+    const r = spawnSync("docker", dockerArgs, {
+        stdio: [onStdin ? "pipe" : "inherit", "inherit", "inherit"],
+        input: onStdin ? c.override : undefined,
+    });
     if (overrideFile) spawnSync("docker", ["exec", c.daemon, "rm", "-f", overrideFile]);
     process.exit(r.status ?? 1);
 } catch (e) {

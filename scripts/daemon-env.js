@@ -15,7 +15,9 @@ try {
     const daemon = projectEntry(outputs, "daemons", project, stack);
     const endpoint = (outputs.daemonEndpoints || {})[project];
     if (!endpoint) {
-        throw new Error(`project "${project}" does not publish its daemon; set daemonPort: 0 (any free port) on it in Pulumi.${stack}.yaml, then npm run pulumi -- up -s ${stack}`);
+        throw new Error(
+            `project "${project}" does not publish its daemon; set daemonPort: 0 (any free port) on it in Pulumi.${stack}.yaml, then npm run pulumi -- up -s ${stack}`,
+        );
     }
     const certDir = path.resolve(__dirname, "..", ".dind-compose", "certs", stack, project);
     fs.rmSync(certDir, { recursive: true, force: true });

@@ -16,10 +16,18 @@ function parseArgs(argv) {
 
 function stackOutputs(stack) {
     try {
-        return JSON.parse(execFileSync("pulumi", ["stack", "output", "--json", "--stack", stack], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }));
+        return JSON.parse(
+            execFileSync("pulumi", ["stack", "output", "--json", "--stack", stack], {
+                encoding: "utf8",
+                stdio: ["ignore", "pipe", "pipe"],
+            }),
+        );
     } catch (e) {
         const detail = (e.stderr || e.message || "").toString().trim();
-        throw new Error(`cannot read the outputs of stack "${stack}" (${detail}); is it up? (npm start brings up "dev"; pick another with -s NAME)`, { cause: e });
+        throw new Error(
+            `cannot read the outputs of stack "${stack}" (${detail}); is it up? (npm start brings up "dev"; pick another with -s NAME)`,
+            { cause: e },
+        );
     }
 }
 
@@ -27,7 +35,9 @@ function stackOutputs(stack) {
 function projectEntry(outputs, key, project, stack) {
     const known = Object.keys(outputs[key] || {});
     if (!project || !known.includes(project)) {
-        throw new Error(`${project ? `no project "${project}"` : "no project given"} in stack "${stack}"; known: ${known.join(", ") || "(none)"}`);
+        throw new Error(
+            `${project ? `no project "${project}"` : "no project given"} in stack "${stack}"; known: ${known.join(", ") || "(none)"}`,
+        );
     }
     return outputs[key][project];
 }

@@ -36,7 +36,9 @@ function onPath(command) {
 
 function firefoxProfiles(home) {
     const roots = [path.join(home, ".mozilla", "firefox"), path.join(home, "snap", "firefox", "common", ".mozilla", "firefox")];
-    return roots.flatMap((root) => (fs.existsSync(root) ? fs.readdirSync(root).map((d) => path.join(root, d)) : [])).filter((d) => fs.existsSync(path.join(d, "cert9.db")));
+    return roots
+        .flatMap((root) => (fs.existsSync(root) ? fs.readdirSync(root).map((d) => path.join(root, d)) : []))
+        .filter((d) => fs.existsSync(path.join(d, "cert9.db")));
 }
 
 function main() {
@@ -53,8 +55,15 @@ function main() {
     const home = os.homedir();
     const ctx = { platform: process.platform, isRoot: process.getuid?.() === 0, home, has: onPath, firefoxProfiles: firefoxProfiles(home) };
     const sha1 = new (require("crypto").X509Certificate)(ca.cert).fingerprint;
-    const steps = trustPlan(action, { certFile: ca.certFile, name: ca.name, sha1 }, ctx, fs.existsSync(path.join(home, ".pki", "nssdb", "cert9.db")));
-    console.log(`${action === "trust" ? "Trusting" : "Removing"} ${ca.name} (${ca.certFile}, SHA-256 ${ca.fingerprint}; permits ${ca.permitted.join(", ")} only)`);
+    const steps = trustPlan(
+        action,
+        { certFile: ca.certFile, name: ca.name, sha1 },
+        ctx,
+        fs.existsSync(path.join(home, ".pki", "nssdb", "cert9.db")),
+    );
+    console.log(
+        `${action === "trust" ? "Trusting" : "Removing"} ${ca.name} (${ca.certFile}, SHA-256 ${ca.fingerprint}; permits ${ca.permitted.join(", ")} only)`,
+    );
     let manual = 0;
     for (const step of steps) {
         if (step.manual) {
@@ -67,7 +76,10 @@ function main() {
             for (let n = 0; ; n++) {
                 const r = spawnSync(c.argv[0], c.argv.slice(1), { encoding: "utf8" });
                 if (r.status === 0 && c.untilFails && n < 100) continue;
-                if (r.status !== 0 && !c.untilFails) throw new Error(`${step.store}: ${shellLine(c.argv)} failed (exit ${r.status}): ${(r.stderr || r.stdout || String(r.error)).trim()}`);
+                if (r.status !== 0 && !c.untilFails)
+                    throw new Error(
+                        `${step.store}: ${shellLine(c.argv)} failed (exit ${r.status}): ${(r.stderr || r.stdout || String(r.error)).trim()}`,
+                    );
                 break;
             }
         }

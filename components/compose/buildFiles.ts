@@ -59,9 +59,16 @@ export function fileDigests(paths: string[], projectDir: string, options: FileDi
     const perFileLimit = options.perFileLimit ?? 200;
     const out: Record<string, string> = {};
     const key = (p: string): string => path.relative(projectDir, p).split(path.sep).join("/") || ".";
-    const entryOf = (p: string, kind: EntryKind): string => (kind === "symlink" ? `symlink:${fs.readLink(p)}` : (fs.digest?.(p) ?? `sha256:${sha256(fs.read(p))}`));
+    const entryOf = (p: string, kind: EntryKind): string =>
+        kind === "symlink" ? `symlink:${fs.readLink(p)}` : (fs.digest?.(p) ?? `sha256:${sha256(fs.read(p))}`);
 
-    const walk = (root: string, dir: string, ignored: (rel: string) => boolean, pruneIgnored: boolean, found: [string, EntryKind][]): void => {
+    const walk = (
+        root: string,
+        dir: string,
+        ignored: (rel: string) => boolean,
+        pruneIgnored: boolean,
+        found: [string, EntryKind][],
+    ): void => {
         for (const name of fs.list(dir).sort()) {
             const p = path.join(dir, name);
             const rel = path.relative(root, p).split(path.sep).join("/");
@@ -141,7 +148,10 @@ function globToRegExp(pattern: string): RegExp {
         else if (c === "?") re += "[^/]";
         else if (c === "[" && pattern.indexOf("]", i + 1) > i + 1) {
             const end = pattern.indexOf("]", i + 1);
-            re += `[${pattern.slice(i + 1, end).replace(/^!/, "^").replace(/\\/g, "\\\\")}]`;
+            re += `[${pattern
+                .slice(i + 1, end)
+                .replace(/^!/, "^")
+                .replace(/\\/g, "\\\\")}]`;
             i = end;
         } else if (c === "\\" && i + 1 < pattern.length) {
             i++;

@@ -32,15 +32,18 @@ export function normalizeComposeConfigJson(json: string, options: CanonicalOptio
     const file = "docker compose config output";
     const lines = new LineCounter();
     const doc = parseDocument(json, { lineCounter: lines, merge: true, prettyErrors: true });
-    if (doc.errors.length > 0) throw new ComposeError(`${file} is not valid YAML:\n${doc.errors.map((e) => formatYamlError(file, e)).join("\n")}`);
+    if (doc.errors.length > 0)
+        throw new ComposeError(`${file} is not valid YAML:\n${doc.errors.map((e) => formatYamlError(file, e)).join("\n")}`);
     const src = new Source(file, options.projectDir ?? "/", doc, lines);
     const raw = options.interpolated === false ? doc.toJS() : unescapeDollars(doc.toJS());
     const model: ComposeModel = { services: {}, volumes: {}, networks: {}, configs: {}, secrets: {} };
     if (raw === null || raw === undefined) return model;
     if (!isRecord(raw)) return src.fail([], `the top level must be a mapping (services:, volumes:, ...), got ${show(raw)}`);
-    if (raw.services !== null && raw.services !== undefined && !isRecord(raw.services)) src.fail(["services"], `must be a mapping of service names to services`);
+    if (raw.services !== null && raw.services !== undefined && !isRecord(raw.services))
+        src.fail(["services"], `must be a mapping of service names to services`);
     // compose prints only the services of active profiles (COMPOSE_PROFILES in the project's env)
-    for (const [name, svc] of Object.entries(isRecord(raw.services) ? raw.services : {})) model.services[name] = readService(src, name, svc);
+    for (const [name, svc] of Object.entries(isRecord(raw.services) ? raw.services : {}))
+        model.services[name] = readService(src, name, svc);
     for (const section of SECTIONS) {
         for (const [name, def] of Object.entries(jsonObject(src, [section], raw[section]))) {
             const obj = def === null ? {} : isRecord(def) ? def : src.fail([section, name], `must be a mapping, got ${show(def)}`);

@@ -63,7 +63,8 @@ function readDependsOn(src: Source, p: KeyPath, v: unknown): Record<string, Json
 
 const byName = <T>(entries: Record<string, T>, each: (v: T) => string): Record<string, string> =>
     Object.fromEntries(Object.entries(entries).map(([k, v]) => [k, each(v)]));
-const joined = <T>(items: T[], each: (v: T) => string): Record<string, string> => (items.length > 0 ? { "": items.map(each).join(", ") } : {});
+const joined = <T>(items: T[], each: (v: T) => string): Record<string, string> =>
+    items.length > 0 ? { "": items.map(each).join(", ") } : {};
 const withOptions = (name: string, o: JsonObject): string => (Object.keys(o).length > 0 ? `${name} ${stableStringify(o)}` : name);
 
 export const SERVICE_FIELDS: { [F in ServiceField]: FieldSpec<F> } = {
@@ -81,9 +82,17 @@ export const SERVICE_FIELDS: { [F in ServiceField]: FieldSpec<F> } = {
     },
     command: { read: toJson, show: (v, view) => ({ "": view.text(v) }) },
     entrypoint: { read: toJson, show: (v, view) => ({ "": view.text(v) }) },
-    environment: { read: (src, p, v) => sortRecord(keyValues(src, p, v)), empty: () => ({}), show: (env, view) => byName(env, view.secret) },
+    environment: {
+        read: (src, p, v) => sortRecord(keyValues(src, p, v)),
+        empty: () => ({}),
+        show: (env, view) => byName(env, view.secret),
+    },
     env_file: { read: readEnvFiles, empty: () => [], show: (files, view) => joined(files, view.path) },
-    ports: { read: (src, p, v) => list(src, p, v).map((e, i) => readPort(src, [...p, i], e)), empty: () => [], show: (ports) => joined(ports, formatPort) },
+    ports: {
+        read: (src, p, v) => list(src, p, v).map((e, i) => readPort(src, [...p, i], e)),
+        empty: () => [],
+        show: (ports) => joined(ports, formatPort),
+    },
     volumes: {
         read: (src, p, v) => list(src, p, v).map((e, i) => readVolume(src, [...p, i], e)),
         empty: () => [],
@@ -93,7 +102,11 @@ export const SERVICE_FIELDS: { [F in ServiceField]: FieldSpec<F> } = {
         read: readDependsOn,
         empty: () => ({}),
         show: (deps, view) =>
-            joined(Object.entries(deps), ([d, { condition, ...more }]) => `${d} (${view.text(condition ?? "service_started")}${Object.keys(more).length > 0 ? ` ${stableStringify(more)}` : ""})`),
+            joined(
+                Object.entries(deps),
+                ([d, { condition, ...more }]) =>
+                    `${d} (${view.text(condition ?? "service_started")}${Object.keys(more).length > 0 ? ` ${stableStringify(more)}` : ""})`,
+            ),
     },
     healthcheck: { read: jsonObject, show: (v) => ({ "": stableStringify(v) }) },
     restart: { read: scalar, show: (v) => ({ "": v }) },

@@ -39,7 +39,14 @@ function serviceBuildInputs(svc: ServiceModel): string[] {
  * @param isDirectory tells directories from files (injected: pure).
  */
 export function mountRoots(paths: string[], isDirectory: (p: string) => boolean): string[] {
-    const dirs = [...new Set(paths.map((p) => path.resolve(p)).filter((p) => !isSystemPath(p)).map((p) => (isDirectory(p) ? p : path.dirname(p))))]
+    const dirs = [
+        ...new Set(
+            paths
+                .map((p) => path.resolve(p))
+                .filter((p) => !isSystemPath(p))
+                .map((p) => (isDirectory(p) ? p : path.dirname(p))),
+        ),
+    ]
         .filter((d) => !isSystemPath(d))
         .sort();
     const roots: string[] = [];
@@ -55,7 +62,22 @@ export function mountRoots(paths: string[], isDirectory: (p: string) => boolean)
  * (for the socket: the project's own daemon, which is the point), and mounting the host's `/run`
  * or `/etc` over the dind container's would break it and expose the outer engine.
  */
-export const SYSTEM_PATHS = ["/proc", "/sys", "/dev", "/run", "/var/run", "/etc", "/var/lib/docker", "/usr", "/bin", "/sbin", "/lib", "/lib64", "/boot", "/tmp/.X11-unix"];
+export const SYSTEM_PATHS = [
+    "/proc",
+    "/sys",
+    "/dev",
+    "/run",
+    "/var/run",
+    "/etc",
+    "/var/lib/docker",
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib64",
+    "/boot",
+    "/tmp/.X11-unix",
+];
 
 /** A system location, its parent chain up to `/` (`/`, `/var`) included: never a mount root. */
 export function isSystemPath(p: string): boolean {

@@ -32,7 +32,10 @@ export function readPort(src: Source, p: KeyPath, v: unknown): PortModel {
 
 /** `127.0.0.1:8080->80/udp`, `3000/tcp` when nothing is published (like `docker ps`). */
 export function formatPort(p: PortModel): string {
-    const host = p.published === undefined ? "" : `${p.host_ip === undefined ? "" : `${p.host_ip.includes(":") ? `[${p.host_ip}]` : p.host_ip}:`}${p.published}->`;
+    const host =
+        p.published === undefined
+            ? ""
+            : `${p.host_ip === undefined ? "" : `${p.host_ip.includes(":") ? `[${p.host_ip}]` : p.host_ip}:`}${p.published}->`;
     return `${host}${p.target}/${p.protocol}`;
 }
 

@@ -97,31 +97,49 @@ export function composeReads(composeFiles: string[], projectDir: string, readTex
             if (!isRecord(entry)) continue;
             const paths = asList(entry.path);
             const written = typeof entry.project_directory === "string" ? entry.project_directory : paths[0];
-            const includedDir = literal(written) ? path.resolve(dir, typeof entry.project_directory === "string" ? written : path.dirname(written)) : undefined;
+            const includedDir = literal(written)
+                ? path.resolve(dir, typeof entry.project_directory === "string" ? written : path.dirname(written))
+                : undefined;
             for (const p of paths) follow(p, dir, includedDir ?? "", file, "include");
             const envFiles = asList(entry.env_file);
-            if (envFiles.length === 0 && includedDir !== undefined) refs.push({ file: path.join(includedDir, ".env"), from: file, via: "include (its .env)", optional: true });
+            if (envFiles.length === 0 && includedDir !== undefined)
+                refs.push({ file: path.join(includedDir, ".env"), from: file, via: "include (its .env)", optional: true });
             for (const e of envFiles) take(e, dir, file, "include.env_file");
         }
         for (const [name, svc] of Object.entries(isRecord(doc.services) ? doc.services : {})) {
             if (!extended.has(file)) serviceOrder.add(name);
             if (!isRecord(svc)) continue;
-            if (isRecord(svc.extends) && svc.extends.file !== undefined) follow(svc.extends.file, dir, "", file, `services.${name}.extends.file`);
+            if (isRecord(svc.extends) && svc.extends.file !== undefined)
+                follow(svc.extends.file, dir, "", file, `services.${name}.extends.file`);
             for (const e of asList(svc.env_file)) {
                 const optional = isRecord(e) && (e.required === false || e.required === "false");
                 take(isRecord(e) ? e.path : e, dir, file, `services.${name}.env_file`, optional);
             }
         }
-        for (const [sectionName, section] of [["secrets", doc.secrets], ["configs", doc.configs]] as const) {
-            for (const [name, def] of Object.entries(isRecord(section) ? section : {})) if (isRecord(def)) take(def.file, dir, file, `${sectionName}.${name}.file`);
+        for (const [sectionName, section] of [
+            ["secrets", doc.secrets],
+            ["configs", doc.configs],
+        ] as const) {
+            for (const [name, def] of Object.entries(isRecord(section) ? section : {}))
+                if (isRecord(def)) take(def.file, dir, file, `${sectionName}.${name}.file`);
         }
     }
     const topLevel = new Set(composeFiles);
-    return { files: [...new Set(refs.map((r) => r.file))].filter((f) => !topLevel.has(f)).sort(), refs, serviceOrder: [...serviceOrder], interpolated: [...interpolated].sort() };
+    return {
+        files: [...new Set(refs.map((r) => r.file))].filter((f) => !topLevel.has(f)).sort(),
+        refs,
+        serviceOrder: [...serviceOrder],
+        interpolated: [...interpolated].sort(),
+    };
 }
 
 /** The model's services in file order (`serviceOrder`), those the order does not know after them by name. */
 export function inFileOrder(model: ComposeModel, order: string[]): ComposeModel {
-    const names = [...order.filter((s) => s in model.services), ...Object.keys(model.services).filter((s) => !order.includes(s)).sort()];
+    const names = [
+        ...order.filter((s) => s in model.services),
+        ...Object.keys(model.services)
+            .filter((s) => !order.includes(s))
+            .sort(),
+    ];
     return { ...model, services: Object.fromEntries(names.map((s) => [s, model.services[s]])) };
 }

@@ -34,6 +34,7 @@ export function readVolume(src: Source, p: KeyPath, v: unknown): VolumeModel {
 
 /** `./web:/app:ro`, `data:/data`, `(anonymous):/x`, `tmpfs:/tmp`, options as JSON after a space. */
 export function formatVolume(v: VolumeModel, shown: (p: string) => string): string {
-    const source = v.type === "bind" && v.source !== undefined ? shown(v.source) : v.type === "tmpfs" ? "tmpfs" : (v.source ?? "(anonymous)");
+    const source =
+        v.type === "bind" && v.source !== undefined ? shown(v.source) : v.type === "tmpfs" ? "tmpfs" : (v.source ?? "(anonymous)");
     return `${source}:${v.target}${v.read_only ? ":ro" : ""}${v.options ? ` ${stableStringify(v.options)}` : ""}`;
 }

@@ -43,7 +43,10 @@ async function issue(i: CertificateInputs): Promise<CertificateOutputs> {
     const path: typeof import("path") = require("path");
     const ca = caFiles(i.caDir);
     for (const f of [ca.cert, ca.key]) {
-        if (!fs.existsSync(f)) throw new Error(`the user CA's ${path.basename(f)} is missing from ${i.caDir} (dind-compose:tls.caDir); run 'pulumi up' again, which makes or checks it first`);
+        if (!fs.existsSync(f))
+            throw new Error(
+                `the user CA's ${path.basename(f)} is missing from ${i.caDir} (dind-compose:tls.caDir); run 'pulumi up' again, which makes or checks it first`,
+            );
     }
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dind-compose-tls-"));
     try {
@@ -54,9 +57,32 @@ async function issue(i: CertificateInputs): Promise<CertificateOutputs> {
             `subjectAltName=${subjectAltNames(i.domain, i.hostnames).join(",")}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\nbasicConstraints=CA:FALSE\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n`,
         );
         // No serial file: OpenSSL 3 picks a random serial, and nothing is written into the CA's directory.
-        await openssl(dir, ["x509", "-req", "-in", "server.csr", "-CA", ca.cert, "-CAkey", ca.key, "-days", "825", "-sha256", "-extfile", "ext.cnf", "-out", "cert.pem"]);
+        await openssl(dir, [
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            ca.cert,
+            "-CAkey",
+            ca.key,
+            "-days",
+            "825",
+            "-sha256",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "cert.pem",
+        ]);
         const read = (f: string): string => fs.readFileSync(path.join(dir, f), "utf8");
-        return { domain: i.domain, hostnames: i.hostnames, caDir: i.caDir, caKeyId: i.caKeyId, cert: read("cert.pem"), key: read("key.pem") };
+        return {
+            domain: i.domain,
+            hostnames: i.hostnames,
+            caDir: i.caDir,
+            caKeyId: i.caKeyId,
+            cert: read("cert.pem"),
+            key: read("key.pem"),
+        };
     } finally {
         fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -68,8 +94,13 @@ export const certificateProvider: pulumi.dynamic.ResourceProvider = {
     },
     async diff(_id: string, olds: CertificateOutputs, news: CertificateInputs) {
         // A state from before the user CA has no caDir and caKeyId: an update, signed by the user CA.
-        const changed = (["domain", "hostnames", "caDir", "caKeyId"] as const).filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
-        return { changes: changed.length > 0, detailedDiff: Object.fromEntries(changed.map((k) => [k, { kind: "update", inputDiff: true }])) } as pulumi.dynamic.DiffResult;
+        const changed = (["domain", "hostnames", "caDir", "caKeyId"] as const).filter(
+            (k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]),
+        );
+        return {
+            changes: changed.length > 0,
+            detailedDiff: Object.fromEntries(changed.map((k) => [k, { kind: "update", inputDiff: true }])),
+        } as pulumi.dynamic.DiffResult;
     },
     async update(_id: string, olds: CertificateOutputs, news: CertificateInputs) {
         // The per-stack CA of an older state goes with its file; the outputs no longer hold its key.
@@ -88,7 +119,18 @@ const certificateReference = { moduleFile: __filename, exportName: "certificateP
 export class GatewayCertificate extends ReferencedDynamicResource {
     declare public readonly cert: pulumi.Output<string>;
     declare public readonly key: pulumi.Output<string>;
-    constructor(name: string, args: { [K in keyof CertificateInputs]: pulumi.Input<CertificateInputs[K]> }, opts?: pulumi.CustomResourceOptions) {
-        super(certificateReference, name, { ...args, cert: undefined, key: undefined }, { ...opts, additionalSecretOutputs: ["key"] }, "tls", "GatewayCertificate");
+    constructor(
+        name: string,
+        args: { [K in keyof CertificateInputs]: pulumi.Input<CertificateInputs[K]> },
+        opts?: pulumi.CustomResourceOptions,
+    ) {
+        super(
+            certificateReference,
+            name,
+            { ...args, cert: undefined, key: undefined },
+            { ...opts, additionalSecretOutputs: ["key"] },
+            "tls",
+            "GatewayCertificate",
+        );
     }
 }

@@ -132,28 +132,35 @@ async function waitForDaemon(i: ComposeStackInputs): Promise<Record<string, stri
     let delay = 100;
     let attempts = 0;
     let last: string;
-    const report = (attempt: number, error: string): Promise<void> => progress(`[${i.project}] waiting for the inner daemon (attempt ${attempt}): ${error}`);
+    const report = (attempt: number, error: string): Promise<void> =>
+        progress(`[${i.project}] waiting for the inner daemon (attempt ${attempt}): ${error}`);
     for (;;) {
         const seconds = Math.max(1, Math.ceil((deadline - Date.now()) / 1000));
         const lines: string[] = [];
         let partial = "";
-        const r = await engine().exec(i.daemon, ["sh", "-c", shellScript(POLL_DAEMON_SCRIPT), "poll-daemon", String(seconds), ...i.preloadImages], {
-            env: TLS_ENV,
-            onOutput: (chunk) => {
-                const parts = (partial + chunk).split("\n");
-                partial = parts.pop() ?? "";
-                for (const line of parts) {
-                    const waiting = /^waiting (\d+) (.*)$/.exec(line);
-                    if (waiting) void report(attempts + Number(waiting[1]), waiting[2]);
-                    lines.push(line);
-                }
+        const r = await engine().exec(
+            i.daemon,
+            ["sh", "-c", shellScript(POLL_DAEMON_SCRIPT), "poll-daemon", String(seconds), ...i.preloadImages],
+            {
+                env: TLS_ENV,
+                onOutput: (chunk) => {
+                    const parts = (partial + chunk).split("\n");
+                    partial = parts.pop() ?? "";
+                    for (const line of parts) {
+                        const waiting = /^waiting (\d+) (.*)$/.exec(line);
+                        if (waiting) void report(attempts + Number(waiting[1]), waiting[2]);
+                        lines.push(line);
+                    }
+                },
             },
-        });
+        );
         const all = [...lines, partial].filter(Boolean);
         const final = all.map((l) => /^(ready|gave up) (\d+) (.*)$/.exec(l)).find((m) => m !== null);
         if (r.code === 0 && final?.[1] === "ready") {
             attempts += Number(final[2]);
-            await progress(`[${i.project}] inner daemon ${final[3]} ready after ${((Date.now() - started) / 1000).toFixed(1)} s (${attempts} attempt${attempts > 1 ? "s" : ""})`);
+            await progress(
+                `[${i.project}] inner daemon ${final[3]} ready after ${((Date.now() - started) / 1000).toFixed(1)} s (${attempts} attempt${attempts > 1 ? "s" : ""})`,
+            );
             const images = all.map((l) => /^image (\S+) (\S+)$/.exec(l)).filter((m): m is RegExpExecArray => m !== null);
             return Object.fromEntries(images.map((m) => [m[2], m[1]]));
         }
@@ -187,7 +194,9 @@ async function outerImageIds(i: ComposeStackInputs): Promise<Record<string, stri
         i.preloadImages.map(async (image) => {
             const outer = await engine().imageId(image);
             if (outer === undefined) {
-                throw new Error(`project ${i.project}: preloadImages entry ${image} is not on the outer engine; build or pull it there first (docker image ls ${image})`);
+                throw new Error(
+                    `project ${i.project}: preloadImages entry ${image} is not on the outer engine; build or pull it there first (docker image ls ${image})`,
+                );
             }
             return [image, outer];
         }),
@@ -264,11 +273,23 @@ async function up(i: ComposeStackInputs): Promise<ComposeStackOutputs> {
     // unchanged ones come from the inner daemon's build cache in a moment.
     const p = composeExecParts(i);
     const ownPolicy = explicitRestartServices(i.model).join(" ");
-    const script = [shellScript(UP_THEN_PS_SCRIPT), "up-then-ps", i.override !== "" ? "override" : "none", i.restartPolicy ?? "", ownPolicy];
+    const script = [
+        shellScript(UP_THEN_PS_SCRIPT),
+        "up-then-ps",
+        i.override !== "" ? "override" : "none",
+        i.restartPolicy ?? "",
+        ownPolicy,
+    ];
     const out = await composeRun(i, ["sh", "-c", ...script, ...p.composeFlags], "docker compose up");
     const services = parseServices(out);
-    await progress(`[${i.project}] up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${Object.entries(services).map(([s, st]) => `${s} ${st}`).join(", ")}`);
-    const runningAfterUp = Object.keys(services).filter((s) => services[s] === "running").sort();
+    await progress(
+        `[${i.project}] up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${Object.entries(services)
+            .map(([s, st]) => `${s} ${st}`)
+            .join(", ")}`,
+    );
+    const runningAfterUp = Object.keys(services)
+        .filter((s) => services[s] === "running")
+        .sort();
     return { ...i, services, runningAfterUp, daemonStartedAt: await daemonStartedAt(i.daemon) };
 }
 
@@ -301,7 +322,8 @@ export function explicitRestartServices(model: Record<string, string>): string[]
 }
 
 /** Whether every service that ran after the last `up` runs in `services`. */
-const runningAgain = (o: ComposeStackOutputs, services: Record<string, string>): boolean => (o.runningAfterUp ?? []).every((s) => services[s] === "running");
+const runningAgain = (o: ComposeStackOutputs, services: Record<string, string>): boolean =>
+    (o.runningAfterUp ?? []).every((s) => services[s] === "running");
 
 /** Whether the inner daemon answers and runs again every service that ran after the last `up`. */
 async function allBack(o: ComposeStackOutputs): Promise<boolean> {
@@ -323,7 +345,19 @@ function parseServices(out: string): Record<string, string> {
     return services;
 }
 
-const DIFF_KEYS: (keyof ComposeStackInputs)[] = ["daemon", "daemonId", "dir", "composeFiles", "override", "env", "preloadImages", "model", "buildFiles", "sourceFiles", "restartPolicy"];
+const DIFF_KEYS: (keyof ComposeStackInputs)[] = [
+    "daemon",
+    "daemonId",
+    "dir",
+    "composeFiles",
+    "override",
+    "env",
+    "preloadImages",
+    "model",
+    "buildFiles",
+    "sourceFiles",
+    "restartPolicy",
+];
 
 /** Flattens record-valued inputs so the diff names the exact key, e.g. model["services.web.image"]. */
 function detailedDiff(olds: ComposeStackInputs, news: ComposeStackInputs): Record<string, { kind: "update"; inputDiff: boolean }> {
@@ -385,7 +419,10 @@ export const composeStackProvider: pulumi.dynamic.ResourceProvider = {
         // Everything that ran after the last `up` runs again (after a restart, by its restart
         // policy): this start of the daemon is the one the stack is up on.
         const back = runningAgain(props, services);
-        return { id, props: { ...props, daemonId: c.Id, services, ...(back && props.daemonStartedAt ? { daemonStartedAt: c.State.StartedAt } : {}) } };
+        return {
+            id,
+            props: { ...props, daemonId: c.Id, services, ...(back && props.daemonStartedAt ? { daemonStartedAt: c.State.StartedAt } : {}) },
+        };
     },
 
     async delete(_id: string, props: ComposeStackOutputs) {

@@ -82,7 +82,8 @@ function namedObjectProvider(kind: "volume" | "network", blocked?: RemovalBlocke
                 // One call, no inspect first: `volume create` of a name that exists succeeds and keeps
                 // the volume, `network create` refuses with "already exists"; either way it is adopted.
                 const e = engine();
-                const create = kind === "volume" ? e.createVolume(inputs.name, inputs.labels) : e.createNetwork(inputs.name, inputs.labels, inputs);
+                const create =
+                    kind === "volume" ? e.createVolume(inputs.name, inputs.labels) : e.createNetwork(inputs.name, inputs.labels, inputs);
                 await tolerating(create, isAlreadyExists);
                 return { id: inputs.name, outs: inputs };
             }),
@@ -101,7 +102,10 @@ function namedObjectProvider(kind: "volume" | "network", blocked?: RemovalBlocke
                 const rm = (): Promise<void> => (kind === "volume" ? engine().removeVolume(id) : engine().removeNetwork(id));
                 // One call when nothing is in the way. Otherwise (the engine refused, or the object is
                 // gone already) clear the way and remove what is left.
-                const removed = await tolerating(rm().then(() => true), (e) => isNotFound(e) || (blocked?.blocks(e) ?? false));
+                const removed = await tolerating(
+                    rm().then(() => true),
+                    (e) => isNotFound(e) || (blocked?.blocks(e) ?? false),
+                );
                 if (removed === undefined && blocked !== undefined) {
                     await blocked.clear(id);
                     await ignoringMissing(rm());
@@ -134,7 +138,12 @@ export const networkProvider = namedObjectProvider("network", joinedContainers);
 const volumeReference = { moduleFile: __filename, exportName: "volumeProvider" };
 const networkReference = { moduleFile: __filename, exportName: "networkProvider" };
 
-type NamedObjectArgs = { name: pulumi.Input<string>; labels: pulumi.Input<Labels>; subnet?: pulumi.Input<string>; ipRange?: pulumi.Input<string> };
+type NamedObjectArgs = {
+    name: pulumi.Input<string>;
+    labels: pulumi.Input<Labels>;
+    subnet?: pulumi.Input<string>;
+    ipRange?: pulumi.Input<string>;
+};
 
 export class Volume extends ReferencedDynamicResource {
     declare public readonly name: pulumi.Output<string>;
@@ -257,30 +266,48 @@ function outputsOf(inputs: ContainerInputs, c: InspectedContainer): ContainerOut
 /** What `create` makes: the container with its first network (the others are joined after). */
 function containerSpec(i: ContainerInputs): ContainerSpec {
     const { name, hostname, image, command, labels, env, sysctls, mounts, ports, securityArgs, resources } = i;
-    return { name, hostname, image, command, labels, env, sysctls, mounts, ports, securityArgs, resources, restart: "unless-stopped", network: i.networks[0] };
+    return {
+        name,
+        hostname,
+        image,
+        command,
+        labels,
+        env,
+        sysctls,
+        mounts,
+        ports,
+        securityArgs,
+        resources,
+        restart: "unless-stopped",
+        network: i.networks[0],
+    };
 }
 
 export const containerProvider: pulumi.dynamic.ResourceProvider = {
-    create: (inputs: ContainerInputs) => mutating(async () => {
-        // A container of the same name from an interrupted run blocks `create`: replace it.
-        const e = engine();
-        const created = await tolerating(e.createContainer(containerSpec(inputs)).then(() => true), isNameInUse);
-        if (created === undefined) {
-            await ignoringMissing(e.removeContainer(inputs.name));
-            await e.createContainer(containerSpec(inputs));
-        }
-        try {
-            await allSettledOrThrow(inputs.networks.slice(1).map((n) => connectNetwork(inputs.name, n)));
-            await uploadFiles(inputs.name, [...inputs.files, ...inputs.secretFiles]);
-            if (inputs.running) await e.startContainer(inputs.name);
-        } catch (err) {
-            await ignoringMissing(e.removeContainer(inputs.name));
-            throw err;
-        }
-        const c = await inspectContainer(inputs.name);
-        if (!c) throw new Error(`container ${inputs.name} vanished right after it was created`);
-        return { id: c.Id, outs: outputsOf(inputs, c) };
-    }),
+    create: (inputs: ContainerInputs) =>
+        mutating(async () => {
+            // A container of the same name from an interrupted run blocks `create`: replace it.
+            const e = engine();
+            const created = await tolerating(
+                e.createContainer(containerSpec(inputs)).then(() => true),
+                isNameInUse,
+            );
+            if (created === undefined) {
+                await ignoringMissing(e.removeContainer(inputs.name));
+                await e.createContainer(containerSpec(inputs));
+            }
+            try {
+                await allSettledOrThrow(inputs.networks.slice(1).map((n) => connectNetwork(inputs.name, n)));
+                await uploadFiles(inputs.name, [...inputs.files, ...inputs.secretFiles]);
+                if (inputs.running) await e.startContainer(inputs.name);
+            } catch (err) {
+                await ignoringMissing(e.removeContainer(inputs.name));
+                throw err;
+            }
+            const c = await inspectContainer(inputs.name);
+            if (!c) throw new Error(`container ${inputs.name} vanished right after it was created`);
+            return { id: c.Id, outs: outputsOf(inputs, c) };
+        }),
 
     async read(id: string, props: ContainerOutputs) {
         const c = await inspectContainer(id);
@@ -304,30 +331,37 @@ export const containerProvider: pulumi.dynamic.ResourceProvider = {
         } as pulumi.dynamic.DiffResult;
     },
 
-    update: (id: string, olds: ContainerOutputs, news: ContainerInputs) => mutating(async () => {
-        const c = await inspectContainer(id);
-        if (!c) throw new Error(`container ${news.name} (${id.slice(0, 12)}) is gone; run 'pulumi up --refresh' to recreate it`);
-        const e = engine();
-        if (JSON.stringify(olds.resources ?? null) !== JSON.stringify(news.resources ?? null)) await e.updateContainerResources(news.name, news.resources);
-        if (news.running && !c.State.Running) await e.startContainer(news.name);
-        await networksUpdate(news.name, olds.networks ?? [], news.networks);
-        if (JSON.stringify(olds.files) !== JSON.stringify(news.files) || JSON.stringify(olds.secretFiles) !== JSON.stringify(news.secretFiles)) {
-            await uploadFiles(news.name, [...news.files, ...news.secretFiles]);
-            if (news.running && news.reloadCommand.length > 0) succeeded(await e.exec(news.name, news.reloadCommand));
-        }
-        if (!news.running && c.State.Running) await e.stopContainer(news.name);
-        const after = await inspectContainer(id);
-        if (!after) throw new Error(`container ${news.name} vanished during the update`);
-        return { outs: outputsOf(news, after) };
-    }),
+    update: (id: string, olds: ContainerOutputs, news: ContainerInputs) =>
+        mutating(async () => {
+            const c = await inspectContainer(id);
+            if (!c) throw new Error(`container ${news.name} (${id.slice(0, 12)}) is gone; run 'pulumi up --refresh' to recreate it`);
+            const e = engine();
+            if (JSON.stringify(olds.resources ?? null) !== JSON.stringify(news.resources ?? null))
+                await e.updateContainerResources(news.name, news.resources);
+            if (news.running && !c.State.Running) await e.startContainer(news.name);
+            await networksUpdate(news.name, olds.networks ?? [], news.networks);
+            if (
+                JSON.stringify(olds.files) !== JSON.stringify(news.files) ||
+                JSON.stringify(olds.secretFiles) !== JSON.stringify(news.secretFiles)
+            ) {
+                await uploadFiles(news.name, [...news.files, ...news.secretFiles]);
+                if (news.running && news.reloadCommand.length > 0) succeeded(await e.exec(news.name, news.reloadCommand));
+            }
+            if (!news.running && c.State.Running) await e.stopContainer(news.name);
+            const after = await inspectContainer(id);
+            if (!after) throw new Error(`container ${news.name} vanished during the update`);
+            return { outs: outputsOf(news, after) };
+        }),
 
-    delete: (id: string, props: ContainerOutputs) => mutating(async () => {
-        await engine()
-            .removeContainer(id, { volumes: true })
-            .catch((e: unknown) => {
-                if (!isNotFound(e, "container")) throw new Error(`docker rm ${props.name ?? id} failed: ${e instanceof EngineError ? e.detail : String(e)}`);
-            });
-    }),
+    delete: (id: string, props: ContainerOutputs) =>
+        mutating(async () => {
+            await engine()
+                .removeContainer(id, { volumes: true })
+                .catch((e: unknown) => {
+                    if (!isNotFound(e, "container"))
+                        throw new Error(`docker rm ${props.name ?? id} failed: ${e instanceof EngineError ? e.detail : String(e)}`);
+                });
+        }),
 };
 
 const containerReference = { moduleFile: __filename, exportName: "containerProvider" };
@@ -347,6 +381,13 @@ export class Container extends ReferencedDynamicResource {
     declare public readonly ipAddresses: pulumi.Output<Record<string, string>>;
     declare public readonly boundPorts: pulumi.Output<Record<string, string>>;
     constructor(resourceName: string, args: ContainerArgs, opts?: pulumi.CustomResourceOptions) {
-        super(containerReference, resourceName, { ...args, containerId: undefined, ipAddresses: undefined, boundPorts: undefined }, opts, "docker", "Container");
+        super(
+            containerReference,
+            resourceName,
+            { ...args, containerId: undefined, ipAddresses: undefined, boundPorts: undefined },
+            opts,
+            "docker",
+            "Container",
+        );
     }
 }

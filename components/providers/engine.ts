@@ -158,7 +158,8 @@ function messageOf(failure: unknown): string {
 }
 
 /** The object does not exist (so removing it is done already). `container`: only a missing container counts. */
-export const isNotFound = (failure: unknown, kind?: "container"): boolean => (kind === "container" ? FAILURES.containerNotFound : FAILURES.notFound).test(messageOf(failure));
+export const isNotFound = (failure: unknown, kind?: "container"): boolean =>
+    (kind === "container" ? FAILURES.containerNotFound : FAILURES.notFound).test(messageOf(failure));
 /** A network still has containers attached (active endpoints). */
 export const isInUse = (failure: unknown): boolean => FAILURES.inUse.test(messageOf(failure));
 /** An object of that name exists already (networks). */
@@ -190,7 +191,10 @@ export async function tolerating<T>(call: Promise<T>, tolerated: (failure: unkno
 export const ignoringMissing = <T>(call: Promise<T>): Promise<T | undefined> => tolerating(call, (e) => isNotFound(e));
 
 // ---------------------------------------------------------------- the docker CLI
-const labelArgs = (labels: Labels): string[] => Object.keys(labels).sort().flatMap((k) => ["--label", `${k}=${labels[k]}`]);
+const labelArgs = (labels: Labels): string[] =>
+    Object.keys(labels)
+        .sort()
+        .flatMap((k) => ["--label", `${k}=${labels[k]}`]);
 
 function resourceArgs(r: ContainerResources | undefined): string[] {
     const args: string[] = [];
@@ -201,7 +205,18 @@ function resourceArgs(r: ContainerResources | undefined): string[] {
 
 /** `docker create` arguments for the spec. */
 export function createArgs(s: ContainerSpec): string[] {
-    const args = ["create", "--name", s.name, "--hostname", s.hostname, "--restart", s.restart, ...labelArgs(s.labels), ...s.securityArgs, ...resourceArgs(s.resources)];
+    const args = [
+        "create",
+        "--name",
+        s.name,
+        "--hostname",
+        s.hostname,
+        "--restart",
+        s.restart,
+        ...labelArgs(s.labels),
+        ...s.securityArgs,
+        ...resourceArgs(s.resources),
+    ];
     for (const k of Object.keys(s.env).sort()) args.push("--env", `${k}=${s.env[k]}`);
     for (const k of Object.keys(s.sysctls ?? {}).sort()) args.push("--sysctl", `${k}=${s.sysctls?.[k]}`);
     for (const m of s.mounts) {
@@ -219,7 +234,14 @@ export function createArgs(s: ContainerSpec): string[] {
 
 /** `docker exec` arguments: `-i` when there is input (composeCommand.ts builds the same for compose). */
 export function execArgs(container: string, command: string[], opts: Pick<ExecOptions, "env" | "workdir"> & { stdin: boolean }): string[] {
-    return ["exec", ...(opts.stdin ? ["-i"] : []), ...(opts.workdir !== undefined ? ["--workdir", opts.workdir] : []), ...(opts.env ?? []).flatMap((e) => ["--env", e]), container, ...command];
+    return [
+        "exec",
+        ...(opts.stdin ? ["-i"] : []),
+        ...(opts.workdir !== undefined ? ["--workdir", opts.workdir] : []),
+        ...(opts.env ?? []).flatMap((e) => ["--env", e]),
+        container,
+        ...command,
+    ];
 }
 
 export type Runner = (file: string, args: string[], opts?: RunOptions) => Promise<RunResult>;
@@ -239,7 +261,10 @@ export class DockerCliEngine implements Engine {
         const all = kind === "container" ? ["--all"] : [];
         const noTrunc = kind === "volume" ? [] : ["--no-trunc"];
         const out = await this.docker([kind, "ls", ...all, "--quiet", ...noTrunc, "--filter", `label=${label}`]);
-        return out.split("\n").map((s) => s.trim()).filter(Boolean);
+        return out
+            .split("\n")
+            .map((s) => s.trim())
+            .filter(Boolean);
     }
     async inspect(kind: EngineObjectKind, namesOrIds: string[]): Promise<InspectedObject[]> {
         return JSON.parse(await this.docker([kind, "inspect", ...namesOrIds])) as InspectedObject[];
@@ -263,7 +288,14 @@ export class DockerCliEngine implements Engine {
         return out.trim().split(/\s+/).filter(Boolean);
     }
     async connectNetwork(network: string, container: string, attachment: { aliases: string[]; ip?: string }): Promise<void> {
-        await this.docker(["network", "connect", ...attachment.aliases.flatMap((a) => ["--alias", a]), ...(attachment.ip ? ["--ip", attachment.ip] : []), network, container]);
+        await this.docker([
+            "network",
+            "connect",
+            ...attachment.aliases.flatMap((a) => ["--alias", a]),
+            ...(attachment.ip ? ["--ip", attachment.ip] : []),
+            network,
+            container,
+        ]);
     }
     async disconnectNetwork(network: string, container: string, opts: { force?: boolean } = {}): Promise<void> {
         await this.docker(["network", "disconnect", ...(opts.force ? ["--force"] : []), network, container]);

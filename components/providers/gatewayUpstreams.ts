@@ -45,7 +45,9 @@ export interface GatewayUpstreamsOutputs extends GatewayUpstreamsInputs {
 
 /** Each target's address on its network now, "" when the container or the attachment is missing. */
 async function currentAddresses(targets: UpstreamTarget[]): Promise<Record<string, string>> {
-    const found = await Promise.all(targets.map(async (t) => (await inspectObject("container", t.daemonId))?.NetworkSettings?.Networks?.[t.network]?.IPAddress ?? ""));
+    const found = await Promise.all(
+        targets.map(async (t) => (await inspectObject("container", t.daemonId))?.NetworkSettings?.Networks?.[t.network]?.IPAddress ?? ""),
+    );
     return Object.fromEntries(targets.map((t, i) => [t.project, found[i]]));
 }
 
@@ -53,16 +55,22 @@ async function currentAddresses(targets: UpstreamTarget[]): Promise<Record<strin
 export function upstreamFiles(targets: UpstreamTarget[], addresses: Record<string, string>): UploadedFile[] {
     return targets
         .filter((t) => addresses[t.project])
-        .map((t) => ({ path: `${GATEWAY_UPSTREAMS_DIR}/${t.project}/address.conf`, content: upstreamServerLine(addresses[t.project], t.port) }));
+        .map((t) => ({
+            path: `${GATEWAY_UPSTREAMS_DIR}/${t.project}/address.conf`,
+            content: upstreamServerLine(addresses[t.project], t.port),
+        }));
 }
 
 /** Replaces everything under GATEWAY_UPSTREAMS_DIR with `files`, then reloads; one `docker exec`. */
 async function writeUpstreams(gateway: string, files: UploadedFile[], reloadCommand: string[]): Promise<void> {
-    succeeded(await engine().exec(gateway, ["sh", "-c", upstreamsScript("write-upstreams"), "sh", ...reloadCommand], { input: tarOf(files) }));
+    succeeded(
+        await engine().exec(gateway, ["sh", "-c", upstreamsScript("write-upstreams"), "sh", ...reloadCommand], { input: tarOf(files) }),
+    );
 }
 
 /** scripts/<name>.sh, on GATEWAY_UPSTREAMS_DIR: write-upstreams (untar stdin there, then run "$@"), read-upstreams, clear-upstreams (remove it, then run "$@"). */
-const upstreamsScript = (name: "write-upstreams" | "read-upstreams" | "clear-upstreams"): string => shellScript(name, { GATEWAY_UPSTREAMS_DIR });
+const upstreamsScript = (name: "write-upstreams" | "read-upstreams" | "clear-upstreams"): string =>
+    shellScript(name, { GATEWAY_UPSTREAMS_DIR });
 
 /** Runs the command in the gateway; undefined when the gateway is gone or stopped (nothing to read or clear). */
 async function inRunningGateway(gateway: string, command: string[]): Promise<string | undefined> {
@@ -112,14 +120,16 @@ export const gatewayUpstreamsProvider: pulumi.dynamic.ResourceProvider = {
         // Targets not known yet (a dind container being replaced) are a change already, and name nothing to ask about.
         const known = Array.isArray(news.targets) && !JSON.stringify(news.targets).includes(pulumi.unknownValue);
         // Key order aside: the state gives the addresses back with keys sorted, the targets are in route order.
-        if (known && stableStringify(await currentAddresses(news.targets)) !== stableStringify(olds.addresses ?? {})) changed.push("addresses");
+        if (known && stableStringify(await currentAddresses(news.targets)) !== stableStringify(olds.addresses ?? {}))
+            changed.push("addresses");
         return {
             changes: changed.length > 0,
             detailedDiff: Object.fromEntries(changed.map((k) => [k, { kind: "update", inputDiff: k !== "addresses" }])),
         } as pulumi.dynamic.DiffResult;
     },
 
-    update: (_id: string, _olds: GatewayUpstreamsOutputs, news: GatewayUpstreamsInputs) => mutating(async () => ({ outs: await apply(news) })),
+    update: (_id: string, _olds: GatewayUpstreamsOutputs, news: GatewayUpstreamsInputs) =>
+        mutating(async () => ({ outs: await apply(news) })),
 
     // Back to names only. A gateway that is gone or stopped has nothing to clear.
     delete: (_id: string, props: GatewayUpstreamsOutputs) =>

@@ -59,8 +59,20 @@ export interface ProviderReference {
 
 /** A dynamic resource (type `pulumi-nodejs:dynamic/<module>:<type>`) whose provider is `provider`'s export. */
 export abstract class ReferencedDynamicResource extends pulumi.CustomResource {
-    constructor(provider: ProviderReference, name: string, props: pulumi.Inputs, opts: pulumi.CustomResourceOptions | undefined, module: string, type: string) {
+    constructor(
+        provider: ProviderReference,
+        name: string,
+        props: pulumi.Inputs,
+        opts: pulumi.CustomResourceOptions | undefined,
+        module: string,
+        type: string,
+    ) {
         if (props.__provider !== undefined) throw new Error("a dynamic resource must not define the __provider key");
-        super(`pulumi-nodejs:dynamic/${module}:${type}`, name, { ...props, __provider: providerSource(provider.moduleFile, provider.exportName) }, opts);
+        super(
+            `pulumi-nodejs:dynamic/${module}:${type}`,
+            name,
+            { ...props, __provider: providerSource(provider.moduleFile, provider.exportName) },
+            opts,
+        );
     }
 }

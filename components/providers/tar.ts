@@ -15,7 +15,12 @@ export function tarOf(files: UploadedFile[]): Buffer {
         header.write("0000000\0", 108);
         header.write("0000000\0", 116);
         header.write(body.length.toString(8).padStart(11, "0") + "\0", 124);
-        header.write(Math.floor(Date.now() / 1000).toString(8).padStart(11, "0") + "\0", 136);
+        header.write(
+            Math.floor(Date.now() / 1000)
+                .toString(8)
+                .padStart(11, "0") + "\0",
+            136,
+        );
         header.write("        ", 148); // checksum placeholder: spaces while summing
         header.write("0", 156);
         header.write("ustar\0" + "00", 257);

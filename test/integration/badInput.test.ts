@@ -149,36 +149,71 @@ describe("bad input: `pulumi up` stops before any resource with the key or file,
     });
 
     it("duplicate project names", async () => {
-        const r = await upWith({ ...good, projects: [{ name: "b", path: projectB }, { name: "b", path: projectB, hostname: "b2.project.localhost" }] });
+        const r = await upWith({
+            ...good,
+            projects: [
+                { name: "b", path: projectB },
+                { name: "b", path: projectB, hostname: "b2.project.localhost" },
+            ],
+        });
         expectRejected(r, `dind-compose:projects[1].name "b" is already used by dind-compose:projects[0]; each project needs its own name`);
         await expectNothingCreated();
     });
 
     it("duplicate hostnames", async () => {
-        const r = await upWith({ ...good, projects: [{ name: "b", path: projectB }, { name: "c", path: projectB, hostname: "b.project.localhost" }] });
-        expectRejected(r, `dind-compose:projects[1].hostname "b.project.localhost" is already used by dind-compose:projects[0]; each project needs its own hostname`);
+        const r = await upWith({
+            ...good,
+            projects: [
+                { name: "b", path: projectB },
+                { name: "c", path: projectB, hostname: "b.project.localhost" },
+            ],
+        });
+        expectRejected(
+            r,
+            `dind-compose:projects[1].hostname "b.project.localhost" is already used by dind-compose:projects[0]; each project needs its own hostname`,
+        );
         await expectNothingCreated();
     });
 
     it("a route to a port no service publishes and a tcp port no service publishes (reported together)", async () => {
-        const r = await upWith({ ...good, projects: [{ name: "b", path: projectB, routes: [{ service: "web", port: 8080 }], tcp: [{ port: 5432, hostPort: await freePort() }] }] });
+        const r = await upWith({
+            ...good,
+            projects: [
+                { name: "b", path: projectB, routes: [{ service: "web", port: 8080 }], tcp: [{ port: 5432, hostPort: await freePort() }] },
+            ],
+        });
         expectRejected(r, `dind-compose:projects[0].routes[0].port 8080: no service publishes it; use one of "web"'s published ports (80)`);
         expectRejected(r, `dind-compose:projects[0].tcp[0].port 5432: no service of project b publishes it`);
         await expectNothingCreated();
     });
 
     it("two routes with one hostname across projects", async () => {
-        const r = await upWith({ ...good, projects: [{ name: "b", path: projectB }, { name: "c", path: projectB, routes: [{ service: "web", hostname: "b.project.localhost" }] }] });
-        expectRejected(r, `hostname b.project.localhost is routed twice: to project b service web port 80 and to project c service web port 80`);
+        const r = await upWith({
+            ...good,
+            projects: [
+                { name: "b", path: projectB },
+                { name: "c", path: projectB, routes: [{ service: "web", hostname: "b.project.localhost" }] },
+            ],
+        });
+        expectRejected(
+            r,
+            `hostname b.project.localhost is routed twice: to project b service web port 80 and to project c service web port 80`,
+        );
         await expectNothingCreated();
     });
 
     it("a file that compose would read and that is missing (an included file)", async () => {
         const dir = path.join(stack.workDir, "includes-missing");
         fs.mkdirSync(dir, { recursive: true });
-        fs.writeFileSync(path.join(dir, "compose.yaml"), `include:\n  - ../shared-nowhere/db.yaml\nservices:\n  web:\n    image: ${STAND_IN_IMAGES.busybox}\n    ports: ['80:80']\n`);
+        fs.writeFileSync(
+            path.join(dir, "compose.yaml"),
+            `include:\n  - ../shared-nowhere/db.yaml\nservices:\n  web:\n    image: ${STAND_IN_IMAGES.busybox}\n    ports: ['80:80']\n`,
+        );
         const r = await upWith({ ...good, projects: [{ name: "b", path: dir }] });
-        expectRejected(r, `project b: include in ${dir}/compose.yaml names ../shared-nowhere/db.yaml, which does not exist (${path.join(stack.workDir, "shared-nowhere", "db.yaml")}); create it or fix the path in compose.yaml`);
+        expectRejected(
+            r,
+            `project b: include in ${dir}/compose.yaml names ../shared-nowhere/db.yaml, which does not exist (${path.join(stack.workDir, "shared-nowhere", "db.yaml")}); create it or fix the path in compose.yaml`,
+        );
         await expectNothingCreated();
     });
 
@@ -188,7 +223,10 @@ describe("bad input: `pulumi up` stops before any resource with the key or file,
         await new Promise((resolve) => server.once("listening", resolve));
         try {
             const r = await upWith({ ...good, projects: [{ name: "b", path: projectB, tcp: [{ port: 80, hostPort: taken }] }] });
-            expectRejected(r, `dind-compose:projects[0].tcp[0].hostPort ${taken}: 127.0.0.1:${taken} is already in use by another program; choose a free port`);
+            expectRejected(
+                r,
+                `dind-compose:projects[0].tcp[0].hostPort ${taken}: 127.0.0.1:${taken} is already in use by another program; choose a free port`,
+            );
         } finally {
             server.close();
         }
@@ -200,7 +238,20 @@ describe("bad input: `pulumi up` stops before any resource with the key or file,
         const dir = path.join(stack.workDir, name);
         fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
         execFileSync("openssl", ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", path.join(dir, "ca-key.pem")]);
-        execFileSync("openssl", ["req", "-x509", "-new", "-key", path.join(dir, "ca-key.pem"), "-days", "365", "-subj", "/CN=not dind-compose", ...extensions.flatMap((e) => ["-addext", e]), "-out", path.join(dir, "ca.pem")]);
+        execFileSync("openssl", [
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            path.join(dir, "ca-key.pem"),
+            "-days",
+            "365",
+            "-subj",
+            "/CN=not dind-compose",
+            ...extensions.flatMap((e) => ["-addext", e]),
+            "-out",
+            path.join(dir, "ca.pem"),
+        ]);
         return dir;
     }
 
@@ -212,25 +263,45 @@ describe("bad input: `pulumi up` stops before any resource with the key or file,
 
     it("tls.caDir whose certificate is not a CA, and one whose key does not match", async () => {
         const leaf = foreignCaDir("ca-leaf", ["basicConstraints=critical,CA:FALSE"]);
-        expectRejected(await upWith({ ...good, tls: { caDir: leaf } }), `dind-compose:tls.caDir "${leaf}": ${leaf}/ca.pem (CN=not dind-compose) is not a CA certificate`, "or point dind-compose:tls.caDir at an empty directory");
-        const mismatched = foreignCaDir("ca-mismatch", ["basicConstraints=critical,CA:TRUE", "nameConstraints=critical,permitted;DNS:project.localhost"]);
+        expectRejected(
+            await upWith({ ...good, tls: { caDir: leaf } }),
+            `dind-compose:tls.caDir "${leaf}": ${leaf}/ca.pem (CN=not dind-compose) is not a CA certificate`,
+            "or point dind-compose:tls.caDir at an empty directory",
+        );
+        const mismatched = foreignCaDir("ca-mismatch", [
+            "basicConstraints=critical,CA:TRUE",
+            "nameConstraints=critical,permitted;DNS:project.localhost",
+        ]);
         execFileSync("openssl", ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", path.join(mismatched, "ca-key.pem")]);
-        expectRejected(await upWith({ ...good, tls: { caDir: mismatched } }), `the key ${mismatched}/ca-key.pem does not belong to the certificate ${mismatched}/ca.pem; put the matching key there`);
+        expectRejected(
+            await upWith({ ...good, tls: { caDir: mismatched } }),
+            `the key ${mismatched}/ca-key.pem does not belong to the certificate ${mismatched}/ca.pem; put the matching key there`,
+        );
         await expectNothingCreated();
     });
 
     it("a domain outside the constraints of a CA that dind-compose did not make: refused, the CA left as it is", async () => {
-        const dir = foreignCaDir("ca-other-domain", ["basicConstraints=critical,CA:TRUE", "nameConstraints=critical,permitted;DNS:other.localhost"]);
+        const dir = foreignCaDir("ca-other-domain", [
+            "basicConstraints=critical,CA:TRUE",
+            "nameConstraints=critical,permitted;DNS:other.localhost",
+        ]);
         const before = fs.readFileSync(path.join(dir, "ca.pem"), "utf8");
         const r = await upWith({ ...good, tls: { caDir: dir } });
-        expectRejected(r, `permits only other.localhost, not dind-compose:domain "project.localhost"`, "have its maker re-issue it for project.localhost");
+        expectRejected(
+            r,
+            `permits only other.localhost, not dind-compose:domain "project.localhost"`,
+            "have its maker re-issue it for project.localhost",
+        );
         expect(fs.readFileSync(path.join(dir, "ca.pem"), "utf8")).toBe(before);
         await expectNothingCreated();
     });
 
     it("a project name that is not a DNS label", async () => {
         const r = await upWith({ ...good, projects: [{ name: "Web_1", path: projectB }] });
-        expectRejected(r, `dind-compose:projects[0].name "Web_1" is not a DNS label; use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit`);
+        expectRejected(
+            r,
+            `dind-compose:projects[0].name "Web_1" is not a DNS label; use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit`,
+        );
         await expectNothingCreated();
     });
 
@@ -267,7 +338,10 @@ describe("bad input: `pulumi up` stops before any resource with the key or file,
 
     it("an empty project list", async () => {
         const r = await upWith({ ...good, projects: [] });
-        expectRejected(r, `dind-compose:projects must be a non-empty list of projects, got []; e.g. [{ name: a, path: examples/project-a }]`);
+        expectRejected(
+            r,
+            `dind-compose:projects must be a non-empty list of projects, got []; e.g. [{ name: a, path: examples/project-a }]`,
+        );
         await expectNothingCreated();
     });
 
@@ -278,7 +352,9 @@ describe("bad input: `pulumi up` stops before any resource with the key or file,
             new RegExp(
                 escape(`dind-compose:images.dind "dind-compose/nope:1" is not on the engine and not pullable (`) +
                     ".+" +
-                    escape(`); build or load it (npm run bootstrap builds offline stand-ins such as dind-compose/dind:26-trixie), or point dind-compose:images.dind at an image the engine has (docker image ls)`),
+                    escape(
+                        `); build or load it (npm run bootstrap builds offline stand-ins such as dind-compose/dind:26-trixie), or point dind-compose:images.dind at an image the engine has (docker image ls)`,
+                    ),
             ),
         );
         await expectNothingCreated();
@@ -297,7 +373,13 @@ describe("bad input on a running stack: the up fails before any change and the r
     const snapshot = async (): Promise<string> => {
         const daemon = (outputsBefore.daemons as Record<string, string>).b;
         const gatewayContainer = outputsBefore.gateway as string;
-        const inspect = await docker("inspect", "--format", "{{.Name}} {{.Id}} {{.State.StartedAt}} {{.State.Running}}", daemon, gatewayContainer);
+        const inspect = await docker(
+            "inspect",
+            "--format",
+            "{{.Name}} {{.Id}} {{.State.StartedAt}} {{.State.Running}}",
+            daemon,
+            gatewayContainer,
+        );
         return `${inspect}\n${(await stack.leftovers()).sort().join("\n")}`;
     };
 
@@ -341,7 +423,10 @@ describe("bad input on a running stack: the up fails before any change and the r
     it("bad input that would otherwise replace what runs (dind image, security mode, gateway port) stops before any change", async () => {
         // Each of these, if valid, would replace the dind container or the gateway.
         stack.setConfig({ ...good, images: { ...localImages(), dind: "dind-compose/nope:1" } });
-        expectRejected(await stack.pulumi("up", "--yes", "--skip-preview"), `dind-compose:images.dind "dind-compose/nope:1" is not on the engine and not pullable`);
+        expectRejected(
+            await stack.pulumi("up", "--yes", "--skip-preview"),
+            `dind-compose:images.dind "dind-compose/nope:1" is not on the engine and not pullable`,
+        );
         await expectUntouched();
 
         stack.setConfig({ ...good, dind: { security: "root" } });
@@ -351,7 +436,10 @@ describe("bad input on a running stack: the up fails before any change and the r
         const held = await holdPort();
         try {
             stack.setConfig({ ...good, gateway: { ...good.gateway, httpPort: held.port } });
-            expectRejected(await stack.pulumi("up", "--yes", "--skip-preview"), `dind-compose:gateway.httpPort ${held.port}: 127.0.0.1:${held.port} is already in use by another program`);
+            expectRejected(
+                await stack.pulumi("up", "--yes", "--skip-preview"),
+                `dind-compose:gateway.httpPort ${held.port}: 127.0.0.1:${held.port} is already in use by another program`,
+            );
             await expectUntouched();
         } finally {
             await held.close();

@@ -29,7 +29,11 @@ describe("in a real browser (headless Chromium)", () => {
             projects: [
                 { name: "a", path: copyExample("project-a", stack.workDir), preloadImages: [STAND_IN_IMAGES.busybox] },
                 { name: "b", path: copyExample("project-b", stack.workDir), preloadImages: [STAND_IN_IMAGES.busybox] },
-                { name: "runner", path: copyExample("code-runner", stack.workDir), preloadImages: [STAND_IN_IMAGES.python, STAND_IN_IMAGES.busybox] },
+                {
+                    name: "runner",
+                    path: copyExample("code-runner", stack.workDir),
+                    preloadImages: [STAND_IN_IMAGES.python, STAND_IN_IMAGES.busybox],
+                },
             ],
             gateway: { httpPort: port, httpsPort },
         });
@@ -43,7 +47,15 @@ describe("in a real browser (headless Chromium)", () => {
         browser = await chromium.launch({
             executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
             env: { ...process.env, HOME: home },
-            args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+            args: [
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         });
     });
     afterAll(async () => {

@@ -22,21 +22,34 @@ describe("a state from before the user CA keeps working (issue 15)", () => {
     const label = `label=dind-compose.stack=dind-compose/${stack}`;
     const stackFile = (dir: string) => path.join(dir, `Pulumi.${stack}.yaml`);
     const pulumi = async (dir: string, ...args: string[]) => {
-        const env = { ...process.env, PULUMI_BACKEND_URL: `file://${path.join(tmp, "state")}`, PULUMI_CONFIG_PASSPHRASE: "", DIND_COMPOSE_CA_DIR: caDir };
+        const env = {
+            ...process.env,
+            PULUMI_BACKEND_URL: `file://${path.join(tmp, "state")}`,
+            PULUMI_CONFIG_PASSPHRASE: "",
+            DIND_COMPOSE_CA_DIR: caDir,
+        };
         const r = await runCommand("pulumi", [...args, "--stack", stack, "--non-interactive", "--color", "never", "--cwd", dir], { env });
         console.log(`[${stack}] (${path.basename(dir)}) pulumi ${args.join(" ")} -> exit ${r.code} in ${r.seconds.toFixed(1)} s`);
         return r;
     };
     const leftovers = async () =>
-        [await docker("ps", "-aq", "--filter", label), await docker("volume", "ls", "-q", "--filter", label), await docker("network", "ls", "-q", "--filter", label)].join(" ").trim();
+        [
+            await docker("ps", "-aq", "--filter", label),
+            await docker("volume", "ls", "-q", "--filter", label),
+            await docker("network", "ls", "-q", "--filter", label),
+        ]
+            .join(" ")
+            .trim();
     type State = { deployment: { resources: { urn: string; type: string; outputs?: Record<string, unknown> }[] } };
     const certificateOf = (state: State) => state.deployment.resources.find((r) => r.urn.endsWith("::env-certificate"));
 
     afterAll(async () => {
         if ((await leftovers()) !== "") await pulumi(REPO_DIR, "destroy", "--yes", "--skip-preview");
         for (const id of (await docker("ps", "-aq", "--filter", label)).split("\n").filter(Boolean)) await docker("rm", "-f", "-v", id);
-        for (const id of (await docker("network", "ls", "-q", "--filter", label)).split("\n").filter(Boolean)) await docker("network", "rm", id);
-        for (const id of (await docker("volume", "ls", "-q", "--filter", label)).split("\n").filter(Boolean)) await docker("volume", "rm", "-f", id);
+        for (const id of (await docker("network", "ls", "-q", "--filter", label)).split("\n").filter(Boolean))
+            await docker("network", "rm", id);
+        for (const id of (await docker("volume", "ls", "-q", "--filter", label)).split("\n").filter(Boolean))
+            await docker("volume", "rm", "-f", id);
         fs.rmSync(stackFile(REPO_DIR), { force: true });
         fs.rmSync(tmp, { recursive: true, force: true });
         expect(await leftovers()).toBe("");
@@ -51,7 +64,9 @@ describe("a state from before the user CA keeps working (issue 15)", () => {
         const salt = fs.readFileSync(stackFile(old), "utf8").match(/^encryptionsalt: .*$/m)?.[0] ?? "";
         const httpsPort = await freePort();
         const config = {
-            "dind-compose:projects": [{ name: "b", path: path.join(REPO_DIR, "examples", "project-b"), preloadImages: ["dind-compose/busybox:trixie"] }],
+            "dind-compose:projects": [
+                { name: "b", path: path.join(REPO_DIR, "examples", "project-b"), preloadImages: ["dind-compose/busybox:trixie"] },
+            ],
             "dind-compose:gateway": { httpPort: await freePort(), httpsPort },
         };
         fs.writeFileSync(stackFile(old), `${salt}\n${stringify({ config })}`);

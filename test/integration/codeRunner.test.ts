@@ -26,7 +26,12 @@ interface RunResult {
 }
 
 /** POST a JSON body through the gateway with a Host header; the status and the parsed answer. */
-function postJson(port: number, urlPath: string, body: unknown, timeoutMs = 60_000): Promise<{ status: number; json: Record<string, unknown> }> {
+function postJson(
+    port: number,
+    urlPath: string,
+    body: unknown,
+    timeoutMs = 60_000,
+): Promise<{ status: number; json: Record<string, unknown> }> {
     const data = Buffer.from(JSON.stringify(body));
     return new Promise((resolve, reject) => {
         const req = http.request(
@@ -70,12 +75,15 @@ describe("examples/code-runner: snippets in throw-away containers of the project
         return r.json as unknown as RunResult;
     };
     /** Every container of the runner's inner daemon, running or not. */
-    const innerContainers = () => docker("exec", daemon, "docker", "ps", "-aq", "--no-trunc").then((s) => s.split("\n").filter(Boolean).sort());
-    const innerRuns = () => docker("exec", daemon, "docker", "ps", "-aq", "--filter", `label=${RUN_LABEL}`).then((s) => s.split("\n").filter(Boolean));
-    const outerRuns = async () => [
-        ...(await docker("ps", "-aq", "--filter", `label=${RUN_LABEL}`)).split("\n"),
-        ...(await docker("ps", "-aq", "--filter", "name=^code-runner-")).split("\n"),
-    ].filter(Boolean);
+    const innerContainers = () =>
+        docker("exec", daemon, "docker", "ps", "-aq", "--no-trunc").then((s) => s.split("\n").filter(Boolean).sort());
+    const innerRuns = () =>
+        docker("exec", daemon, "docker", "ps", "-aq", "--filter", `label=${RUN_LABEL}`).then((s) => s.split("\n").filter(Boolean));
+    const outerRuns = async () =>
+        [
+            ...(await docker("ps", "-aq", "--filter", `label=${RUN_LABEL}`)).split("\n"),
+            ...(await docker("ps", "-aq", "--filter", "name=^code-runner-")).split("\n"),
+        ].filter(Boolean);
 
     beforeAll(async () => {
         port = await freePort();
@@ -115,11 +123,20 @@ describe("examples/code-runner: snippets in throw-away containers of the project
     });
 
     it("the service's /var/run/docker.sock is the runner's own inner daemon, and the dind container mounts nothing of the host's /run", async () => {
-        const mounts = JSON.parse(await docker("inspect", "--format", "{{json .Mounts}}", daemon)) as { Source: string; Destination: string }[];
+        const mounts = JSON.parse(await docker("inspect", "--format", "{{json .Mounts}}", daemon)) as {
+            Source: string;
+            Destination: string;
+        }[];
         for (const m of mounts) expect(["/run", "/var/run"]).not.toContain(m.Destination);
         // The Engine API seen from the api service answers with the inner daemon's name (the dind hostname).
         const name = await docker(
-            "exec", daemon, "docker", "exec", "runner-api-1", "python3", "-c",
+            "exec",
+            daemon,
+            "docker",
+            "exec",
+            "runner-api-1",
+            "python3",
+            "-c",
             "import sys; sys.path.insert(0, '/app'); import server, json; print(server.engine('GET', '/info')['Name'])",
         );
         expect(name).toBe("runner");
@@ -135,7 +152,10 @@ describe("examples/code-runner: snippets in throw-away containers of the project
     it("a python snippet: its stdout and exit code, and no network", async () => {
         const r = await run("python", "import sys\nprint(sum(range(10)), sys.version_info[0])");
         expect(r).toMatchObject({ stdout: "45 3\n", stderr: "", exitCode: 0, timedOut: false });
-        const net = await run("python", 'import os, socket\nprint(sorted(os.listdir("/sys/class/net")))\nsocket.create_connection(("1.1.1.1", 80), timeout=2)');
+        const net = await run(
+            "python",
+            'import os, socket\nprint(sorted(os.listdir("/sys/class/net")))\nsocket.create_connection(("1.1.1.1", 80), timeout=2)',
+        );
         expect(net.stdout).toBe("['lo']\n");
         expect(net.exitCode).toBe(1);
         expect(net.stderr).toMatch(/OSError|unreachable/i);
@@ -162,7 +182,9 @@ describe("examples/code-runner: snippets in throw-away containers of the project
         const below = await run("python", 'data = b"x" * (16 * 1024 * 1024)\nprint("allocated", len(data))');
         expect(below).toMatchObject({ stdout: `allocated ${16 * 1024 * 1024}\n`, exitCode: 0, oomKilled: false });
         const r = await run("python", 'data = b"x" * (256 * 1024 * 1024)\nprint("allocated", len(data))');
-        console.log(`256 MiB allocation: exit ${r.exitCode}, oomKilled ${r.oomKilled}, ${r.durationMs} ms, stderr ${JSON.stringify(r.stderr.slice(-200))}`);
+        console.log(
+            `256 MiB allocation: exit ${r.exitCode}, oomKilled ${r.oomKilled}, ${r.durationMs} ms, stderr ${JSON.stringify(r.stderr.slice(-200))}`,
+        );
         expect(r.stdout).not.toContain("allocated");
         expect(r.exitCode).not.toBe(0);
         expect(r.oomKilled || /MemoryError/.test(r.stderr)).toBe(true);
@@ -174,7 +196,9 @@ describe("examples/code-runner: snippets in throw-away containers of the project
         const tokens = Array.from({ length: 5 }, (_, i) => `run-${i}-${crypto.randomBytes(4).toString("hex")}`);
         const started = Date.now();
         const results = await Promise.all(
-            tokens.map((t, i) => (i % 2 === 0 ? run("sh", `sleep 1; echo ${t}`) : run("python", `import time\ntime.sleep(1)\nprint("${t}")`))),
+            tokens.map((t, i) =>
+                i % 2 === 0 ? run("sh", `sleep 1; echo ${t}`) : run("python", `import time\ntime.sleep(1)\nprint("${t}")`),
+            ),
         );
         console.log(`5 concurrent runs in ${Date.now() - started} ms: ${results.map((r) => r.durationMs).join(", ")} ms each`);
         expect(results.map((r) => r.stdout)).toEqual(tokens.map((t) => `${t}\n`));
@@ -190,7 +214,10 @@ describe("examples/code-runner: snippets in throw-away containers of the project
             const results = await Promise.all(
                 [0, 1, 2, 3].map(async (i) => {
                     const token = `quick-${batch}-${i}`;
-                    const r = i % 2 === 0 ? await run("sh", `echo ${token}; exit 3`) : await run("python", `import sys\nprint("${token}")\nsys.exit(3)`);
+                    const r =
+                        i % 2 === 0
+                            ? await run("sh", `echo ${token}; exit 3`)
+                            : await run("python", `import sys\nprint("${token}")\nsys.exit(3)`);
                     return { token, r };
                 }),
             );

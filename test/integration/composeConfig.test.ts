@@ -13,11 +13,26 @@ const DIND_IMAGE = defaultImages().dind;
 
 async function composeConfig(dir: string, files: string[], env: Record<string, string>): Promise<string> {
     const r = await runCommand("docker", [
-        "run", "--rm", "--network", "none", "--entrypoint", "docker",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "docker",
         // the fixtures' paths leave their project dir (../shared): mount the whole fixture tree
-        "--volume", `${FIXTURES}:${FIXTURES}:ro`, "--workdir", dir,
+        "--volume",
+        `${FIXTURES}:${FIXTURES}:ro`,
+        "--workdir",
+        dir,
         ...Object.entries(env).flatMap(([k, v]) => ["--env", `${k}=${v}`]),
-        DIND_IMAGE, "compose", "--project-directory", dir, ...files.flatMap((f) => ["--file", f]), "config", "--format", "json",
+        DIND_IMAGE,
+        "compose",
+        "--project-directory",
+        dir,
+        ...files.flatMap((f) => ["--file", f]),
+        "config",
+        "--format",
+        "json",
     ]);
     if (r.code !== 0) throw new Error(`docker compose config failed: ${r.stderr}`);
     return r.stdout;
@@ -33,7 +48,10 @@ describe.each<{ fixture: string; files: string[]; env: Record<string, string> }>
         const dir = path.join(FIXTURES, fixture);
         const abs = files.map((f) => path.join(dir, f));
         const canonical = normalizeComposeConfigJson(await composeConfig(dir, abs, env), { projectDir: dir });
-        const captured = normalizeComposeConfigJson(fs.readFileSync(path.join(dir, "expected-config.json"), "utf8").replaceAll("@FIXTURES@", FIXTURES), { projectDir: dir });
+        const captured = normalizeComposeConfigJson(
+            fs.readFileSync(path.join(dir, "expected-config.json"), "utf8").replaceAll("@FIXTURES@", FIXTURES),
+            { projectDir: dir },
+        );
         expect(Object.keys(canonical.services).sort()).toEqual(Object.keys(captured.services).sort());
         expect(canonical).toEqual(captured);
     });

@@ -14,7 +14,8 @@ describe("two projects behind the gateway (real engine, real Pulumi)", () => {
     let daemons: Record<string, string> = {};
 
     /** Inner container IDs of a project, from its own daemon. */
-    const innerContainers = (project: string) => docker("exec", daemons[project], "docker", "ps", "-aq", "--no-trunc").then((s) => s.split("\n").sort());
+    const innerContainers = (project: string) =>
+        docker("exec", daemons[project], "docker", "ps", "-aq", "--no-trunc").then((s) => s.split("\n").sort());
 
     beforeAll(async () => {
         port = await freePort();
@@ -44,10 +45,10 @@ describe("two projects behind the gateway (real engine, real Pulumi)", () => {
 
         const a = await httpGet(port, "a.project.localhost");
         expect(a.status).toBe(200);
-        expect(a.body).toContain("<h1 id=\"title\">Project A</h1>");
+        expect(a.body).toContain('<h1 id="title">Project A</h1>');
         const b = await httpGet(port, "b.project.localhost");
         expect(b.status).toBe(200);
-        expect(b.body).toContain("<h1 id=\"title\">Project B</h1>");
+        expect(b.body).toContain('<h1 id="title">Project B</h1>');
     });
 
     it("HTTPS works too, with a certificate from the user CA that the stack names as a file and an output", async () => {
@@ -55,7 +56,7 @@ describe("two projects behind the gateway (real engine, real Pulumi)", () => {
         const caFile = String(outputs.caFile);
         expect(fs.readFileSync(caFile, "utf8")).toBe(outputs.caCertificate);
         const r = await httpsGet(httpsPort, "b.project.localhost", String(outputs.caCertificate));
-        expect(r.body).toContain("<h1 id=\"title\">Project B</h1>");
+        expect(r.body).toContain('<h1 id="title">Project B</h1>');
         await expect(httpsGet(httpsPort, "b.project.localhost", "")).rejects.toThrow(/self[- ]signed|unable to verify|certificate/i);
     });
 
@@ -101,7 +102,8 @@ describe("two projects behind the gateway (real engine, real Pulumi)", () => {
         } finally {
             await docker("exec", daemons.b, "docker", "start", "b-web-1");
         }
-        for (let i = 0; i < 50 && (await httpGet(port, "b.project.localhost")).status !== 200; i++) await new Promise((r) => setTimeout(r, 200));
+        for (let i = 0; i < 50 && (await httpGet(port, "b.project.localhost")).status !== 200; i++)
+            await new Promise((r) => setTimeout(r, 200));
         expect((await httpGet(port, "b.project.localhost")).status).toBe(200);
     });
 
@@ -114,7 +116,12 @@ describe("two projects behind the gateway (real engine, real Pulumi)", () => {
     it("a change to project b's compose file: preview --diff names only project b, up applies it, project a's containers keep their IDs", async () => {
         const aBefore = await innerContainers("a");
         const composeFile = path.join(projectB, "compose.yaml");
-        fs.writeFileSync(composeFile, fs.readFileSync(composeFile, "utf8").replace("      - ./html:/www:ro", "      - ./html:/www:ro\n    environment:\n      RELEASE: \"2\""));
+        fs.writeFileSync(
+            composeFile,
+            fs
+                .readFileSync(composeFile, "utf8")
+                .replace("      - ./html:/www:ro", '      - ./html:/www:ro\n    environment:\n      RELEASE: "2"'),
+        );
 
         const preview = await stack.pulumiOk("preview", "--diff");
         // The diff names the project's stack and the changed service field, and nothing else moves.
@@ -124,7 +131,15 @@ describe("two projects behind the gateway (real engine, real Pulumi)", () => {
         expect(preview.stdout).toMatch(/~ 1 to update/);
 
         await stack.pulumiOk("up", "--yes", "--skip-preview");
-        const env = await docker("exec", daemons.b, "docker", "inspect", "b-web-1", "--format", "{{range .Config.Env}}{{println .}}{{end}}");
+        const env = await docker(
+            "exec",
+            daemons.b,
+            "docker",
+            "inspect",
+            "b-web-1",
+            "--format",
+            "{{range .Config.Env}}{{println .}}{{end}}",
+        );
         expect(env).toContain("RELEASE=2");
         expect(await innerContainers("a")).toEqual(aBefore);
         expect((await httpGet(port, "b.project.localhost")).status).toBe(200);

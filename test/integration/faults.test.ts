@@ -34,7 +34,8 @@ const innerIds = (daemon: string) => inner(daemon, "ps", "-aq", "--no-trunc").th
 const containerId = (name: string) => docker("container", "inspect", "--format", "{{.Id}}", name);
 
 /** GET through the gateway, or the error as a status-0 result (a project that is down must not throw). */
-const get = (port: number, host: string, urlPath = "/") => httpGet(port, host, urlPath, 5_000).catch((e: Error) => ({ status: 0, body: e.message }));
+const get = (port: number, host: string, urlPath = "/") =>
+    httpGet(port, host, urlPath, 5_000).catch((e: Error) => ({ status: 0, body: e.message }));
 
 /** Pulumi's checkpoint, summarised: resource URNs, how many of each type, pending operations. */
 async function stateSummary(stack: TestStack) {
@@ -44,7 +45,10 @@ async function stateSummary(stack: TestStack) {
     for (const r of resources) types[r.type] = (types[r.type] ?? 0) + 1;
     /** Provider IDs of one docker resource type (container IDs, volume and network names), sorted. */
     const ids = (kind: "Container" | "Volume" | "Network") =>
-        resources.filter((r) => r.type === `pulumi-nodejs:dynamic/docker:${kind}`).map((r) => r.id ?? "").sort();
+        resources
+            .filter((r) => r.type === `pulumi-nodejs:dynamic/docker:${kind}`)
+            .map((r) => r.id ?? "")
+            .sort();
     return { urns: resources.map((r) => r.urn), types, ids, pending: d.pending_operations ?? [] };
 }
 
@@ -294,8 +298,12 @@ describe("faults 2, 3, 7: dind containers removed, killed, replaced; a child wip
     });
 
     it("fault 7: a child wiping its own daemon (docker rm -f $(docker ps -aq); docker system prune -af --volumes) touches neither project b nor the outer engine", async () => {
-        const outerImages = async () => (await docker("image", "ls", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}")).split("\n").filter((l) => l.startsWith("dind-compose/"));
-        const outerNetworks = async () => (await docker("network", "ls", "--filter", "type=builtin", "--format", "{{.Name}} {{.ID}}")).split("\n").sort();
+        const outerImages = async () =>
+            (await docker("image", "ls", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"))
+                .split("\n")
+                .filter((l) => l.startsWith("dind-compose/"));
+        const outerNetworks = async () =>
+            (await docker("network", "ls", "--filter", "type=builtin", "--format", "{{.Name}} {{.ID}}")).split("\n").sort();
         const before = {
             own: await outerObjects(stack),
             stacks: await outerObjects(stack, "all"),
@@ -464,7 +472,9 @@ describe("fault 6: an up interrupted mid-way (the pulumi CLI killed with SIGKILL
         // The CLI's language host and provider plugin run in their own process groups: they outlive it.
         await new Promise((r) => setTimeout(r, 2_000));
         const orphans = alive(tree);
-        console.log(`[${stack.name}] still running 2 s after the CLI was killed: ${orphans.length} of its ${tree.length} descendant processes`);
+        console.log(
+            `[${stack.name}] still running 2 s after the CLI was killed: ${orphans.length} of its ${tree.length} descendant processes`,
+        );
         // End them (they are ours), as a user would have to, so nothing races the next up.
         for (const pid of orphans) {
             try {

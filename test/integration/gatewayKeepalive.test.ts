@@ -75,7 +75,20 @@ describe("the gateway keeps upstream connections alive, and falls back to the na
         // at once), and the gateway restarts (its written files stay, its connection pools do not).
         await docker("network", "disconnect", network, daemon);
         const squatter = `${stack.name}-squatter`;
-        await docker("run", "-d", "--name", squatter, "--label", `${STACK_LABEL}=${stack.label}`, "--network", network, "--entrypoint", "sleep", NGINX, "600");
+        await docker(
+            "run",
+            "-d",
+            "--name",
+            squatter,
+            "--label",
+            `${STACK_LABEL}=${stack.label}`,
+            "--network",
+            network,
+            "--entrypoint",
+            "sleep",
+            NGINX,
+            "600",
+        );
         await docker("network", "connect", "--alias", "k", network, daemon);
         await docker("rm", "-f", squatter);
         await docker("restart", gateway);
@@ -100,7 +113,13 @@ describe("the gateway keeps upstream connections alive, and falls back to the na
 
     it("an address that is now the gateway's own (port 80 is its own too) is served by name, not looped; up --refresh writes the right one back", async () => {
         const own = await addressOf(gateway);
-        await docker("exec", gateway, "sh", "-c", `echo 'server ${own}:80;' > ${ADDRESS_FILE} && nginx -c /etc/dind-compose/nginx.conf -s reload`);
+        await docker(
+            "exec",
+            gateway,
+            "sh",
+            "-c",
+            `echo 'server ${own}:80;' > ${ADDRESS_FILE} && nginx -c /etc/dind-compose/nginx.conf -s reload`,
+        );
         await new Promise((r) => setTimeout(r, 1000)); // the old workers finish
         const looped = await connections(5);
         expect(looped.size).toBe(5);

@@ -25,7 +25,11 @@ export interface CliResult {
 }
 
 /** Runs a command, echoing a one-line summary (so `npm test` shows what really ran). */
-export function runCommand(file: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<CliResult> {
+export function runCommand(
+    file: string,
+    args: string[],
+    opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {},
+): Promise<CliResult> {
     const started = Date.now();
     return new Promise((resolve, reject) => {
         const child = spawn(file, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ["pipe", "pipe", "pipe"] });
@@ -78,9 +82,23 @@ export interface HttpResult {
 }
 
 /** One GET to 127.0.0.1:port with a Host header (*.localhost names do not resolve here); HTTPS verifies against `ca`. */
-function get(scheme: "http" | "https", port: number, hostname: string, urlPath: string, timeoutMs: number, ca?: string): Promise<HttpResult> {
+function get(
+    scheme: "http" | "https",
+    port: number,
+    hostname: string,
+    urlPath: string,
+    timeoutMs: number,
+    ca?: string,
+): Promise<HttpResult> {
     const request = scheme === "https" ? https.request : http.request;
-    const options = { host: "127.0.0.1", port, path: urlPath, headers: { Host: hostname }, timeout: timeoutMs, ...(scheme === "https" ? { servername: hostname, ca } : {}) };
+    const options = {
+        host: "127.0.0.1",
+        port,
+        path: urlPath,
+        headers: { Host: hostname },
+        timeout: timeoutMs,
+        ...(scheme === "https" ? { servername: hostname, ca } : {}),
+    };
     return new Promise((resolve, reject) => {
         const req = request(options, (res) => {
             let body = "";
@@ -205,7 +223,12 @@ export class TestStack {
         // A user CA of the stack's own (never the real user's), kept until cleanup: a test that
         // destroys and brings the stack up again sees the same CA.
         this.caDir = path.join(this.workDir, "ca");
-        this.env = { ...process.env, PULUMI_BACKEND_URL: `file://${this.backendDir}`, PULUMI_CONFIG_PASSPHRASE: "", DIND_COMPOSE_CA_DIR: this.caDir };
+        this.env = {
+            ...process.env,
+            PULUMI_BACKEND_URL: `file://${this.backendDir}`,
+            PULUMI_CONFIG_PASSPHRASE: "",
+            DIND_COMPOSE_CA_DIR: this.caDir,
+        };
     }
 
     private get stackFile(): string {
@@ -213,7 +236,10 @@ export class TestStack {
     }
 
     async pulumi(...args: string[]): Promise<CliResult> {
-        const r = await runCommand("pulumi", [...args, "--stack", this.name, "--non-interactive", "--color", "never"], { cwd: REPO_DIR, env: this.env });
+        const r = await runCommand("pulumi", [...args, "--stack", this.name, "--non-interactive", "--color", "never"], {
+            cwd: REPO_DIR,
+            env: this.env,
+        });
         console.log(`[${this.name}] pulumi ${args.join(" ")} -> exit ${r.code} in ${r.seconds.toFixed(1)} s`);
         return r;
     }
@@ -242,7 +268,8 @@ export class TestStack {
             async waitForOutput(re: RegExp, timeoutMs = 120_000): Promise<void> {
                 const deadline = Date.now() + timeoutMs;
                 while (!re.test(handle.stdout + handle.stderr)) {
-                    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`pulumi ended before printing ${re}:\n${handle.stdout}\n${handle.stderr}`);
+                    if (child.exitCode !== null || child.signalCode !== null)
+                        throw new Error(`pulumi ended before printing ${re}:\n${handle.stdout}\n${handle.stderr}`);
                     if (Date.now() > deadline) throw new Error(`pulumi did not print ${re} within ${timeoutMs} ms:\n${handle.stdout}`);
                     await new Promise((r) => setTimeout(r, 100));
                 }
@@ -272,7 +299,9 @@ export class TestStack {
         const file = path.join(this.backendDir, ".pulumi", "stacks", "dind-compose", `${this.name}.json`);
         if (!fs.existsSync(file)) return [];
         try {
-            const doc = JSON.parse(fs.readFileSync(file, "utf8")) as { checkpoint?: { latest?: { pending_operations?: { resource?: { type?: string } }[] } } };
+            const doc = JSON.parse(fs.readFileSync(file, "utf8")) as {
+                checkpoint?: { latest?: { pending_operations?: { resource?: { type?: string } }[] } };
+            };
             return (doc.checkpoint?.latest?.pending_operations ?? []).map((o) => o.resource?.type ?? "");
         } catch {
             return []; // caught between two writes
@@ -282,7 +311,11 @@ export class TestStack {
     /** The stack's checkpoint (`pulumi stack export`). */
     async exportState(): Promise<{ resources?: { urn: string; type: string; id?: string }[]; pending_operations?: unknown[] }> {
         const r = await this.pulumiOk("stack", "export");
-        return (JSON.parse(r.stdout) as { deployment: { resources?: { urn: string; type: string; id?: string }[]; pending_operations?: unknown[] } }).deployment;
+        return (
+            JSON.parse(r.stdout) as {
+                deployment: { resources?: { urn: string; type: string; id?: string }[]; pending_operations?: unknown[] };
+            }
+        ).deployment;
     }
 
     /** Runs pulumi and fails with its output when it exits non-zero. */
@@ -292,7 +325,9 @@ export class TestStack {
             // The diagnostics say why; with many projects the outputs after them would push them out of the tail.
             const at = r.stdout.indexOf("Diagnostics:");
             const diagnostics = at >= 0 ? `${r.stdout.slice(at, at + 6000)}\n…\n` : "";
-            throw new Error(`pulumi ${args.join(" ")} failed (exit ${r.code}):\n${diagnostics}${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
+            throw new Error(
+                `pulumi ${args.join(" ")} failed (exit ${r.code}):\n${diagnostics}${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`,
+            );
         }
         return r;
     }
@@ -336,9 +371,11 @@ export class TestStack {
             docker("volume", "ls", "-q", "--filter", filter),
             docker("network", "ls", "-q", "--filter", filter),
         ]);
-        return [...c.split("\n").map((x) => `container ${x}`), ...v.split("\n").map((x) => `volume ${x}`), ...n.split("\n").map((x) => `network ${x}`)].filter(
-            (x) => !/ $/.test(x),
-        );
+        return [
+            ...c.split("\n").map((x) => `container ${x}`),
+            ...v.split("\n").map((x) => `volume ${x}`),
+            ...n.split("\n").map((x) => `network ${x}`),
+        ].filter((x) => !/ $/.test(x));
     }
 
     /** Destroys the stack (if anything is left), removes it, its files, and any labelled object a failed test left. */

@@ -41,7 +41,12 @@ describe("host access to a project's daemon, and npm run compose", () => {
         const env = await stack.run("node", ["scripts/daemon-env.js", "-s", stack.name, "a"]);
         expect(env.code, env.stderr).toBe(0);
         const line = env.stdout.split("\n").find((l) => l.startsWith("export ")) ?? "";
-        exports = Object.fromEntries(line.replace(/^export /, "").split(" ").map((kv) => kv.split("=") as [string, string]));
+        exports = Object.fromEntries(
+            line
+                .replace(/^export /, "")
+                .split(" ")
+                .map((kv) => kv.split("=") as [string, string]),
+        );
         expect(exports.DOCKER_TLS_VERIFY).toBe("1");
         expect(exports.COMPOSE_PROJECT_NAME).toBe("a");
         expect(fs.statSync(path.join(exports.DOCKER_CERT_PATH, "key.pem")).mode & 0o777).toBe(0o600);
@@ -54,7 +59,9 @@ describe("host access to a project's daemon, and npm run compose", () => {
     });
 
     it("TLS is required: without the client certificates the daemon refuses", async () => {
-        const r = await stack.run("docker", ["version"], { env: { DOCKER_HOST: exports.DOCKER_HOST, DOCKER_TLS_VERIFY: "", DOCKER_CERT_PATH: "" } });
+        const r = await stack.run("docker", ["version"], {
+            env: { DOCKER_HOST: exports.DOCKER_HOST, DOCKER_TLS_VERIFY: "", DOCKER_CERT_PATH: "" },
+        });
         expect(r.code).not.toBe(0);
     });
 
@@ -84,7 +91,8 @@ describe("host access to a project's daemon, and npm run compose", () => {
     });
 
     it("npm's script entries exist (so the README's commands are real)", () => {
-        const scripts = (JSON.parse(fs.readFileSync(path.join(REPO_DIR, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts;
+        const scripts = (JSON.parse(fs.readFileSync(path.join(REPO_DIR, "package.json"), "utf8")) as { scripts: Record<string, string> })
+            .scripts;
         expect(scripts.env).toContain("scripts/daemon-env.js");
         expect(scripts.compose).toContain("scripts/compose.js");
     });

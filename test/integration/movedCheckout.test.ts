@@ -20,13 +20,24 @@ describe("the checkout moved after up: destroy from the new place leaves nothing
     const pulumi = async (...args: string[]) => {
         // the state lives in the checkout, as .pulumi-state does, and moves with it
         // DIND_COMPOSE_CA_DIR: a user CA of the test's own, never the real user's.
-        const env = { ...process.env, PULUMI_BACKEND_URL: `file://${path.join(dir, ".pulumi-state")}`, PULUMI_CONFIG_PASSPHRASE: "", DIND_COMPOSE_CA_DIR: path.join(tmp, "ca") };
+        const env = {
+            ...process.env,
+            PULUMI_BACKEND_URL: `file://${path.join(dir, ".pulumi-state")}`,
+            PULUMI_CONFIG_PASSPHRASE: "",
+            DIND_COMPOSE_CA_DIR: path.join(tmp, "ca"),
+        };
         const r = await runCommand("pulumi", [...args, "--stack", stack, "--non-interactive", "--color", "never", "--cwd", dir], { env });
         console.log(`[${stack}] (${path.basename(dir)}) pulumi ${args.join(" ")} -> exit ${r.code} in ${r.seconds.toFixed(1)} s`);
         return r;
     };
     const leftovers = async () =>
-        [await docker("ps", "-aq", "--filter", label), await docker("volume", "ls", "-q", "--filter", label), await docker("network", "ls", "-q", "--filter", label)].join(" ").trim();
+        [
+            await docker("ps", "-aq", "--filter", label),
+            await docker("volume", "ls", "-q", "--filter", label),
+            await docker("network", "ls", "-q", "--filter", label),
+        ]
+            .join(" ")
+            .trim();
 
     afterAll(async () => {
         if ((await leftovers()) !== "") await pulumi("destroy", "--yes", "--skip-preview");
@@ -50,7 +61,9 @@ describe("the checkout moved after up: destroy from the new place leaves nothing
         fs.writeFileSync(file, `${salt}\n${stringify({ config })}`);
         const up = await pulumi("up", "--yes", "--skip-preview");
         expect(up.code, up.stdout + up.stderr).toBe(0);
-        const state = JSON.parse((await pulumi("stack", "export")).stdout) as { deployment: { resources: { inputs?: { __provider?: string } }[] } };
+        const state = JSON.parse((await pulumi("stack", "export")).stdout) as {
+            deployment: { resources: { inputs?: { __provider?: string } }[] };
+        };
         const providers = state.deployment.resources.map((r) => r.inputs?.__provider).filter((p): p is string => p !== undefined);
         expect(providers.length).toBeGreaterThan(5);
         // no provider reference names the checkout's path (the project's own paths, its inputs, may)

@@ -11,7 +11,18 @@
 import * as fs from "fs";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CliResult, copyExample, docker, freePort, httpGet, REPO_DIR, runCommand, StackConfig, STAND_IN_IMAGES, TestStack } from "./harness";
+import {
+    CliResult,
+    copyExample,
+    docker,
+    freePort,
+    httpGet,
+    REPO_DIR,
+    runCommand,
+    StackConfig,
+    STAND_IN_IMAGES,
+    TestStack,
+} from "./harness";
 
 const IMAGE = STAND_IN_IMAGES.busybox;
 const TITLE = (p: string) => `<h1 id="title">Project ${p}</h1>`;
@@ -26,7 +37,10 @@ function previewChanges(out: string): Record<string, { op: string; changed?: str
     for (let i = 0; i < lines.length; i++) {
         const header = /^(\s*)(\+-|[+~-])\s?[\w:/.$-]+: \(([\w-]+)\)$/.exec(lines[i]);
         if (!header) continue;
-        const urn = lines.slice(i + 1, i + 3).map((l) => /\[urn=.*::([^:\]]+)\]/.exec(l)?.[1]).find(Boolean);
+        const urn = lines
+            .slice(i + 1, i + 3)
+            .map((l) => /\[urn=.*::([^:\]]+)\]/.exec(l)?.[1])
+            .find(Boolean);
         if (!urn) continue;
         const fieldIndent = header[1].length + 2;
         const changed: string[] = [];
@@ -59,7 +73,10 @@ describe("projects call each other by hostname through the gateway, and are othe
 
     /** Network name -> the container's IPv4 address on it. */
     const ipsOf = async (container: string): Promise<Record<string, string>> => {
-        const nets = JSON.parse(await docker("inspect", container, "--format", "{{json .NetworkSettings.Networks}}")) as Record<string, { IPAddress: string }>;
+        const nets = JSON.parse(await docker("inspect", container, "--format", "{{json .NetworkSettings.Networks}}")) as Record<
+            string,
+            { IPAddress: string }
+        >;
         return Object.fromEntries(Object.entries(nets).map(([n, s]) => [n, s.IPAddress]));
     };
     /** The project's network: the only one its dind container joined. */
@@ -70,7 +87,8 @@ describe("projects call each other by hostname through the gateway, and are othe
         return { name: names[0], daemonIp: ips[names[0]] };
     };
     const containerId = (name: string) => docker("inspect", name, "--format", "{{.Id}}");
-    const innerId = (project: string, service = "web") => docker("exec", daemons[project], "docker", "inspect", `${project}-${service}-1`, "--format", "{{.Id}}");
+    const innerId = (project: string, service = "web") =>
+        docker("exec", daemons[project], "docker", "inspect", `${project}-${service}-1`, "--format", "{{.Id}}");
     /** b has one more service, on its inner daemon's default bridge, where Docker's embedded DNS does not answer. */
     const BRIDGE_SERVICE = [
         "services:",
@@ -115,9 +133,16 @@ describe("projects call each other by hostname through the gateway, and are othe
         // The gateway's own network (its first: project networks are joined and left in place) and every project's.
         expect(Object.keys(gw).sort()).toEqual([a.name, b.name, `${a.name.slice(0, -2)}-gateway-net`].sort());
         for (const net of [a.name, b.name]) {
-            const members = JSON.parse(await docker("network", "inspect", net, "--format", "{{json .Containers}}")) as Record<string, { Name: string }>;
+            const members = JSON.parse(await docker("network", "inspect", net, "--format", "{{json .Containers}}")) as Record<
+                string,
+                { Name: string }
+            >;
             const project = net === a.name ? "a" : "b";
-            expect(Object.values(members).map((m) => m.Name).sort()).toEqual([daemons[project], gateway].sort());
+            expect(
+                Object.values(members)
+                    .map((m) => m.Name)
+                    .sort(),
+            ).toEqual([daemons[project], gateway].sort());
         }
     });
 
@@ -133,7 +158,8 @@ describe("projects call each other by hostname through the gateway, and are othe
         const gw = await ipsOf(gateway);
         for (const project of ["a", "b"]) {
             const gwIp = gw[(await networkOf(project)).name];
-            for (const h of ["a.project.localhost", "b.project.localhost", "project.localhost"]) expect(await resolveIn(project, h), `${h} in ${project}-web-1`).toBe(gwIp);
+            for (const h of ["a.project.localhost", "b.project.localhost", "project.localhost"])
+                expect(await resolveIn(project, h), `${h} in ${project}-web-1`).toBe(gwIp);
             expect((await inChild(project, "cat /etc/hosts")).stdout).not.toContain("project.localhost");
         }
         expect((await stack.outputs()).compose).toMatchObject({ a: { override: "" } });
@@ -142,7 +168,8 @@ describe("projects call each other by hostname through the gateway, and are othe
     it("a service on the inner default bridge (network_mode: bridge, no embedded DNS) gets the hostnames in /etc/hosts, and reaches a", async () => {
         const gwOnB = (await ipsOf(gateway))[(await networkOf("b")).name];
         const hosts = (await inChild("b", "cat /etc/hosts", "legacy")).stdout;
-        for (const h of ["a", "b"]) expect(hosts).toMatch(new RegExp(`^${gwOnB.replace(/\./g, "\\.")}\\s+${h}\\.project\\.localhost$`, "m"));
+        for (const h of ["a", "b"])
+            expect(hosts).toMatch(new RegExp(`^${gwOnB.replace(/\./g, "\\.")}\\s+${h}\\.project\\.localhost$`, "m"));
         const r = await inChild("b", "wget -qO- -T 5 http://a.project.localhost/", "legacy");
         expect(r.code, r.stderr).toBe(0);
         expect(r.stdout).toContain(TITLE("A"));
@@ -206,15 +233,46 @@ describe("projects call each other by hostname through the gateway, and are othe
         ];
         const hostnames = ["a.project.localhost", "b.project.localhost", "project.localhost"];
         const script = [...names, ...hostnames]
-            .map((n) => `r=$(ping -c 1 -W 1 ${n} 2>&1 | head -n 1); case "$r" in PING*) echo "${n} $(echo "$r" | sed -E 's/^PING [^ ]+ \\(([^)]*)\\).*/\\1/')";; *) echo "${n} -";; esac`)
+            .map(
+                (n) =>
+                    `r=$(ping -c 1 -W 1 ${n} 2>&1 | head -n 1); case "$r" in PING*) echo "${n} $(echo "$r" | sed -E 's/^PING [^ ]+ \\(([^)]*)\\).*/\\1/')";; *) echo "${n} -";; esac`,
+            )
             .join("; ");
-        const parse = (out: string) => Object.fromEntries(out.trim().split("\n").map((l) => l.split(" ") as [string, string]));
+        const parse = (out: string) =>
+            Object.fromEntries(
+                out
+                    .trim()
+                    .split("\n")
+                    .map((l) => l.split(" ") as [string, string]),
+            );
 
         const inService = await inChild("a", script);
         expect(inService.code, inService.stderr).toBe(0);
         // A plain container on the same inner network, started through the daemon's API, not by compose.
-        const network = (await docker("exec", daemons.a, "docker", "inspect", "a-web-1", "--format", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}")).trim();
-        const plain = await runCommand("docker", ["exec", daemons.a, "docker", "run", "--rm", "--network", network, IMAGE, "sh", "-c", script]);
+        const network = (
+            await docker(
+                "exec",
+                daemons.a,
+                "docker",
+                "inspect",
+                "a-web-1",
+                "--format",
+                "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}",
+            )
+        ).trim();
+        const plain = await runCommand("docker", [
+            "exec",
+            daemons.a,
+            "docker",
+            "run",
+            "--rm",
+            "--network",
+            network,
+            IMAGE,
+            "sh",
+            "-c",
+            script,
+        ]);
         expect(plain.code, plain.stderr).toBe(0);
 
         const got = parse(inService.stdout);
@@ -235,7 +293,10 @@ describe("projects call each other by hostname through the gateway, and are othe
     it("adding project c: preview --diff names what changes, up makes c.project.localhost reachable from a and b", async () => {
         const cDir = path.join(stack.workDir, "project-c");
         fs.cpSync(path.join(REPO_DIR, "examples", "project-b"), cDir, { recursive: true });
-        fs.writeFileSync(path.join(cDir, "html", "index.html"), `<!doctype html>\n<html><body>${TITLE("C")}<p>Hello from project C.</p></body></html>\n`);
+        fs.writeFileSync(
+            path.join(cDir, "html", "index.html"),
+            `<!doctype html>\n<html><body>${TITLE("C")}<p>Hello from project C.</p></body></html>\n`,
+        );
 
         const snapshot = async () => ({
             gateway: await containerId(gateway),
@@ -255,12 +316,17 @@ describe("projects call each other by hostname through the gateway, and are othe
         const changes = previewChanges(preview.stdout);
         console.log(`preview --diff (adding c): ${JSON.stringify(changes)}`);
         // c's resources are created.
-        for (const r of ["env-c", "env-c-network", "env-c-certs", "env-c-data", "env-c-dind", "env-c-stack"]) expect(changes[r]?.op, r).toBe("create");
+        for (const r of ["env-c", "env-c-network", "env-c-certs", "env-c-data", "env-c-dind", "env-c-stack"])
+            expect(changes[r]?.op, r).toBe("create");
         // The existing projects: a does not move at all (DNS gives its children c's name). b's stack moves
         // through its override only: its service on the default bridge gets c.project.localhost in /etc/hosts.
         // Their daemons, volumes and networks stay.
         expect(changes["env-b-stack"]).toEqual({ op: "update", changed: ["override"] });
-        expect(Object.keys(changes).filter((r) => /^env-[ab]-/.test(r)).sort()).toEqual(["env-b-stack"]);
+        expect(
+            Object.keys(changes)
+                .filter((r) => /^env-[ab]-/.test(r))
+                .sort(),
+        ).toEqual(["env-b-stack"]);
         // The gateway gets c's route (files: nginx.conf, index page), joins c's network, and carries
         // c.project.localhost as an alias on a's and b's networks (networks).
         // In place: new nginx.conf + reload, `docker network connect` to c's network, and a leave and
@@ -284,7 +350,10 @@ describe("projects call each other by hostname through the gateway, and are othe
             const results: { at: number; ok: boolean }[] = [];
             while (!upDone) {
                 const at = Date.now() - started;
-                const ok = await httpGet(port, "a.project.localhost", "/", 2000).then((r) => r.status === 200 && r.body.includes(TITLE("A")), () => false);
+                const ok = await httpGet(port, "a.project.localhost", "/", 2000).then(
+                    (r) => r.status === 200 && r.body.includes(TITLE("A")),
+                    () => false,
+                );
                 results.push({ at, ok });
                 await new Promise((r) => setTimeout(r, 200));
             }
@@ -300,7 +369,9 @@ describe("projects call each other by hostname through the gateway, and are othe
             const until = j + 1 < polled.length ? polled[j + 1].at : Date.now() - started;
             outages.push(`${((until - polled[i].at) / 1000).toFixed(1)} s from +${(polled[i].at / 1000).toFixed(1)} s`);
         }
-        console.log(`up with c took ${up.seconds.toFixed(1)} s; a.project.localhost polled ${polled.length} times, unavailable: ${outages.join(", ") || "never"}`);
+        console.log(
+            `up with c took ${up.seconds.toFixed(1)} s; a.project.localhost polled ${polled.length} times, unavailable: ${outages.join(", ") || "never"}`,
+        );
         expect(up.stdout).not.toMatch(/env-a-stack/);
         expect(up.stdout).toMatch(/env-b-stack updated .*\[diff: ~override\]/);
         daemons = (await stack.outputs()).daemons as Record<string, string>;
@@ -323,10 +394,14 @@ describe("projects call each other by hostname through the gateway, and are othe
         for (const project of ["a", "b", "c"]) {
             const gwIp = gw[(await networkOf(project)).name];
             expect(gwIp, `gateway on ${project}'s network`).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
-            for (const h of ["a", "b", "c"]) expect(await resolveIn(project, `${h}.project.localhost`), `${h}.project.localhost in ${project}-web-1`).toBe(gwIp);
+            for (const h of ["a", "b", "c"])
+                expect(await resolveIn(project, `${h}.project.localhost`), `${h}.project.localhost in ${project}-web-1`).toBe(gwIp);
         }
         const legacyHosts = (await inChild("b", "cat /etc/hosts", "legacy")).stdout;
-        for (const h of ["a", "b", "c"]) expect(legacyHosts).toMatch(new RegExp(`^${gw[(await networkOf("b")).name].replace(/\./g, "\\.")}\\s+${h}\\.project\\.localhost$`, "m"));
+        for (const h of ["a", "b", "c"])
+            expect(legacyHosts).toMatch(
+                new RegExp(`^${gw[(await networkOf("b")).name].replace(/\./g, "\\.")}\\s+${h}\\.project\\.localhost$`, "m"),
+            );
         // c is as isolated as the others: a child of c cannot reach a's dind container.
         const cToDindA = await inChild("c", `nc -w 3 ${(await networkOf("a")).daemonIp} 2376 </dev/null`);
         expect(cToDindA.code).not.toBe(0);

@@ -56,7 +56,8 @@ function changedInputs(step: PreviewStep): string[] {
         const [ov, nv] = [o[k], n[k]];
         if (["model", "sourceFiles", "buildFiles"].includes(k)) {
             const [or, nr] = [(ov ?? {}) as Inputs, (nv ?? {}) as Inputs];
-            for (const key of [...new Set([...Object.keys(or), ...Object.keys(nr)])].sort()) if (or[key] !== nr[key]) out.push(`${k}["${key}"]`);
+            for (const key of [...new Set([...Object.keys(or), ...Object.keys(nr)])].sort())
+                if (or[key] !== nr[key]) out.push(`${k}["${key}"]`);
         } else if (JSON.stringify(ov) !== JSON.stringify(nv)) out.push(k);
     }
     return out;
@@ -100,7 +101,7 @@ describe("real projects: files from a shared folder, routes per service, loopbac
     it("routes the main service at the project's hostname and every other HTTP service at <service>.<hostname>, the loopback-bound API included", async () => {
         const shop = await httpGet(port, "shop.project.localhost");
         expect(shop.status).toBe(200);
-        expect(shop.body).toContain("<h1 id=\"title\">Shop</h1>");
+        expect(shop.body).toContain('<h1 id="title">Shop</h1>');
         // api publishes 127.0.0.1:8000:8000 and reads its page from a config file in ../shared
         const api = await httpGet(port, "api.shop.project.localhost");
         expect(api.status, api.body).toBe(200);
@@ -125,8 +126,10 @@ describe("real projects: files from a shared folder, routes per service, loopbac
         });
         // The index page lists every route, and its status probe answers for each.
         const index = await httpGet(port, "project.localhost");
-        for (const h of ["shop.project.localhost", "api.shop.project.localhost", "admin.shop.project.localhost", "blog.project.localhost"]) expect(index.body).toContain(h);
-        for (const key of ["shop", "shop.api.8000", "shop.admin.9000", "blog"]) expect((await httpGet(port, "project.localhost", `/_status/${key}`)).status, key).toBe(200);
+        for (const h of ["shop.project.localhost", "api.shop.project.localhost", "admin.shop.project.localhost", "blog.project.localhost"])
+            expect(index.body).toContain(h);
+        for (const key of ["shop", "shop.api.8000", "shop.admin.9000", "blog"])
+            expect((await httpGet(port, "project.localhost", `/_status/${key}`)).status, key).toBe(200);
     });
 
     it("a service route is served over HTTPS with a certificate that names it, and children of another project reach it by name", async () => {
@@ -136,7 +139,18 @@ describe("real projects: files from a shared folder, routes per service, loopbac
         expect(api.status).toBe(200);
         expect(api.body).toContain("Shop API");
         const daemons = outputs.daemons as Record<string, string>;
-        const fromBlog = await stack.run("docker", ["exec", daemons.blog, "docker", "exec", "blog-web-1", "wget", "-qO-", "-T", "5", "http://api.shop.project.localhost/"]);
+        const fromBlog = await stack.run("docker", [
+            "exec",
+            daemons.blog,
+            "docker",
+            "exec",
+            "blog-web-1",
+            "wget",
+            "-qO-",
+            "-T",
+            "5",
+            "http://api.shop.project.localhost/",
+        ]);
         expect(fromBlog.code, fromBlog.stderr).toBe(0);
         expect(fromBlog.stdout).toContain("Shop API");
     });
@@ -194,7 +208,10 @@ describe("real projects: files from a shared folder, routes per service, loopbac
     it.each<[string, (c: StackConfig) => StackConfig, RegExp]>([
         [
             "two routes with one hostname across projects",
-            (c) => ({ ...c, projects: [c.projects[0], { ...c.projects[1], routes: [{ service: "web", hostname: "api.shop.project.localhost" }] }] }),
+            (c) => ({
+                ...c,
+                projects: [c.projects[0], { ...c.projects[1], routes: [{ service: "web", hostname: "api.shop.project.localhost" }] }],
+            }),
             /hostname api\.shop\.project\.localhost is routed twice: to project shop service api port 8000 and to project blog service web port 80/,
         ],
         [
@@ -228,7 +245,11 @@ describe("real projects: files from a shared folder, routes per service, loopbac
         try {
             const r = await stack.pulumi("preview");
             expect(r.code).not.toBe(0);
-            expect(r.stdout + r.stderr).toMatch(new RegExp(`dind-compose:projects\\[1\\]\\.tcp\\[0\\]\\.hostPort ${taken}: 127\\.0\\.0\\.1:${taken} is already in use by another program; choose a free port`));
+            expect(r.stdout + r.stderr).toMatch(
+                new RegExp(
+                    `dind-compose:projects\\[1\\]\\.tcp\\[0\\]\\.hostPort ${taken}: 127\\.0\\.0\\.1:${taken} is already in use by another program; choose a free port`,
+                ),
+            );
         } finally {
             server.close();
             stack.setConfig(config);
@@ -243,7 +264,9 @@ describe("real projects: files from a shared folder, routes per service, loopbac
         try {
             const r = await stack.pulumi("preview");
             expect(r.code).not.toBe(0);
-            expect(r.stdout + r.stderr).toMatch(/project shop: include in .*\/shop\/compose\.yaml names \.\.\/shared\/db\.yaml, which does not exist \(.*\/shared\/db\.yaml\); create it or fix the path in compose\.yaml/);
+            expect(r.stdout + r.stderr).toMatch(
+                /project shop: include in .*\/shop\/compose\.yaml names \.\.\/shared\/db\.yaml, which does not exist \(.*\/shared\/db\.yaml\); create it or fix the path in compose\.yaml/,
+            );
         } finally {
             fs.renameSync(`${db}.moved`, db);
         }
@@ -255,7 +278,9 @@ describe("real projects: files from a shared folder, routes per service, loopbac
         try {
             const r = await stack.pulumi("preview");
             expect(r.code).not.toBe(0);
-            expect(r.stdout + r.stderr).toMatch(/dind-compose:gatway is not a known key \(allowed: dind-compose:projects, dind-compose:domain, dind-compose:gateway, dind-compose:images, dind-compose:dind, dind-compose:network, dind-compose:tls\); remove it or fix its spelling/);
+            expect(r.stdout + r.stderr).toMatch(
+                /dind-compose:gatway is not a known key \(allowed: dind-compose:projects, dind-compose:domain, dind-compose:gateway, dind-compose:images, dind-compose:dind, dind-compose:network, dind-compose:tls\); remove it or fix its spelling/,
+            );
         } finally {
             await stack.pulumiOk("config", "rm", "dind-compose:gatway");
         }

@@ -50,7 +50,13 @@ async function pages(port: number, names: string[]): Promise<Record<string, stri
 const expected = (names: string[]) => Object.fromEntries(names.map((n) => [n, `200 page of ${n}`]));
 
 /** PIDs of the gateway's processes (nginx master and workers): a reload starts new workers. */
-const gatewayPids = async (gateway: string) => (await docker("top", gateway, "-o", "pid")).split("\n").slice(1).map((s) => s.trim()).filter(Boolean).sort();
+const gatewayPids = async (gateway: string) =>
+    (await docker("top", gateway, "-o", "pid"))
+        .split("\n")
+        .slice(1)
+        .map((s) => s.trim())
+        .filter(Boolean)
+        .sort();
 
 /** Whether this run may restart the engine: the local dockerd that scripts/docker-engine.sh started (with DOCKER_HOST set, it is not ours). */
 const engineIsOurs = (): boolean => !process.env.DOCKER_HOST && fs.existsSync(DOCKERD_PIDFILE);
@@ -61,7 +67,11 @@ const DOCKERD_PIDFILE = "/var/run/docker.pid";
  * again the way the bootstrap starts it), then polls `answers` until it equals `want` (at most
  * 300 s), printing how many answer. Asserts that `dind` and its children did start again.
  */
-async function restartEngineAndWait(dind: string, answers: () => Promise<Record<string, string>>, want: Record<string, string>): Promise<void> {
+async function restartEngineAndWait(
+    dind: string,
+    answers: () => Promise<Record<string, string>>,
+    want: Record<string, string>,
+): Promise<void> {
     const startedAt = () => docker("inspect", "--format", "{{.State.StartedAt}}", dind);
     const innerStartedAt = () => docker("exec", dind, "sh", "-c", "docker inspect --format '{{.State.StartedAt}}' $(docker ps -q)");
     const before = { outer: await startedAt(), inner: await innerStartedAt() };
@@ -96,7 +106,11 @@ describe("the network pool has no room: up is refused before anything is created
         // A /26 pool holds four /28 networks; a network of someone else's takes two of them.
         await docker("network", "create", "--subnet", "10.253.0.0/27", "--label", `dind-compose.stack=${stack.label}`, foreign);
         await stack.init({
-            projects: ["a", "b", "c"].map((n) => ({ name: n, path: tinyProject(stack.workDir, n, `page of ${n}`), preloadImages: [BUSYBOX] })),
+            projects: ["a", "b", "c"].map((n) => ({
+                name: n,
+                path: tinyProject(stack.workDir, n, `page of ${n}`),
+                preloadImages: [BUSYBOX],
+            })),
             gateway: { httpPort: await freePort(), httpsPort: await freePort() },
             network: { pool: "10.253.0.0/26" },
         });
@@ -114,7 +128,9 @@ describe("the network pool has no room: up is refused before anything is created
             "dind-compose:network.pool 10.253.0.0/26 has room for 2 more /28 networks, and this stack needs 4 (one per project and the gateway's own",
         );
         expect(up.stdout + up.stderr).toMatch(/Give dind-compose:network\.pool a wider range/);
-        expect(await stack.leftovers()).toEqual([`network ${(await docker("network", "inspect", "--format", "{{.ID}}", foreign)).trim().slice(0, 12)}`]);
+        expect(await stack.leftovers()).toEqual([
+            `network ${(await docker("network", "inspect", "--format", "{{.ID}}", foreign)).trim().slice(0, 12)}`,
+        ]);
         const state = await stack.exportState();
         expect((state.resources ?? []).filter((r) => r.type.startsWith("pulumi-nodejs:"))).toEqual([]);
     });
@@ -155,16 +171,22 @@ describe(`${N} projects in one stack`, () => {
         }
         await stack.pulumiOk("cancel", "--yes");
         await stack.pulumiOk("up", "--yes", "--skip-preview");
-        const dinds = (await docker("ps", "-a", "--filter", `label=dind-compose.stack=${stack.label}`, "--format", "{{.Names}}")).split("\n").filter((c) => c.endsWith("-dind"));
+        const dinds = (await docker("ps", "-a", "--filter", `label=dind-compose.stack=${stack.label}`, "--format", "{{.Names}}"))
+            .split("\n")
+            .filter((c) => c.endsWith("-dind"));
         expect(dinds.sort()).toEqual(names.map((n) => `dind-compose-${stack.name}-${n}-dind`).sort());
     });
 
     it("every project answers through the gateway with its own page; every network has a subnet from the pool", async () => {
         expect(await pages(port, names)).toEqual(expected(names));
-        const subnets = (await docker("network", "ls", "--filter", `label=dind-compose.stack=${stack.label}`, "--format", "{{.Name}}")).split("\n").filter(Boolean);
+        const subnets = (await docker("network", "ls", "--filter", `label=dind-compose.stack=${stack.label}`, "--format", "{{.Name}}"))
+            .split("\n")
+            .filter(Boolean);
         expect(subnets).toHaveLength(N + 1);
         for (const net of subnets) {
-            expect(await docker("network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", net), net).toMatch(/^10\.250\.\d+\.\d+\/28$/);
+            expect(await docker("network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", net), net).toMatch(
+                /^10\.250\.\d+\.\d+\/28$/,
+            );
         }
     });
 
@@ -191,7 +213,12 @@ describe("a memory budget per project", () => {
     const inner = (p: string, ...args: string[]) => docker("exec", dind(p), "docker", ...args);
     const config = (memory: string | undefined) => ({
         projects: [
-            { name: "small", path: path.join(stack.workDir, "small"), preloadImages: [BUSYBOX, PYTHON], ...(memory ? { resources: { memory, cpus: 1 } } : {}) },
+            {
+                name: "small",
+                path: path.join(stack.workDir, "small"),
+                preloadImages: [BUSYBOX, PYTHON],
+                ...(memory ? { resources: { memory, cpus: 1 } } : {}),
+            },
             { name: "other", path: path.join(stack.workDir, "other"), preloadImages: [BUSYBOX] },
         ],
         gateway: { httpPort: port, httpsPort },
@@ -211,12 +238,20 @@ describe("a memory budget per project", () => {
     });
 
     it("caps the dind container; a child that takes more is killed inside its own daemon, while the daemon and the other project keep serving", async () => {
-        expect(await docker("inspect", "--format", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}", dind("small"))).toBe(`${320 * 1024 ** 2} 1000000000`);
+        expect(await docker("inspect", "--format", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}", dind("small"))).toBe(
+            `${320 * 1024 ** 2} 1000000000`,
+        );
         const startedAt = await docker("inspect", "--format", "{{.State.StartedAt}}", dind("small"));
-        const hog = await docker("exec", dind("small"), "sh", "-c", `docker run --name hog ${PYTHON} python3 -c "
+        const hog = await docker(
+            "exec",
+            dind("small"),
+            "sh",
+            "-c",
+            `docker run --name hog ${PYTHON} python3 -c "
 a = []
 while True: a.append(bytearray(16 * 1024 * 1024))
-"; echo exit=$?`).catch((e: Error) => e.message);
+"; echo exit=$?`,
+        ).catch((e: Error) => e.message);
         // Killed by the kernel (SIGKILL, 137). Its OOMKilled flag is not asserted: the cap is on the
         // dind container's cgroup, above the child's, and cgroup v1 counts the OOM there, so the inner
         // daemon sees it in some runs and not in others.
@@ -269,10 +304,17 @@ describe("the dev stack's projects (a builds its image, b, the code runner) acro
 
     it("every project answers 200 again with no command run, and the next preview shows no change", async (ctx) => {
         if (!engineIsOurs()) return ctx.skip(); // named: see engineIsOurs
-        const statuses = async () => Object.fromEntries(await Promise.all(projects.map(async (p) => [p, String((await httpGet(port, `${p}.project.localhost`).catch(() => ({ status: 0 }))).status)])));
+        const statuses = async () =>
+            Object.fromEntries(
+                await Promise.all(
+                    projects.map(async (p) => [
+                        p,
+                        String((await httpGet(port, `${p}.project.localhost`).catch(() => ({ status: 0 }))).status),
+                    ]),
+                ),
+            );
         expect(await statuses()).toEqual({ a: "200", b: "200", runner: "200" });
         await restartEngineAndWait(`dind-compose-${stack.name}-a-dind`, statuses, { a: "200", b: "200", runner: "200" });
         await stack.pulumiOk("preview", "--expect-no-changes");
     });
 });
-

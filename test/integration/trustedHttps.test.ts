@@ -38,8 +38,25 @@ function writeProjectA(dir: string): string {
 
 /** curl with the system store only (no --cacert, no variable pointing elsewhere): the HTTP status, or curl's exit code and error. */
 function curlSystemStore(port: number, hostname: string): string {
-    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !["CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR"].includes(k)));
-    const r = spawnSync("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", "--resolve", `${hostname}:${port}:127.0.0.1`, `https://${hostname}:${port}/`], { encoding: "utf8", env });
+    const env = Object.fromEntries(
+        Object.entries(process.env).filter(([k]) => !["CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR"].includes(k)),
+    );
+    const r = spawnSync(
+        "curl",
+        [
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "10",
+            "--resolve",
+            `${hostname}:${port}:127.0.0.1`,
+            `https://${hostname}:${port}/`,
+        ],
+        { encoding: "utf8", env },
+    );
     return r.status === 0 ? r.stdout : `curl exit ${r.status}: ${r.stderr.trim()}`;
 }
 
@@ -80,9 +97,19 @@ describe("trusted HTTPS with the user CA (issue 15)", () => {
             executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
             // HOME: Chromium reads the NSS database of the temporary home. No --ignore-certificate-errors*.
             env: { ...process.env, HOME: home },
-            args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", ...extraArgs],
+            args: [
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                ...extraArgs,
+            ],
         });
-    const nssNames = (): string => (fs.existsSync(path.join(nssdb, "cert9.db")) ? execFileSync("certutil", ["-L", "-d", `sql:${nssdb}`], { encoding: "utf8" }) : "");
+    const nssNames = (): string =>
+        fs.existsSync(path.join(nssdb, "cert9.db")) ? execFileSync("certutil", ["-L", "-d", `sql:${nssdb}`], { encoding: "utf8" }) : "";
 
     beforeAll(async () => {
         port = await freePort();
@@ -90,7 +117,12 @@ describe("trusted HTTPS with the user CA (issue 15)", () => {
         config = {
             projects: [
                 { name: "a", path: writeProjectA(path.join(stack.workDir, "project-a")), preloadImages: [PYTHON] },
-                { name: "b", path: copyExample("project-b", stack.workDir), preloadImages: ["dind-compose/busybox:trixie"], trustCa: false },
+                {
+                    name: "b",
+                    path: copyExample("project-b", stack.workDir),
+                    preloadImages: ["dind-compose/busybox:trixie"],
+                    trustCa: false,
+                },
             ],
             gateway: { httpPort: port, httpsPort },
         };
@@ -167,14 +199,34 @@ describe("trusted HTTPS with the user CA (issue 15)", () => {
         expect(child.code, child.stderr).toBe(0);
         expect(child.stdout).toContain("Project B");
         // The same call without the bundle: Python verifies, and knows no CA that signed the gateway.
-        const without = await stack.run("docker", ["exec", daemons.a, "docker", "exec", "a-web-1", "env", "-u", "SSL_CERT_FILE", "python3", "-c", fetch]);
+        const without = await stack.run("docker", [
+            "exec",
+            daemons.a,
+            "docker",
+            "exec",
+            "a-web-1",
+            "env",
+            "-u",
+            "SSL_CERT_FILE",
+            "python3",
+            "-c",
+            fetch,
+        ]);
         expect(without.code).not.toBe(0);
         expect(without.stderr).toMatch(/CERTIFICATE_VERIFY_FAILED/);
         const envA = await stack.run("docker", ["exec", daemons.a, "docker", "exec", "a-web-1", "env"]);
         expect(envA.stdout).toContain("SSL_CERT_FILE=/etc/dind-compose/ca/bundle.pem");
         expect(envA.stdout).toContain("NODE_EXTRA_CA_CERTS=/etc/dind-compose/ca/ca.pem");
         // The bundle keeps the machine's public roots besides the CA.
-        const bundle = await stack.run("docker", ["exec", daemons.a, "docker", "exec", "a-web-1", "cat", "/etc/dind-compose/ca/bundle.pem"]);
+        const bundle = await stack.run("docker", [
+            "exec",
+            daemons.a,
+            "docker",
+            "exec",
+            "a-web-1",
+            "cat",
+            "/etc/dind-compose/ca/bundle.pem",
+        ]);
         expect((bundle.stdout.match(/BEGIN CERTIFICATE/g) ?? []).length).toBeGreaterThan(10);
         expect(bundle.stdout).toContain(caPem.trim());
         const envB = await stack.run("docker", ["exec", daemons.b, "docker", "exec", "b-web-1", "env"]);
@@ -188,7 +240,26 @@ describe("trusted HTTPS with the user CA (issue 15)", () => {
         execFileSync("openssl", ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", at("k.pem")]);
         execFileSync("openssl", ["req", "-new", "-key", at("k.pem"), "-subj", "/CN=example.com", "-out", at("r.csr")]);
         fs.writeFileSync(at("e.cnf"), "subjectAltName=DNS:example.com\nbasicConstraints=CA:FALSE\n");
-        execFileSync("openssl", ["x509", "-req", "-in", at("r.csr"), "-CA", path.join(stack.caDir, "ca.pem"), "-CAkey", path.join(stack.caDir, "ca-key.pem"), "-days", "30", "-extfile", at("e.cnf"), "-out", at("c.pem")], { stdio: "ignore" });
+        execFileSync(
+            "openssl",
+            [
+                "x509",
+                "-req",
+                "-in",
+                at("r.csr"),
+                "-CA",
+                path.join(stack.caDir, "ca.pem"),
+                "-CAkey",
+                path.join(stack.caDir, "ca-key.pem"),
+                "-days",
+                "30",
+                "-extfile",
+                at("e.cnf"),
+                "-out",
+                at("c.pem"),
+            ],
+            { stdio: "ignore" },
+        );
         const verify = spawnSync("openssl", ["verify", "-CAfile", path.join(stack.caDir, "ca.pem"), at("c.pem")], { encoding: "utf8" });
         expect(verify.status).not.toBe(0);
         expect(verify.stdout + verify.stderr).toMatch(/permitted subtree violation/);
@@ -196,7 +267,9 @@ describe("trusted HTTPS with the user CA (issue 15)", () => {
         const system = spawnSync("openssl", ["verify", "-CApath", "/etc/ssl/certs", at("c.pem")], { encoding: "utf8" });
         expect(system.status).not.toBe(0);
         // The same certificate served to Chromium for example.com (mapped to this machine).
-        const server = https.createServer({ key: fs.readFileSync(at("k.pem")), cert: fs.readFileSync(at("c.pem")) }, (_req, res) => res.end("<h1>not yours</h1>"));
+        const server = https.createServer({ key: fs.readFileSync(at("k.pem")), cert: fs.readFileSync(at("c.pem")) }, (_req, res) =>
+            res.end("<h1>not yours</h1>"),
+        );
         const serverPort = await freePort();
         await new Promise<void>((resolve) => server.listen(serverPort, "127.0.0.1", resolve));
         const browser = await launch(["--host-resolver-rules=MAP example.com 127.0.0.1"]);
@@ -212,7 +285,13 @@ describe("trusted HTTPS with the user CA (issue 15)", () => {
     it("a new route hostname re-signs the gateway's certificate in place (same container), and it is trusted at once", async () => {
         const gateway = String((await stack.outputs()).gateway);
         const before = await docker("inspect", "--format", "{{.Id}}", gateway);
-        config = { ...config, projects: [{ ...config.projects[0], routes: [{ service: "web", port: 8000, hostname: "files.a.project.localhost" }] }, config.projects[1]] };
+        config = {
+            ...config,
+            projects: [
+                { ...config.projects[0], routes: [{ service: "web", port: 8000, hostname: "files.a.project.localhost" }] },
+                config.projects[1],
+            ],
+        };
         stack.setConfig(config);
         const preview = await stack.pulumiOk("preview", "--diff");
         expect(preview.stdout).toMatch(/env-certificate/);

@@ -49,7 +49,11 @@ describe("compileProgram", () => {
         for (const f of ["index.js", "components/math.js", "manifest.json"]) fs.utimesSync(built(f), past, past);
         const mtime = (f: string) => fs.statSync(built(f)).mtimeMs;
         compileProgram(root);
-        expect([mtime("index.js"), mtime("components/math.js"), mtime("manifest.json")]).toEqual([past.getTime(), past.getTime(), past.getTime()]);
+        expect([mtime("index.js"), mtime("components/math.js"), mtime("manifest.json")]).toEqual([
+            past.getTime(),
+            past.getTime(),
+            past.getTime(),
+        ]);
 
         write("components/math.ts", "export function twice(n: number): number {\n    return n + n + 1;\n}\n");
         const index = compileProgram(root);
@@ -88,7 +92,7 @@ describe("compileProgram", () => {
     });
 
     it("copies the shell scripts under components/ as they are, for the providers that read them, and drops one that is gone", () => {
-        const script = 'echo "$1"\n\tprintf \'%s\\n\' done\n';
+        const script = "echo \"$1\"\n\tprintf '%s\\n' done\n";
         write("components/providers/scripts/hello.sh", script);
         compileProgram(root);
         expect(programSources(root)).toContain("components/providers/scripts/hello.sh");

@@ -33,7 +33,11 @@ const readText = (f: string): string | undefined => (fs.existsSync(f) ? fs.readF
  */
 function fixtureModel(name: string, files: string[]): ComposeModel {
     const text = fs.readFileSync(fixture(name, "expected-config.json"), "utf8").replaceAll("@FIXTURES@", FIXTURES);
-    const order = composeReads(files.map((f) => fixture(name, f)), fixture(name), readText).serviceOrder;
+    const order = composeReads(
+        files.map((f) => fixture(name, f)),
+        fixture(name),
+        readText,
+    ).serviceOrder;
     return inFileOrder(normalizeComposeConfigJson(text), order);
 }
 
@@ -97,14 +101,24 @@ describe("compose's model of every kind of host path (fixture paths/)", () => {
     });
 
     it("normalizes both build forms to absolute context and Dockerfile", () => {
-        expect(model.services.web.build).toEqual({ context: fixture("paths"), dockerfile: fixture("paths/Dockerfile"), args: {}, extra: {} });
+        expect(model.services.web.build).toEqual({
+            context: fixture("paths"),
+            dockerfile: fixture("paths/Dockerfile"),
+            args: {},
+            extra: {},
+        });
         expect(model.services.api.build).toEqual({
             context: fixture("paths/api"),
             dockerfile: fixture("paths/api/docker/Dockerfile.dev"),
             args: { VERSION: "1.2" },
             extra: {},
         });
-        expect(buildInputs(model)).toEqual([fixture("paths"), fixture("paths/Dockerfile"), fixture("paths/api"), fixture("paths/api/docker/Dockerfile.dev")]);
+        expect(buildInputs(model)).toEqual([
+            fixture("paths"),
+            fixture("paths/Dockerfile"),
+            fixture("paths/api"),
+            fixture("paths/api/docker/Dockerfile.dev"),
+        ]);
     });
 
     it("environment: env_file contents under `environment`, bare names resolved, $$ unescaped, sorted", () => {
@@ -117,7 +131,10 @@ describe("compose's model of every kind of host path (fixture paths/)", () => {
     it("puts services in file order, keeps the other keys verbatim", () => {
         expect(Object.keys(model.services)).toEqual(["web", "api"]);
         expect(model.services.api.depends_on).toEqual({ web: { condition: "service_started" } });
-        expect(model.services.api.extra).toEqual({ configs: [{ source: "app_config" }], secrets: [{ source: "db_password", target: "/run/secrets/db_password" }] });
+        expect(model.services.api.extra).toEqual({
+            configs: [{ source: "app_config" }],
+            secrets: [{ source: "db_password", target: "/run/secrets/db_password" }],
+        });
         expect(model.volumes).toEqual({ data: { name: "paths_data" } });
     });
 
@@ -231,16 +248,34 @@ describe("normalizeComposeConfigJson: errors name the key", () => {
         const text = "services:\n  web:\n    image: x\n    command: [a]\n   ports:\n      - '80:80'\n";
         const e = yamlSyntaxError(text, "/p/compose.yaml");
         expect(e?.where).toBe("/p/compose.yaml:5:1");
-        expect(e?.message).toMatch(/^\/p\/compose\.yaml:5:1: All mapping items must start at the same column \(BAD_INDENT\)\n[\s\S]* {3}ports:/);
+        expect(e?.message).toMatch(
+            /^\/p\/compose\.yaml:5:1: All mapping items must start at the same column \(BAD_INDENT\)\n[\s\S]* {3}ports:/,
+        );
         expect(yamlSyntaxError("services:\n  web:\n    image: x\n", "/p/compose.yaml")).toBeUndefined();
     });
 
     it.each([
-        ["a duplicate key", '{"services": {"s": {"image": "x", "image": "y"}}}', /^docker compose config output is not valid YAML:\ndocker compose config output:1:\d+: Map keys must be unique \(DUPLICATE_KEY\)/],
-        ["a bad port, with its key path", '{"services": {"s": {"ports": [{"target": 80}, {"target": "eighty"}]}}}', /^docker compose config output:1:\d+: services\.s\.ports\[1\]\.target .*: target "eighty" is not a port number/],
-        ["a service that is not a mapping", '{"services": {"s": [1]}}', /^docker compose config output:1:\d+: services\.s must be a mapping/],
+        [
+            "a duplicate key",
+            '{"services": {"s": {"image": "x", "image": "y"}}}',
+            /^docker compose config output is not valid YAML:\ndocker compose config output:1:\d+: Map keys must be unique \(DUPLICATE_KEY\)/,
+        ],
+        [
+            "a bad port, with its key path",
+            '{"services": {"s": {"ports": [{"target": 80}, {"target": "eighty"}]}}}',
+            /^docker compose config output:1:\d+: services\.s\.ports\[1\]\.target .*: target "eighty" is not a port number/,
+        ],
+        [
+            "a service that is not a mapping",
+            '{"services": {"s": [1]}}',
+            /^docker compose config output:1:\d+: services\.s must be a mapping/,
+        ],
         ["a top level that is not a mapping", '["a"]', /^docker compose config output:1:1: the top level must be a mapping/],
-        ["an unknown volume type", '{"services": {"s": {"volumes": [{"type": "npipe", "source": "x", "target": "/x"}]}}}', /services\.s\.volumes\[0\]\.type "npipe" is not a volume type/],
+        [
+            "an unknown volume type",
+            '{"services": {"s": {"volumes": [{"type": "npipe", "source": "x", "target": "/x"}]}}}',
+            /services\.s\.volumes\[0\]\.type "npipe" is not a volume type/,
+        ],
     ])("%s", (_what, json, message) => {
         expect(composeErrorOf(() => normalizeComposeConfigJson(json))).toMatch(message);
     });
@@ -251,10 +286,22 @@ describe("ports: compose's long syntax", () => {
 
     it.each<[unknown, PortModel]>([
         [{ target: 80 }, { target: 80, protocol: "tcp" }],
-        [{ target: 80, published: 8080 }, { target: 80, published: 8080, protocol: "tcp" }],
-        [{ target: "80", published: "8080", host_ip: "0.0.0.0", protocol: "udp", mode: "host" }, { target: 80, published: 8080, host_ip: "0.0.0.0", protocol: "udp" }],
-        [{ mode: "ingress", host_ip: "::1", target: 80, published: "8080", protocol: "tcp" }, { target: 80, published: 8080, host_ip: "::1", protocol: "tcp" }],
-        [{ target: 53, protocol: "UDP" }, { target: 53, protocol: "udp" }],
+        [
+            { target: 80, published: 8080 },
+            { target: 80, published: 8080, protocol: "tcp" },
+        ],
+        [
+            { target: "80", published: "8080", host_ip: "0.0.0.0", protocol: "udp", mode: "host" },
+            { target: 80, published: 8080, host_ip: "0.0.0.0", protocol: "udp" },
+        ],
+        [
+            { mode: "ingress", host_ip: "::1", target: 80, published: "8080", protocol: "tcp" },
+            { target: 80, published: 8080, host_ip: "::1", protocol: "tcp" },
+        ],
+        [
+            { target: 53, protocol: "UDP" },
+            { target: 53, protocol: "udp" },
+        ],
     ])("%j", (spec, expected) => {
         expect(portsOf(spec)).toEqual([expected]);
     });
@@ -276,12 +323,30 @@ describe("volumes: compose's long syntax", () => {
     const volumesOf = (spec: unknown): VolumeModel[] => canonical({ s: { image: "x", volumes: [spec] } }).services.s.volumes;
 
     it.each<[unknown, VolumeModel]>([
-        [{ type: "bind", source: "web", target: "/app" }, { type: "bind", source: "/p/web", target: "/app", read_only: false }],
-        [{ type: "bind", source: "./web", target: "/app", read_only: true, bind: { create_host_path: true } }, { type: "bind", source: "/p/web", target: "/app", read_only: true }],
-        [{ type: "bind", source: "/p/x", target: "/x", read_only: true, bind: { selinux: "z", create_host_path: true } }, { type: "bind", source: "/p/x", target: "/x", read_only: true, options: { bind: { selinux: "z" } } }],
-        [{ type: "volume", source: "data", target: "/d", volume: { nocopy: true } }, { type: "volume", source: "data", target: "/d", read_only: false, options: { volume: { nocopy: true } } }],
-        [{ type: "volume", target: "/anonymous", volume: {} }, { type: "volume", target: "/anonymous", read_only: false }],
-        [{ type: "tmpfs", target: "/t", tmpfs: { size: 1000 } }, { type: "tmpfs", target: "/t", read_only: false, options: { tmpfs: { size: 1000 } } }],
+        [
+            { type: "bind", source: "web", target: "/app" },
+            { type: "bind", source: "/p/web", target: "/app", read_only: false },
+        ],
+        [
+            { type: "bind", source: "./web", target: "/app", read_only: true, bind: { create_host_path: true } },
+            { type: "bind", source: "/p/web", target: "/app", read_only: true },
+        ],
+        [
+            { type: "bind", source: "/p/x", target: "/x", read_only: true, bind: { selinux: "z", create_host_path: true } },
+            { type: "bind", source: "/p/x", target: "/x", read_only: true, options: { bind: { selinux: "z" } } },
+        ],
+        [
+            { type: "volume", source: "data", target: "/d", volume: { nocopy: true } },
+            { type: "volume", source: "data", target: "/d", read_only: false, options: { volume: { nocopy: true } } },
+        ],
+        [
+            { type: "volume", target: "/anonymous", volume: {} },
+            { type: "volume", target: "/anonymous", read_only: false },
+        ],
+        [
+            { type: "tmpfs", target: "/t", tmpfs: { size: 1000 } },
+            { type: "tmpfs", target: "/t", read_only: false, options: { tmpfs: { size: 1000 } } },
+        ],
     ])("%j", (spec, expected) => {
         expect(volumesOf(spec)).toEqual([expected]);
     });
@@ -298,7 +363,12 @@ describe("volumes: compose's long syntax", () => {
         const m = canonical({
             s: {
                 image: "x",
-                volumes: [{ type: "bind", source: "/p/a", target: "/a" }, { type: "volume", source: "named", target: "/n" }, { type: "volume", target: "/anon" }, { type: "tmpfs", target: "/t" }],
+                volumes: [
+                    { type: "bind", source: "/p/a", target: "/a" },
+                    { type: "volume", source: "named", target: "/n" },
+                    { type: "volume", target: "/anon" },
+                    { type: "tmpfs", target: "/t" },
+                ],
             },
         });
         expect(hostPaths(m)).toEqual(["/p/a"]);
@@ -311,9 +381,21 @@ describe("build and env_file forms, configs and secrets", () => {
         ["build: {context: ./app}", { build: { context: "/p/app", dockerfile: "Dockerfile" } }, ["/p/app", "/p/app/Dockerfile"]],
         ["build without a context or dockerfile", { build: {} }, ["/p", "/p/Dockerfile"]],
         ["build: {dockerfile: ci/Dockerfile}", { build: { context: "/p", dockerfile: "ci/Dockerfile" } }, ["/p", "/p/ci/Dockerfile"]],
-        ["build: {context: ../up, dockerfile: /abs/Dockerfile}", { build: { context: "/up", dockerfile: "/abs/Dockerfile" } }, ["/abs/Dockerfile", "/up"]],
-        ["build: {context: ./app, dockerfile_inline: 'FROM scratch'}", { build: { context: "/p/app", dockerfile_inline: "FROM scratch" } }, ["/p/app"]],
-        ["build: https://github.com/docker/welcome.git", { build: { context: "https://github.com/docker/welcome.git", dockerfile: "Dockerfile" } }, []],
+        [
+            "build: {context: ../up, dockerfile: /abs/Dockerfile}",
+            { build: { context: "/up", dockerfile: "/abs/Dockerfile" } },
+            ["/abs/Dockerfile", "/up"],
+        ],
+        [
+            "build: {context: ./app, dockerfile_inline: 'FROM scratch'}",
+            { build: { context: "/p/app", dockerfile_inline: "FROM scratch" } },
+            ["/p/app"],
+        ],
+        [
+            "build: https://github.com/docker/welcome.git",
+            { build: { context: "https://github.com/docker/welcome.git", dockerfile: "Dockerfile" } },
+            [],
+        ],
         ["build: {context: 'git@github.com:o/r.git'}", { build: { context: "git@github.com:o/r.git" } }, []],
         ["env_file kept (--no-env-resolution)", { env_file: ["/p/a.env", "/b.env"] }, ["/b.env", "/p/a.env"]],
     ])("%s", (_what, service, paths) => {
@@ -321,10 +403,13 @@ describe("build and env_file forms, configs and secrets", () => {
     });
 
     it("file-based configs and secrets are host paths; environment- and external-based ones are not", () => {
-        const m = canonical({}, {
-            configs: { c1: { file: "/p/c.conf" }, c2: { environment: "C" }, c3: { external: true } },
-            secrets: { s1: { file: "/run/s" }, s2: { environment: "S" } },
-        });
+        const m = canonical(
+            {},
+            {
+                configs: { c1: { file: "/p/c.conf" }, c2: { environment: "C" }, c3: { external: true } },
+                secrets: { s1: { file: "/run/s" }, s2: { environment: "S" } },
+            },
+        );
         expect(hostPaths(m)).toEqual(["/p/c.conf", "/run/s"]);
         expect(m.configs.c2).toEqual({ environment: "C" });
     });
@@ -349,8 +434,28 @@ describe("mountRoots", () => {
 
 describe("firstPublishedPort", () => {
     it.each<[string, Record<string, unknown>, number | undefined]>([
-        ["the first service that publishes", { a: { image: "x", ports: [{ target: 3000 }] }, b: { image: "x", ports: [{ target: 90, published: "9000" }, { target: 91, published: "9001" }] } }, 9000],
-        ["the model's order (file order), not name order", { z: { image: "x", ports: [{ target: 70, published: "7000" }] }, a: { image: "x", ports: [{ target: 80, published: "8000" }] } }, 7000],
+        [
+            "the first service that publishes",
+            {
+                a: { image: "x", ports: [{ target: 3000 }] },
+                b: {
+                    image: "x",
+                    ports: [
+                        { target: 90, published: "9000" },
+                        { target: 91, published: "9001" },
+                    ],
+                },
+            },
+            9000,
+        ],
+        [
+            "the model's order (file order), not name order",
+            {
+                z: { image: "x", ports: [{ target: 70, published: "7000" }] },
+                a: { image: "x", ports: [{ target: 80, published: "8000" }] },
+            },
+            7000,
+        ],
         ["nothing published", { a: { image: "x", ports: [{ target: 3000 }], expose: ["4000"] } }, undefined],
         ["no ports at all", { a: { image: "x" } }, undefined],
     ])("%s", (_what, services, port) => {
@@ -371,7 +476,9 @@ describe("modelDigest", () => {
 
     it("is the same for the same output every time, and for a port number printed as a string or a number", () => {
         expect(digest(services)).toBe(digest(services));
-        expect(digest({ s: { image: "x", ports: [{ target: 80, published: 8080 }] } })).toBe(digest({ s: { image: "x", ports: [{ target: 80, published: "8080" }] } }));
+        expect(digest({ s: { image: "x", ports: [{ target: 80, published: 8080 }] } })).toBe(
+            digest({ s: { image: "x", ports: [{ target: 80, published: "8080" }] } }),
+        );
     });
 
     it.each<[string, Record<string, unknown>, Record<string, unknown>]>([
@@ -390,7 +497,10 @@ describe("summarizeModel", () => {
         a: {
             build: { context: "/p/a", dockerfile: "Dockerfile" },
             ports: [{ target: 3000, published: "3000" }],
-            volumes: [{ type: "bind", source: "/p/a/web", target: "/app" }, { type: "volume", source: "cache", target: "/cache", read_only: true }],
+            volumes: [
+                { type: "bind", source: "/p/a/web", target: "/app" },
+                { type: "volume", source: "cache", target: "/cache", read_only: true },
+            ],
             environment: { MODE: "dev" },
         },
         b: {
@@ -468,10 +578,24 @@ describe("summarizeModel", () => {
 
     it.each<[string, (s: Services) => void, Record<string, unknown>, string[]]>([
         ["b's image", (s) => (s.b.image = "nginx:1.30-alpine"), top, ["services.b.image"]],
-        ["b's ports", (s) => (s.b.ports = [{ target: 80, published: "8080", host_ip: "127.0.0.1", protocol: "udp" }, { target: 9001 }]), top, ["services.b.ports"]],
+        [
+            "b's ports",
+            (s) => (s.b.ports = [{ target: 80, published: "8080", host_ip: "127.0.0.1", protocol: "udp" }, { target: 9001 }]),
+            top,
+            ["services.b.ports"],
+        ],
         ["a's environment value", (s) => (s.a.environment = { MODE: "prod" }), top, ["services.a.environment.MODE"]],
         ["an added variable of b", (s) => (s.b.environment = { X: "1" }), top, ["services.b.environment.X"]],
-        ["a's bind mount", (s) => (s.a.volumes = [{ type: "bind", source: "/p/a/www", target: "/app" }, { type: "volume", source: "cache", target: "/cache", read_only: true }]), top, ["services.a.volumes"]],
+        [
+            "a's bind mount",
+            (s) =>
+                (s.a.volumes = [
+                    { type: "bind", source: "/p/a/www", target: "/app" },
+                    { type: "volume", source: "cache", target: "/cache", read_only: true },
+                ]),
+            top,
+            ["services.a.volumes"],
+        ],
         ["a's restart policy (any other field)", (s) => (s.a.restart = "always"), top, ["services.a.restart"]],
         ["a top-level volume", () => undefined, { volumes: { cache: { driver: "local" } } }, ["volumes.cache"]],
     ])("a change of %s changes only its keys", (_what, change, changedTop, keys) => {
@@ -508,13 +632,25 @@ describe("fileDigests", () => {
                 for (let d = path.dirname(f); d !== "/"; d = path.dirname(d)) dirs.add(d);
             }
             return {
-                kind: (p) => (Object.hasOwn(files, p) ? "file" : Object.hasOwn(links, p) ? "symlink" : dirs.has(p) ? "directory" : undefined),
-                list: (dir) => [...new Set([...Object.keys(files), ...Object.keys(links), ...dirs].filter((p) => path.dirname(p) === dir).map((p) => path.basename(p)))],
+                kind: (p) =>
+                    Object.hasOwn(files, p) ? "file" : Object.hasOwn(links, p) ? "symlink" : dirs.has(p) ? "directory" : undefined,
+                list: (dir) => [
+                    ...new Set(
+                        [...Object.keys(files), ...Object.keys(links), ...dirs]
+                            .filter((p) => path.dirname(p) === dir)
+                            .map((p) => path.basename(p)),
+                    ),
+                ],
                 read: (p) => files[p],
                 readLink: (p) => links[p],
             };
         };
-        const files = { "/p/app/a.js": "1", "/p/app/.git/HEAD": "ref", "/p/app/node_modules/x.js": "x", "/p/app/Dockerfile": "FROM scratch" };
+        const files = {
+            "/p/app/a.js": "1",
+            "/p/app/.git/HEAD": "ref",
+            "/p/app/node_modules/x.js": "x",
+            "/p/app/Dockerfile": "FROM scratch",
+        };
 
         it("skips .git, walks everything else, records symlinks by target", () => {
             const d = fileDigests(["/p/app"], "/p", { fs: tree(files, { "/p/app/link": "../elsewhere" }) });
@@ -523,7 +659,9 @@ describe("fileDigests", () => {
         });
 
         it("past the per-file limit, changes with any file's content, even the last of many", () => {
-            const many = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`/p/app/node_modules/m${String(i).padStart(3, "0")}.js`, "x"]));
+            const many = Object.fromEntries(
+                Array.from({ length: 300 }, (_, i) => [`/p/app/node_modules/m${String(i).padStart(3, "0")}.js`, "x"]),
+            );
             const before = fileDigests(["/p/app"], "/p", { fs: tree({ ...files, ...many }) });
             const after = fileDigests(["/p/app"], "/p", { fs: tree({ ...files, ...many, "/p/app/node_modules/m299.js": "y" }) });
             expect(Object.keys(before)).toEqual(["app/"]);
@@ -532,7 +670,13 @@ describe("fileDigests", () => {
         });
 
         it("takes a file's digest from the file system when it can tell (a cache), without reading it", () => {
-            const fs = { ...tree(files), read: () => { throw new Error("read"); }, digest: (p: string) => `sha256:cached-${path.basename(p)}` };
+            const fs = {
+                ...tree(files),
+                read: () => {
+                    throw new Error("read");
+                },
+                digest: (p: string) => `sha256:cached-${path.basename(p)}`,
+            };
             expect(fileDigests(["/p/app/Dockerfile"], "/p", { fs })).toEqual({ "app/Dockerfile": "sha256:cached-Dockerfile" });
         });
 

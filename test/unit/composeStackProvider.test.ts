@@ -16,7 +16,10 @@ let upFails: boolean;
 const stack = composeStackProvider as Required<typeof composeStackProvider>;
 const upstreams = gatewayUpstreamsProvider as Required<typeof gatewayUpstreamsProvider>;
 
-const psOutput = (): string => Object.entries(psStates).map(([s, st]) => `${s}\t${st}\n`).join("");
+const psOutput = (): string =>
+    Object.entries(psStates)
+        .map(([s, st]) => `${s}\t${st}\n`)
+        .join("");
 
 beforeEach(() => {
     fake = new FakeEngine();
@@ -27,7 +30,8 @@ beforeEach(() => {
     // The dind container's answers: the poll script, `up` then `ps`, and `ps` alone.
     fake.execHandler = (_c, command) => {
         if (command[0] === "sh" && command[3] === "poll-daemon") return { stdout: "ready 1 26.1.5\n" };
-        if (command[0] === "sh" && command[3] === "up-then-ps") return upFails ? { code: 1, stderr: "service web: image not found\n" } : { stdout: psOutput() };
+        if (command[0] === "sh" && command[3] === "up-then-ps")
+            return upFails ? { code: 1, stderr: "service web: image not found\n" } : { stdout: psOutput() };
         if (command.includes("ps")) return { stdout: psOutput() };
         return undefined;
     };
@@ -89,7 +93,10 @@ describe("compose stack provider", () => {
     it("a state without sourceFiles or restartPolicy (written before them) reads sourceFiles as none", async () => {
         const outs = await upped(inputs({ sourceFiles: undefined }));
         expect((await stack.diff("id", outs, inputs({ sourceFiles: {} }))).changes).toBe(false);
-        expect(await stack.diff("id", { ...outs, restartPolicy: undefined }, inputs({ sourceFiles: {} }))).toMatchObject({ changes: true, detailedDiff: { restartPolicy: { kind: "update" } } });
+        expect(await stack.diff("id", { ...outs, restartPolicy: undefined }, inputs({ sourceFiles: {} }))).toMatchObject({
+            changes: true,
+            detailedDiff: { restartPolicy: { kind: "update" } },
+        });
     });
 
     it("a new project name replaces the stack", async () => {
@@ -107,7 +114,10 @@ describe("compose stack provider", () => {
         const outs = await upped();
         await behindTheBack(() => fake.restart("t-dev-a-dind"));
         psStates = { web: "running", db: "exited" };
-        expect(await stack.diff("id", outs, inputs())).toMatchObject({ changes: true, detailedDiff: { daemonStartedAt: { kind: "update", inputDiff: false } } });
+        expect(await stack.diff("id", outs, inputs())).toMatchObject({
+            changes: true,
+            detailedDiff: { daemonStartedAt: { kind: "update", inputDiff: false } },
+        });
     });
 
     it("daemon restarted under a state without restartPolicy: up again even when all runs", async () => {
@@ -128,7 +138,11 @@ describe("compose stack provider", () => {
         upFails = true;
         psStates = { web: "exited", db: "running" };
         const news = inputs({ model: { "services.web.image": "nginx:broken", "services.db.image": "postgres" } });
-        const err = (await stack.update("t-dev-a-dind/a", outs, news).catch((e: unknown) => e)) as Error & { id?: string; properties?: ComposeStackOutputs; reasons?: string[] };
+        const err = (await stack.update("t-dev-a-dind/a", outs, news).catch((e: unknown) => e)) as Error & {
+            id?: string;
+            properties?: ComposeStackOutputs;
+            reasons?: string[];
+        };
         expect(err.message).toMatch(/project a: docker compose up failed \(exit 1\):\nservice web: image not found/);
         expect(err.id).toBe("t-dev-a-dind/a");
         expect(err.properties).toEqual({ ...news, services: { web: "exited", db: "running" }, runningAfterUp: [] });
@@ -158,7 +172,10 @@ describe("compose stack provider", () => {
 
     it("delete tolerates an inner daemon that stopped answering, and fails for anything else", async () => {
         const outs = await upped();
-        fake.execHandler = () => ({ code: 1, stderr: "Cannot connect to the Docker daemon at tcp://localhost:2376. Is the docker daemon running?\n" });
+        fake.execHandler = () => ({
+            code: 1,
+            stderr: "Cannot connect to the Docker daemon at tcp://localhost:2376. Is the docker daemon running?\n",
+        });
         await stack.delete("id", outs);
         fake.execHandler = () => ({ code: 1, stderr: "permission denied\n" });
         await expect(stack.delete("id", outs)).rejects.toThrow(/project a: docker compose down failed \(exit 1\): permission denied/);
@@ -188,7 +205,11 @@ describe("gateway upstreams provider", () => {
         const { outs, ids } = await setUp();
         const sorted = Object.fromEntries(Object.entries(outs.addresses).sort(([a], [b]) => a.localeCompare(b)));
         expect(Object.keys(sorted)).toEqual(["alpha", "zeta"]);
-        const d = await upstreams.diff("id", { ...outs, addresses: sorted }, { gateway: "t-dev-gateway", gatewayId: "g1", targets: targets(ids), reloadCommand: ["nginx", "-s", "reload"] });
+        const d = await upstreams.diff(
+            "id",
+            { ...outs, addresses: sorted },
+            { gateway: "t-dev-gateway", gatewayId: "g1", targets: targets(ids), reloadCommand: ["nginx", "-s", "reload"] },
+        );
         expect(d).toMatchObject({ changes: false, detailedDiff: {} });
     });
 
@@ -198,7 +219,12 @@ describe("gateway upstreams provider", () => {
             await fake.disconnectNetwork("t-dev-alpha", "t-dev-alpha-dind");
             fake.join("t-dev-alpha", "t-dev-alpha-dind", "10.8.0.7");
         });
-        const d = await upstreams.diff("id", outs, { gateway: "t-dev-gateway", gatewayId: "g1", targets: targets(ids), reloadCommand: ["nginx", "-s", "reload"] });
+        const d = await upstreams.diff("id", outs, {
+            gateway: "t-dev-gateway",
+            gatewayId: "g1",
+            targets: targets(ids),
+            reloadCommand: ["nginx", "-s", "reload"],
+        });
         expect(d).toMatchObject({ changes: true, detailedDiff: { addresses: { kind: "update", inputDiff: false } } });
     });
 

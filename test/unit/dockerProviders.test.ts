@@ -3,7 +3,13 @@
 // engine is asked to do, and what a missing or stopped object leads to.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { setEngine } from "../../components/providers/engine";
-import { type ContainerInputs, type ContainerOutputs, containerProvider, networkProvider, volumeProvider } from "../../components/providers/docker";
+import {
+    type ContainerInputs,
+    type ContainerOutputs,
+    containerProvider,
+    networkProvider,
+    volumeProvider,
+} from "../../components/providers/docker";
 import { behindTheBack, FakeEngine } from "./fakeEngine";
 
 const LABELS = { "dind-compose.stack": "t-dev" };
@@ -40,15 +46,28 @@ describe("network and volume providers", () => {
         ["the same subnet", "10.1.0.0/24", "10.1.0.0/24", []],
     ])("subnet: %s", async (_, oldSubnet, newSubnet, replaces) => {
         await fake.createNetwork("t-dev-a", LABELS, {});
-        const d = await net.diff("t-dev-a", { name: "t-dev-a", labels: LABELS, subnet: oldSubnet }, { name: "t-dev-a", labels: LABELS, subnet: newSubnet });
+        const d = await net.diff(
+            "t-dev-a",
+            { name: "t-dev-a", labels: LABELS, subnet: oldSubnet },
+            { name: "t-dev-a", labels: LABELS, subnet: newSubnet },
+        );
         expect(d.replaces).toEqual(replaces);
         expect(d.changes).toBe(replaces.length > 0);
     });
 
     it("a label change replaces, names first removed (deleteBeforeReplace)", async () => {
         await fake.createVolume("t-dev-a-data", LABELS);
-        const d = await vol.diff("t-dev-a-data", { name: "t-dev-a-data", labels: LABELS }, { name: "t-dev-a-data", labels: { ...LABELS, extra: "1" } });
-        expect(d).toMatchObject({ changes: true, replaces: ["labels"], deleteBeforeReplace: true, detailedDiff: { labels: { kind: "update-replace", inputDiff: true } } });
+        const d = await vol.diff(
+            "t-dev-a-data",
+            { name: "t-dev-a-data", labels: LABELS },
+            { name: "t-dev-a-data", labels: { ...LABELS, extra: "1" } },
+        );
+        expect(d).toMatchObject({
+            changes: true,
+            replaces: ["labels"],
+            deleteBeforeReplace: true,
+            detailedDiff: { labels: { kind: "update-replace", inputDiff: true } },
+        });
     });
 
     it.each(["volume", "network"] as const)("a %s removed behind Pulumi's back is replaced (name)", async (kind) => {
@@ -78,7 +97,12 @@ describe("network and volume providers", () => {
         await net.delete("t-dev-a", { name: "t-dev-a", labels: LABELS });
         expect(fake.networks.has("t-dev-a")).toBe(false);
         expect(foreign.networks.size).toBe(0);
-        expect(fake.calls.slice(1)).toEqual(["removeNetwork t-dev-a", "networkContainers t-dev-a", `disconnectNetwork t-dev-a ${foreign.id} --force`, "removeNetwork t-dev-a"]);
+        expect(fake.calls.slice(1)).toEqual([
+            "removeNetwork t-dev-a",
+            "networkContainers t-dev-a",
+            `disconnectNetwork t-dev-a ${foreign.id} --force`,
+            "removeNetwork t-dev-a",
+        ]);
     });
 });
 
@@ -117,14 +141,25 @@ describe("container provider", () => {
         expect([...(c?.networks.keys() ?? [])]).toEqual(["t-dev-a", "t-dev-gateway"]);
         expect(c?.files.get("/etc/a.conf")).toBe("one");
         expect(outs.ipAddresses["t-dev-a"]).toBe("10.0.0.2");
-        expect(fake.calls).toEqual(expect.arrayContaining(["createContainer t-dev-a-dind", "connectNetwork t-dev-gateway t-dev-a-dind", "copyFiles t-dev-a-dind /etc/a.conf", "startContainer t-dev-a-dind"]));
+        expect(fake.calls).toEqual(
+            expect.arrayContaining([
+                "createContainer t-dev-a-dind",
+                "connectNetwork t-dev-gateway t-dev-a-dind",
+                "copyFiles t-dev-a-dind /etc/a.conf",
+                "startContainer t-dev-a-dind",
+            ]),
+        );
     });
 
     it("create replaces a container of the same name left by an interrupted run", async () => {
         const stale = fake.addContainer("t-dev-a-dind");
         const { id } = await created();
         expect(id).not.toBe(stale.id);
-        expect(fake.calls.filter((c) => /^(create|remove)Container t-dev-a-dind/.test(c))).toEqual(["createContainer t-dev-a-dind", "removeContainer t-dev-a-dind", "createContainer t-dev-a-dind"]);
+        expect(fake.calls.filter((c) => /^(create|remove)Container t-dev-a-dind/.test(c))).toEqual([
+            "createContainer t-dev-a-dind",
+            "removeContainer t-dev-a-dind",
+            "createContainer t-dev-a-dind",
+        ]);
     });
 
     it("no change, no diff", async () => {
@@ -194,7 +229,9 @@ describe("container provider", () => {
         for (const n of ["t-dev-b", "t-dev-c"]) await fake.createNetwork(n, LABELS, {});
         const { id, outs } = await created(inputs({ networks: [...inputs().networks, { name: "t-dev-b", aliases: ["x"] }] }));
         fake.calls.length = 0;
-        const news = inputs({ networks: [inputs().networks[0], { name: "t-dev-gateway", aliases: ["a", "a2"] }, { name: "t-dev-c", aliases: [] }] });
+        const news = inputs({
+            networks: [inputs().networks[0], { name: "t-dev-gateway", aliases: ["a", "a2"] }, { name: "t-dev-c", aliases: [] }],
+        });
         await p.update(id, outs, news);
         const c = fake.container(id);
         expect(c?.id).toBe(id);
@@ -225,7 +262,9 @@ describe("container provider", () => {
     it("a failing reload command fails the update with its output", async () => {
         const { id, outs } = await created();
         fake.execHandler = () => ({ code: 1, stderr: "nginx: [emerg] unknown directive\n" });
-        await expect(p.update(id, outs, inputs({ files: [{ path: "/etc/a.conf", content: "bad" }] }))).rejects.toThrow(/docker exec t-dev-a-dind failed \(exit 1\): nginx: \[emerg\] unknown directive/);
+        await expect(p.update(id, outs, inputs({ files: [{ path: "/etc/a.conf", content: "bad" }] }))).rejects.toThrow(
+            /docker exec t-dev-a-dind failed \(exit 1\): nginx: \[emerg\] unknown directive/,
+        );
     });
 
     it("running: false stops it in place", async () => {
@@ -239,6 +278,9 @@ describe("container provider", () => {
         await p.delete(id, outs);
         expect(fake.container(id)).toBeUndefined();
         await p.delete(id, outs);
-        expect(fake.calls.filter((c) => c.startsWith("removeContainer"))).toEqual([`removeContainer ${id} --volumes`, `removeContainer ${id} --volumes`]);
+        expect(fake.calls.filter((c) => c.startsWith("removeContainer"))).toEqual([
+            `removeContainer ${id} --volumes`,
+            `removeContainer ${id} --volumes`,
+        ]);
     });
 });

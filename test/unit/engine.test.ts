@@ -2,7 +2,18 @@
 // docker needed), and what each of docker's failure messages is recognised as.
 import { describe, expect, it } from "vitest";
 import { composeExecArgs, composeExecContext, composeExecParts, type ComposeTarget } from "../../components/composeCommand";
-import { DockerCliEngine, EngineError, isAlreadyExists, isInUse, isNameInUse, isNotFound, isNotRunning, isUnreachable, type Runner, succeeded } from "../../components/providers/engine";
+import {
+    DockerCliEngine,
+    EngineError,
+    isAlreadyExists,
+    isInUse,
+    isNameInUse,
+    isNotFound,
+    isNotRunning,
+    isUnreachable,
+    type Runner,
+    succeeded,
+} from "../../components/providers/engine";
 import type { RunOptions } from "../../components/providers/exec";
 
 /** A DockerCliEngine whose docker is a recorder answering `answer`. */
@@ -19,11 +30,22 @@ function recorded(answer: { code?: number; stdout?: string; stderr?: string } = 
 describe("DockerCliEngine command lines", () => {
     it("exec of compose is composeExecArgs, byte for byte (with and without the override on stdin)", async () => {
         for (const override of ["", "services: {}\n"]) {
-            const t: ComposeTarget = { daemon: "t-dev-a-dind", project: "a", dir: "/srv/a", composeFiles: ["/srv/a/compose.yaml"], env: { B: "2", A: "1" }, override };
+            const t: ComposeTarget = {
+                daemon: "t-dev-a-dind",
+                project: "a",
+                dir: "/srv/a",
+                composeFiles: ["/srv/a/compose.yaml"],
+                env: { B: "2", A: "1" },
+                override,
+            };
             const { engine, calls } = recorded();
             const c = composeExecContext(t);
             const p = composeExecParts(t);
-            await engine.exec(c.container, ["docker", "compose", ...p.composeFlags, ...p.overrideFlags, "ps"], { workdir: c.workdir, env: c.env, input: override || undefined });
+            await engine.exec(c.container, ["docker", "compose", ...p.composeFlags, ...p.overrideFlags, "ps"], {
+                workdir: c.workdir,
+                env: c.env,
+                input: override || undefined,
+            });
             expect(calls[0].args).toEqual([...composeExecArgs(t), "ps"]);
             expect(calls[0].opts?.input).toBe(override || undefined);
         }
@@ -32,14 +54,58 @@ describe("DockerCliEngine command lines", () => {
     it("create: flags in the order docker create was always given them", async () => {
         const { engine, calls } = recorded();
         await engine.createContainer({
-            name: "c", hostname: "h", image: "img", command: ["run", "x"], labels: { b: "2", a: "1" }, env: { Z: "z", Y: "y" }, sysctls: { "net.x": "1" },
-            mounts: [{ type: "volume", source: "v", target: "/data", readOnly: true }], ports: [{ hostIp: "127.0.0.1", hostPort: 0, containerPort: 80 }],
-            securityArgs: ["--privileged"], resources: { cpus: 1, memory: 64 }, restart: "unless-stopped", network: { name: "n", aliases: ["al"], ip: "10.0.0.2" },
+            name: "c",
+            hostname: "h",
+            image: "img",
+            command: ["run", "x"],
+            labels: { b: "2", a: "1" },
+            env: { Z: "z", Y: "y" },
+            sysctls: { "net.x": "1" },
+            mounts: [{ type: "volume", source: "v", target: "/data", readOnly: true }],
+            ports: [{ hostIp: "127.0.0.1", hostPort: 0, containerPort: 80 }],
+            securityArgs: ["--privileged"],
+            resources: { cpus: 1, memory: 64 },
+            restart: "unless-stopped",
+            network: { name: "n", aliases: ["al"], ip: "10.0.0.2" },
         });
         expect(calls[0].args).toEqual([
-            "create", "--name", "c", "--hostname", "h", "--restart", "unless-stopped", "--label", "a=1", "--label", "b=2", "--privileged",
-            "--cpus", "1", "--memory", "64", "--memory-swap", "64", "--env", "Y=y", "--env", "Z=z", "--sysctl", "net.x=1",
-            "--mount", "type=volume,source=v,target=/data,readonly", "--publish", "127.0.0.1::80", "--network", "n", "--network-alias", "al", "--ip", "10.0.0.2", "img", "run", "x",
+            "create",
+            "--name",
+            "c",
+            "--hostname",
+            "h",
+            "--restart",
+            "unless-stopped",
+            "--label",
+            "a=1",
+            "--label",
+            "b=2",
+            "--privileged",
+            "--cpus",
+            "1",
+            "--memory",
+            "64",
+            "--memory-swap",
+            "64",
+            "--env",
+            "Y=y",
+            "--env",
+            "Z=z",
+            "--sysctl",
+            "net.x=1",
+            "--mount",
+            "type=volume,source=v,target=/data,readonly",
+            "--publish",
+            "127.0.0.1::80",
+            "--network",
+            "n",
+            "--network-alias",
+            "al",
+            "--ip",
+            "10.0.0.2",
+            "img",
+            "run",
+            "x",
         ]);
     });
 
@@ -88,7 +154,7 @@ describe("what docker's failures are recognised as", () => {
         ['Error response from daemon: Conflict. The container name "/t-dev-a-dind" is already in use by container "9c1d".', ["nameInUse"]],
         ["Error response from daemon: container 9c1d is not running", ["notRunning"]],
         ["Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?", ["unreachable"]],
-        ["error during connect: Get \"http://127.0.0.1:2375/v1.47/info\": dial tcp: connection refused", ["unreachable"]],
+        ['error during connect: Get "http://127.0.0.1:2375/v1.47/info": dial tcp: connection refused', ["unreachable"]],
         ["permission denied", []],
     ])("%s", (message, kinds) => {
         const found = Object.entries({

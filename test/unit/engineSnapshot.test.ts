@@ -48,7 +48,11 @@ describe("engine snapshot: the providers' reads of the engine", () => {
     let dir = "";
     const savedPath = process.env.PATH;
     const objects: Objects = {
-        container: [1, 2, 3].map((i) => ({ Id: `c${i}id`, Name: `/p${i}-dind`, State: { Running: true, Status: "running", StartedAt: `2026-11-23T10:0${i}:00Z` } })),
+        container: [1, 2, 3].map((i) => ({
+            Id: `c${i}id`,
+            Name: `/p${i}-dind`,
+            State: { Running: true, Status: "running", StartedAt: `2026-11-23T10:0${i}:00Z` },
+        })),
         volume: [1, 2, 3].flatMap((i) => [{ Name: `p${i}-data` }, { Name: `p${i}-certs` }]),
         network: [1, 2, 3].map((i) => ({ Id: `n${i}id`, Name: `p${i}` })),
     };
@@ -82,9 +86,11 @@ describe("engine snapshot: the providers' reads of the engine", () => {
         const found = await Promise.all(reads);
         expect(found.every((o) => o !== undefined)).toBe(true);
         expect((await inspectObject("container", "p2-dind"))?.State?.StartedAt).toBe("2026-11-23T10:02:00Z");
-        expect(calls().map((c) => c.split(" ").slice(0, 2).join(" ")).sort()).toEqual([
-            "container inspect", "container ls", "network inspect", "network ls", "volume inspect", "volume ls",
-        ]);
+        expect(
+            calls()
+                .map((c) => c.split(" ").slice(0, 2).join(" "))
+                .sort(),
+        ).toEqual(["container inspect", "container ls", "network inspect", "network ls", "volume inspect", "volume ls"]);
         expect(calls().find((c) => c.startsWith("container ls"))).toContain("--filter label=dind-compose.stack");
     });
 
@@ -104,7 +110,11 @@ describe("engine snapshot: the providers' reads of the engine", () => {
         });
         expect(calls().slice(afterFirst)).toEqual(["network inspect p1"]);
         expect(await inspectObject("network", "p1")).toBeUndefined(); // not the old snapshot's answer
-        expect(calls().slice(afterFirst + 1).filter((c) => c.includes(" ls ")).length).toBe(3);
+        expect(
+            calls()
+                .slice(afterFirst + 1)
+                .filter((c) => c.includes(" ls ")).length,
+        ).toBe(3);
     });
 
     it("a snapshot older than 5 s is taken again", async () => {
@@ -113,14 +123,21 @@ describe("engine snapshot: the providers' reads of the engine", () => {
         vi.spyOn(Date, "now").mockReturnValue(start + 6000);
         const before = calls().length;
         await inspectObject("network", "p1");
-        expect(calls().slice(before).filter((c) => c.includes(" ls ")).length).toBe(3);
+        expect(
+            calls()
+                .slice(before)
+                .filter((c) => c.includes(" ls ")).length,
+        ).toBe(3);
     });
 
     it("a snapshot that failed (an object vanished between list and inspect) is not kept; reads still answer", async () => {
         // volume ls lists a name that volume inspect does not know
         fs.writeFileSync(
             path.join(dir, "docker"),
-            FAKE_DOCKER.replace('for (const o of objects[kind]) process.stdout.write', 'if (kind === "volume") process.stdout.write("vanished\\\\n");\n    for (const o of objects[kind]) process.stdout.write'),
+            FAKE_DOCKER.replace(
+                "for (const o of objects[kind]) process.stdout.write",
+                'if (kind === "volume") process.stdout.write("vanished\\\\n");\n    for (const o of objects[kind]) process.stdout.write',
+            ),
             { mode: 0o755 },
         );
         expect(await inspectObject("volume", "p1-data")).toEqual({ Name: "p1-data" });

@@ -104,13 +104,16 @@ describe("Environment resource graph", () => {
     };
 
     it("creates per project a cert volume, a data volume, a network, a dind container and a compose stack", () => {
-        expect(ofType("docker:Volume").map((r) => r.inputs.name).sort()).toEqual([
-            "dind-compose-test-a-certs",
-            "dind-compose-test-a-data",
-            "dind-compose-test-b-certs",
-            "dind-compose-test-b-data",
-        ]);
-        expect(ofType("docker:Network").map((r) => r.inputs.name).sort()).toEqual(["dind-compose-test-a", "dind-compose-test-b", "dind-compose-test-gateway-net"]);
+        expect(
+            ofType("docker:Volume")
+                .map((r) => r.inputs.name)
+                .sort(),
+        ).toEqual(["dind-compose-test-a-certs", "dind-compose-test-a-data", "dind-compose-test-b-certs", "dind-compose-test-b-data"]);
+        expect(
+            ofType("docker:Network")
+                .map((r) => r.inputs.name)
+                .sort(),
+        ).toEqual(["dind-compose-test-a", "dind-compose-test-b", "dind-compose-test-gateway-net"]);
         expect(ofType("compose:Stack")).toHaveLength(2);
         expect(ofType("docker:Container")).toHaveLength(3); // two daemons and the gateway
         expect(ofType("docker:Network")).toHaveLength(3); // one per project and the gateway's own
@@ -144,7 +147,12 @@ describe("Environment resource graph", () => {
             { type: "bind", source: "/home/me/ca/share", target: "/etc/dind-compose/ca", readOnly: true },
         ]);
         // b does not give its services the CA (trustCa: false), and mounts it all the same: toggling it replaces nothing.
-        expect(byName("dind-compose-test-b-dind").inputs.mounts).toContainEqual({ type: "bind", source: "/home/me/ca/share", target: "/etc/dind-compose/ca", readOnly: true });
+        expect(byName("dind-compose-test-b-dind").inputs.mounts).toContainEqual({
+            type: "bind",
+            source: "/home/me/ca/share",
+            target: "/etc/dind-compose/ca",
+            readOnly: true,
+        });
         expect(dind.inputs.env).toMatchObject({ DOCKER_TLS_CERTDIR: "/certs" });
         expect(String((dind.inputs.env as Record<string, string>).DOCKER_TLS_SAN)).toContain("DNS:a");
         expect(dind.inputs.securityArgs).toContain("--cap-drop=SYS_RESOURCE");
@@ -154,7 +162,11 @@ describe("Environment resource graph", () => {
         expect(byName("dind-compose-test-a-dind").inputs.networks).toEqual([{ name: "dind-compose-test-a", aliases: ["a"] }]);
         expect(byName("dind-compose-test-b-dind").inputs.networks).toEqual([{ name: "dind-compose-test-b", aliases: ["b"] }]);
         const gw = byName("dind-compose-test-gateway");
-        expect((gw.inputs.networks as { name: string }[]).map((n) => n.name)).toEqual(["dind-compose-test-gateway-net", "dind-compose-test-a", "dind-compose-test-b"]);
+        expect((gw.inputs.networks as { name: string }[]).map((n) => n.name)).toEqual([
+            "dind-compose-test-gateway-net",
+            "dind-compose-test-a",
+            "dind-compose-test-b",
+        ]);
     });
 
     it("gives the gateway every project hostname and the domain as aliases on each project network, none on its own", () => {
@@ -203,7 +215,12 @@ describe("Environment resource graph", () => {
         const cert = ofType("tls:GatewayCertificate");
         expect(cert).toHaveLength(1);
         expect(cert[0].name).toBe("env-certificate");
-        expect(cert[0].inputs).toMatchObject({ domain: "project.localhost", hostnames: ["a.project.localhost", "b.project.localhost"], caDir: "/home/me/ca", caKeyId: "k1" });
+        expect(cert[0].inputs).toMatchObject({
+            domain: "project.localhost",
+            hostnames: ["a.project.localhost", "b.project.localhost"],
+            caDir: "/home/me/ca",
+            caKeyId: "k1",
+        });
         // The CA's key is no part of the stack: neither an input nor an output of the certificate.
         expect(Object.keys(cert[0].inputs).filter((k) => /^ca(Key|Cert|File)$/.test(k))).toEqual([]);
         expect(await promiseOf(env.caCertificate as pulumi.Output<string>)).toBe("CA PEM");
@@ -231,7 +248,10 @@ describe("Environment resource graph with a network plan (fresh networks from di
             ca,
             networks: {
                 "planned-test-gateway-net": { create: { subnet: "10.250.0.0/28", ipRange: "10.250.0.8/29" } },
-                "planned-test-a": { create: { subnet: "10.250.0.16/28", ipRange: "10.250.0.24/29" }, addresses: { dind: "10.250.0.18", gateway: "10.250.0.19" } },
+                "planned-test-a": {
+                    create: { subnet: "10.250.0.16/28", ipRange: "10.250.0.24/29" },
+                    addresses: { dind: "10.250.0.18", gateway: "10.250.0.19" },
+                },
             },
         });
         await promiseOf(env.services);
@@ -263,5 +283,4 @@ describe("Environment resource graph with a network plan (fresh networks from di
         expect(byName("planned-test-a-dind").inputs.resources).toEqual({ cpus: 1, memory: 512 * 1024 ** 2 });
         expect(byName("planned-test-b-dind").inputs).not.toHaveProperty("resources");
     });
-
 });

@@ -4,7 +4,18 @@
 // predicates are exercised too. Every call is logged in `calls` ("verb object").
 import * as fs from "fs";
 import { mutating } from "../../components/providers/engineSnapshot";
-import { type ContainerResources, type ContainerSpec, type Engine, EngineError, type EngineObjectKind, type ExecOptions, type ExecResult, type InspectedObject, type Labels, type UploadedFile } from "../../components/providers/engine";
+import {
+    type ContainerResources,
+    type ContainerSpec,
+    type Engine,
+    EngineError,
+    type EngineObjectKind,
+    type ExecOptions,
+    type ExecResult,
+    type InspectedObject,
+    type Labels,
+    type UploadedFile,
+} from "../../components/providers/engine";
 
 export interface FakeContainer {
     id: string;
@@ -74,7 +85,11 @@ export class FakeEngine implements Engine {
     }
     private attach(c: FakeContainer, network: string, aliases: string[], ip?: string): void {
         const n = this.mustNetwork(network, "connect");
-        if (c.networks.has(network)) throw failure(`docker network connect ${network}`, `Error response from daemon: endpoint with name ${c.name} already exists in network ${network}`);
+        if (c.networks.has(network))
+            throw failure(
+                `docker network connect ${network}`,
+                `Error response from daemon: endpoint with name ${c.name} already exists in network ${network}`,
+            );
         n.endpoints.add(c.id);
         c.networks.set(network, { ip: ip ?? `10.${[...this.networks.keys()].indexOf(network)}.0.${n.endpoints.size + 1}`, aliases });
     }
@@ -82,8 +97,27 @@ export class FakeEngine implements Engine {
     // ------------------------------------------------------------ helpers for tests
     /** A container that exists already (a dind container the stack runs on, a foreign one). */
     addContainer(name: string, opts: { running?: boolean; labels?: Labels } = {}): FakeContainer {
-        const spec: ContainerSpec = { name, hostname: name, image: "busybox", command: [], labels: opts.labels ?? {}, env: {}, mounts: [], ports: [], securityArgs: [], restart: "unless-stopped" };
-        const c: FakeContainer = { id: this.nextId("c"), name, spec, running: opts.running ?? true, startedAt: this.now(), networks: new Map(), files: new Map() };
+        const spec: ContainerSpec = {
+            name,
+            hostname: name,
+            image: "busybox",
+            command: [],
+            labels: opts.labels ?? {},
+            env: {},
+            mounts: [],
+            ports: [],
+            securityArgs: [],
+            restart: "unless-stopped",
+        };
+        const c: FakeContainer = {
+            id: this.nextId("c"),
+            name,
+            spec,
+            running: opts.running ?? true,
+            startedAt: this.now(),
+            networks: new Map(),
+            files: new Map(),
+        };
         this.containers.set(name, c);
         return c;
     }
@@ -111,7 +145,8 @@ export class FakeEngine implements Engine {
         this.calls.push(`inspect ${kind} ${namesOrIds.join(" ")}`);
         return namesOrIds.map((name) => {
             if (kind === "volume") {
-                if (!this.volumes.has(name)) throw failure(`docker volume inspect ${name}`, `Error response from daemon: get ${name}: no such volume`);
+                if (!this.volumes.has(name))
+                    throw failure(`docker volume inspect ${name}`, `Error response from daemon: get ${name}: no such volume`);
                 return { Name: name };
             }
             if (kind === "network") {
@@ -121,7 +156,12 @@ export class FakeEngine implements Engine {
             }
             const c = this.mustContainer(name, "container inspect");
             const networks = Object.fromEntries([...c.networks].map(([n, a]) => [n, { IPAddress: c.running ? a.ip : "" }]));
-            const ports = Object.fromEntries(c.spec.ports.map((p) => [`${p.containerPort}/tcp`, c.running ? [{ HostIp: p.hostIp, HostPort: String(p.hostPort || 49153) }] : null]));
+            const ports = Object.fromEntries(
+                c.spec.ports.map((p) => [
+                    `${p.containerPort}/tcp`,
+                    c.running ? [{ HostIp: p.hostIp, HostPort: String(p.hostPort || 49153) }] : null,
+                ]),
+            );
             const state = { Running: c.running, Status: c.running ? "running" : "exited", StartedAt: c.startedAt };
             return { Id: c.id, Name: `/${c.name}`, State: state, NetworkSettings: { Networks: networks, Ports: ports } };
         });
@@ -133,17 +173,23 @@ export class FakeEngine implements Engine {
     }
     async removeVolume(name: string): Promise<void> {
         this.calls.push(`removeVolume ${name}`);
-        if (!this.volumes.delete(name)) throw failure(`docker volume rm ${name}`, `Error response from daemon: get ${name}: no such volume`);
+        if (!this.volumes.delete(name))
+            throw failure(`docker volume rm ${name}`, `Error response from daemon: get ${name}: no such volume`);
     }
     async createNetwork(name: string, labels: Labels, opts: { subnet?: string; ipRange?: string }): Promise<void> {
         this.calls.push(`createNetwork ${name}`);
-        if (this.networks.has(name)) throw failure(`docker network create ${name}`, `Error response from daemon: network with name ${name} already exists`);
+        if (this.networks.has(name))
+            throw failure(`docker network create ${name}`, `Error response from daemon: network with name ${name} already exists`);
         this.networks.set(name, { id: this.nextId("n"), labels, subnet: opts.subnet, ipRange: opts.ipRange, endpoints: new Set() });
     }
     async removeNetwork(name: string): Promise<void> {
         this.calls.push(`removeNetwork ${name}`);
         const n = this.mustNetwork(name, "rm");
-        if (n.endpoints.size > 0) throw failure(`docker network rm ${name}`, `Error response from daemon: error while removing network: network ${name} id ${n.id} has active endpoints`);
+        if (n.endpoints.size > 0)
+            throw failure(
+                `docker network rm ${name}`,
+                `Error response from daemon: error while removing network: network ${name} id ${n.id} has active endpoints`,
+            );
         this.networks.delete(name);
     }
     async networkContainers(network: string): Promise<string[]> {
@@ -158,15 +204,32 @@ export class FakeEngine implements Engine {
         this.calls.push(`disconnectNetwork ${network} ${container}${opts.force ? " --force" : ""}`);
         const n = this.mustNetwork(network, "disconnect");
         const c = this.mustContainer(container, "network disconnect");
-        if (!c.networks.delete(network)) throw failure(`docker network disconnect ${network}`, `Error response from daemon: container ${c.id} is not connected to network ${network}`);
+        if (!c.networks.delete(network))
+            throw failure(
+                `docker network disconnect ${network}`,
+                `Error response from daemon: container ${c.id} is not connected to network ${network}`,
+            );
         n.endpoints.delete(c.id);
     }
 
     async createContainer(spec: ContainerSpec): Promise<void> {
         this.calls.push(`createContainer ${spec.name}`);
         const old = this.containers.get(spec.name);
-        if (old) throw failure(`docker create ${spec.name}`, `Error response from daemon: Conflict. The container name "/${spec.name}" is already in use by container "${old.id}". You have to remove (or rename) that container to be able to reuse that name.`);
-        const c: FakeContainer = { id: this.nextId("c"), name: spec.name, spec, running: false, startedAt: "0001-01-01T00:00:00Z", networks: new Map(), files: new Map(), resources: spec.resources };
+        if (old)
+            throw failure(
+                `docker create ${spec.name}`,
+                `Error response from daemon: Conflict. The container name "/${spec.name}" is already in use by container "${old.id}". You have to remove (or rename) that container to be able to reuse that name.`,
+            );
+        const c: FakeContainer = {
+            id: this.nextId("c"),
+            name: spec.name,
+            spec,
+            running: false,
+            startedAt: "0001-01-01T00:00:00Z",
+            networks: new Map(),
+            files: new Map(),
+            resources: spec.resources,
+        };
         this.containers.set(spec.name, c);
         if (spec.network) this.attach(c, spec.network.name, spec.network.aliases, spec.network.ip);
     }
@@ -200,7 +263,8 @@ export class FakeEngine implements Engine {
         const name = `docker exec ${container}`;
         const c = this.container(container);
         if (!c) return { code: 1, stdout: "", stderr: `Error response from daemon: No such container: ${container}\n`, command: name };
-        if (!c.running) return { code: 1, stdout: "", stderr: `Error response from daemon: container ${c.id} is not running\n`, command: name };
+        if (!c.running)
+            return { code: 1, stdout: "", stderr: `Error response from daemon: container ${c.id} is not running\n`, command: name };
         const r = this.execHandler(c, command, opts) ?? {};
         for (const chunk of [r.stdout, r.stderr]) if (chunk) opts.onOutput?.(chunk);
         return { code: r.code ?? 0, stdout: r.stdout ?? "", stderr: r.stderr ?? "", command: name };

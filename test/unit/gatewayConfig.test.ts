@@ -16,15 +16,20 @@ function serverBlock(text: string, name: string): string {
 }
 
 describe("renderNginxConf", () => {
-    it.each(routes)("routes $hostname to its project's upstream block, and by name ($upstreamHost:$upstreamPort, resolved at request time) when that fails", (r) => {
-        const block = serverBlock(conf, r.hostname);
-        expect(block).toContain(`proxy_pass http://${upstreamName(r.project)};`);
-        expect(block).toContain("error_page 502 504 = @by_name;");
-        const byName = block.slice(block.indexOf("location @by_name"));
-        expect(byName).toContain(`set $upstream ${r.upstreamHost}:${r.upstreamPort};`);
-        expect(byName).toContain("proxy_pass http://$upstream;");
-        expect(block).toMatch(new RegExp(`return 502 "project ${r.project} \\(${r.hostname.replace(/\./g, "\\.")}\\) is not answering`));
-    });
+    it.each(routes)(
+        "routes $hostname to its project's upstream block, and by name ($upstreamHost:$upstreamPort, resolved at request time) when that fails",
+        (r) => {
+            const block = serverBlock(conf, r.hostname);
+            expect(block).toContain(`proxy_pass http://${upstreamName(r.project)};`);
+            expect(block).toContain("error_page 502 504 = @by_name;");
+            const byName = block.slice(block.indexOf("location @by_name"));
+            expect(byName).toContain(`set $upstream ${r.upstreamHost}:${r.upstreamPort};`);
+            expect(byName).toContain("proxy_pass http://$upstream;");
+            expect(block).toMatch(
+                new RegExp(`return 502 "project ${r.project} \\(${r.hostname.replace(/\./g, "\\.")}\\) is not answering`),
+            );
+        },
+    );
 
     it("falls back by name only for a request that reached no upstream, so none is sent twice", () => {
         const byName = serverBlock(conf, "a.project.localhost").split("location @by_name")[1];
@@ -42,14 +47,17 @@ describe("renderNginxConf", () => {
         expect(root).toContain("error_page 418 = @by_name;");
     });
 
-    it.each(routes)("gives $project an upstream block with a keepalive pool, its address included from its own directory, valid without it", (r) => {
-        const start = conf.indexOf(`upstream ${upstreamName(r.project)} {`);
-        expect(start).toBeGreaterThan(-1);
-        const block = conf.slice(start, conf.indexOf("}", start));
-        expect(block).toContain(`include ${GATEWAY_UPSTREAMS_DIR}/${r.project}/*.conf;`);
-        expect(block).toContain("server 127.0.0.1:9 down;");
-        expect(block).toMatch(/keepalive \d+;/);
-    });
+    it.each(routes)(
+        "gives $project an upstream block with a keepalive pool, its address included from its own directory, valid without it",
+        (r) => {
+            const start = conf.indexOf(`upstream ${upstreamName(r.project)} {`);
+            expect(start).toBeGreaterThan(-1);
+            const block = conf.slice(start, conf.indexOf("}", start));
+            expect(block).toContain(`include ${GATEWAY_UPSTREAMS_DIR}/${r.project}/*.conf;`);
+            expect(block).toContain("server 127.0.0.1:9 down;");
+            expect(block).toMatch(/keepalive \d+;/);
+        },
+    );
 
     it("names no host in an upstream block (nginx would refuse to start while a name does not resolve), and resolves at request time through Docker's DNS", () => {
         for (const m of conf.matchAll(/^\s*server (\S+?)(:\d+)?( down)?;$/gm)) expect(m[1]).toBe("127.0.0.1");
@@ -66,7 +74,12 @@ describe("renderNginxConf", () => {
     });
 
     it("is deterministic: route order does not change the output", () => {
-        const reversed = renderNginxConf({ domain: "project.localhost", routes: [...routes].reverse(), httpPort: 80, indexRoot: "/srv/index" });
+        const reversed = renderNginxConf({
+            domain: "project.localhost",
+            routes: [...routes].reverse(),
+            httpPort: 80,
+            indexRoot: "/srv/index",
+        });
         expect(reversed).toBe(conf);
     });
 
@@ -84,7 +97,9 @@ describe("upstream address files", () => {
             { project: "a", daemonId: "id-a", network: "dc-a", port: 3000 },
             { project: "b", daemonId: "id-b", network: "dc-b", port: 80 },
         ];
-        expect(upstreamFiles(targets, { a: "172.20.0.2", b: "" })).toEqual([{ path: `${GATEWAY_UPSTREAMS_DIR}/a/address.conf`, content: "server 172.20.0.2:3000;\n" }]);
+        expect(upstreamFiles(targets, { a: "172.20.0.2", b: "" })).toEqual([
+            { path: `${GATEWAY_UPSTREAMS_DIR}/a/address.conf`, content: "server 172.20.0.2:3000;\n" },
+        ]);
     });
 
     it("reads back what the gateway has: an address per project, none for a missing file or another port", () => {

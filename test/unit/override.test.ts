@@ -52,13 +52,30 @@ describe("renderOverride", () => {
     });
 
     it("replaces the port lists of services that bind a host address (the !override tag), needing no gateway address for that", () => {
-        const text = renderOverride({}, "", { web: [{ target: 80, published: 8088, protocol: "tcp" }, { target: 9, protocol: "udp" }] });
+        const text = renderOverride({}, "", {
+            web: [
+                { target: 80, published: 8088, protocol: "tcp" },
+                { target: 9, protocol: "udp" },
+            ],
+        });
         expect(text).toMatch(/^ {4}ports: !override$/m);
         expect(parse(text, { customTags: [{ tag: "!override", collection: "seq", resolve: (v: unknown) => v }] })).toEqual({
-            services: { web: { ports: [{ target: 80, published: "8088", protocol: "tcp" }, { target: 9, protocol: "udp" }] } },
+            services: {
+                web: {
+                    ports: [
+                        { target: 80, published: "8088", protocol: "tcp" },
+                        { target: 9, protocol: "udp" },
+                    ],
+                },
+            },
         });
-        const both = parse(renderOverride(needs, "172.30.0.3", { web: [{ target: 80, published: 8088, protocol: "tcp" }] }), { customTags: [{ tag: "!override", collection: "seq", resolve: (v: unknown) => v }] });
-        expect(both.services.web).toEqual({ extra_hosts: ["a.project.localhost:172.30.0.3", "project.localhost:172.30.0.3"], ports: [{ target: 80, published: "8088", protocol: "tcp" }] });
+        const both = parse(renderOverride(needs, "172.30.0.3", { web: [{ target: 80, published: 8088, protocol: "tcp" }] }), {
+            customTags: [{ tag: "!override", collection: "seq", resolve: (v: unknown) => v }],
+        });
+        expect(both.services.web).toEqual({
+            extra_hosts: ["a.project.localhost:172.30.0.3", "project.localhost:172.30.0.3"],
+            ports: [{ target: 80, published: "8088", protocol: "tcp" }],
+        });
     });
 
     it("refuses a missing gateway address instead of silently dropping the names", () => {

@@ -21,7 +21,10 @@ describe("providerSource", () => {
     it("is a small module whose handler returns the provider the compiled module exports, methods and all", () => {
         const moduleFile = path.join(tmp, "built", "p.js");
         fs.mkdirSync(path.dirname(moduleFile), { recursive: true });
-        fs.writeFileSync(moduleFile, "exports.thingProvider = { create: async (i) => ({ id: 'x', outs: i }), diff: async () => ({ changes: false }) };\n");
+        fs.writeFileSync(
+            moduleFile,
+            "exports.thingProvider = { create: async (i) => ({ id: 'x', outs: i }), diff: async () => ({ changes: false }) };\n",
+        );
         const source = providerSource(moduleFile, "thingProvider");
         expect(source.length).toBeLessThan(1500);
         const provider = handlerOf(source);
@@ -48,7 +51,9 @@ describe("providerSource", () => {
     it("names the module and the export when the export is missing", () => {
         const moduleFile = path.join(tmp, "built", "q.js");
         fs.writeFileSync(moduleFile, "exports.other = {};\n");
-        expect(() => handlerOf(providerSource(moduleFile, "thingProvider"))).toThrow(`${moduleFile} exports no provider named thingProvider`);
+        expect(() => handlerOf(providerSource(moduleFile, "thingProvider"))).toThrow(
+            `${moduleFile} exports no provider named thingProvider`,
+        );
     });
 
     it("compiles the program first when the build is gone (a destroy after the build directory was removed)", () => {

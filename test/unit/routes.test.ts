@@ -3,7 +3,12 @@ import { PortModel } from "../../components/compose";
 import { ProjectSpec } from "../../components/config";
 import { duplicateHostnames, portsToRebind, projectRoutes, PublishedPorts } from "../../components/routes";
 
-const tcp = (published: number, target = published, host_ip?: string): PortModel => ({ target, published, protocol: "tcp", ...(host_ip ? { host_ip } : {}) });
+const tcp = (published: number, target = published, host_ip?: string): PortModel => ({
+    target,
+    published,
+    protocol: "tcp",
+    ...(host_ip ? { host_ip } : {}),
+});
 const spec = (over: Partial<ProjectSpec> = {}): ProjectSpec => ({
     name: "a",
     dir: "/p",
@@ -41,7 +46,12 @@ describe("projectRoutes", () => {
 
     it("takes configured routes instead of the default ones; one at the project's hostname moves the main route", () => {
         const r = projectRoutes(
-            spec({ routes: [{ service: "api", port: 8001, hostname: "api.example.localhost" }, { service: "admin", port: undefined, hostname: "a.project.localhost" }] }),
+            spec({
+                routes: [
+                    { service: "api", port: 8001, hostname: "api.example.localhost" },
+                    { service: "admin", port: undefined, hostname: "a.project.localhost" },
+                ],
+            }),
             K,
             services,
             3000,
@@ -54,18 +64,44 @@ describe("projectRoutes", () => {
     });
 
     it.each<[string, ProjectSpec["routes"], RegExp]>([
-        ["an unknown service", [{ service: "apx", port: undefined, hostname: undefined }], /projects\[0\]\.routes\[0\]\.service "apx" is not a service of the project \(services: web, api, admin, db, worker\)/],
-        ["a port the service does not publish", [{ service: "api", port: 9000, hostname: undefined }], /routes\[0\]\.port 9000: published by service "admin", not "api"; use one of "api"'s published ports \(8000, 8001\) or set service: admin/],
-        ["a port no service publishes", [{ service: "api", port: 1234, hostname: undefined }], /routes\[0\]\.port 1234: no service publishes it/],
-        ["a service that publishes nothing", [{ service: "worker", port: undefined, hostname: undefined }], /routes\[0\]: service "worker" publishes no TCP port/],
+        [
+            "an unknown service",
+            [{ service: "apx", port: undefined, hostname: undefined }],
+            /projects\[0\]\.routes\[0\]\.service "apx" is not a service of the project \(services: web, api, admin, db, worker\)/,
+        ],
+        [
+            "a port the service does not publish",
+            [{ service: "api", port: 9000, hostname: undefined }],
+            /routes\[0\]\.port 9000: published by service "admin", not "api"; use one of "api"'s published ports \(8000, 8001\) or set service: admin/,
+        ],
+        [
+            "a port no service publishes",
+            [{ service: "api", port: 1234, hostname: undefined }],
+            /routes\[0\]\.port 1234: no service publishes it/,
+        ],
+        [
+            "a service that publishes nothing",
+            [{ service: "worker", port: undefined, hostname: undefined }],
+            /routes\[0\]: service "worker" publishes no TCP port/,
+        ],
     ])("refuses a route to %s", (_t, routes, expected) => {
         const r = projectRoutes(spec({ routes }), K, services, 3000);
-        expect(r.problems.some((p) => expected.test(p)), r.problems.join("\n")).toBe(true);
+        expect(
+            r.problems.some((p) => expected.test(p)),
+            r.problems.join("\n"),
+        ).toBe(true);
     });
 
     it("refuses a route at the project's hostname that contradicts its port", () => {
-        const r = projectRoutes(spec({ port: 3000, routes: [{ service: "api", port: 8000, hostname: "a.project.localhost" }] }), K, services, 3000);
-        expect(r.problems).toEqual([`${K}.routes[0] routes the project's own hostname a.project.localhost to port 8000, but ${K}.port is 3000; remove one of the two`]);
+        const r = projectRoutes(
+            spec({ port: 3000, routes: [{ service: "api", port: 8000, hostname: "a.project.localhost" }] }),
+            K,
+            services,
+            3000,
+        );
+        expect(r.problems).toEqual([
+            `${K}.routes[0] routes the project's own hostname a.project.localhost to port 8000, but ${K}.port is 3000; remove one of the two`,
+        ]);
     });
 });
 

@@ -22,7 +22,10 @@ describe("the program's imports of the Pulumi SDK", () => {
         const script = `for (const m of ${JSON.stringify(modules)}) require(m);
 const loaded = Object.keys(require.cache).filter((f) => f.includes("/@pulumi/pulumi/"));
 console.log(JSON.stringify({ sdkFiles: loaded.length, heavy: loaded.filter((f) => /@pulumi\\/pulumi\\/(index\\.js|automation\\/)/.test(f)) }));`;
-        const out = JSON.parse(execFileSync(process.execPath, ["-e", script], { cwd: REPO, encoding: "utf8" })) as { sdkFiles: number; heavy: string[] };
+        const out = JSON.parse(execFileSync(process.execPath, ["-e", script], { cwd: REPO, encoding: "utf8" })) as {
+            sdkFiles: number;
+            heavy: string[];
+        };
         expect(out.sdkFiles).toBeGreaterThan(10); // the modules did load the SDK's parts
         expect(out.heavy).toEqual([]);
     }, 60_000); // a Node.js process per module: seconds on a loaded 2-core machine

@@ -1,5 +1,15 @@
 import { describe, expect, it } from "vitest";
-import { addressesIn, capacity, Cidr, formatCidr, freeSubnets, isNetworkAddress, overlaps, parseCidr, planSubnets } from "../../components/subnets";
+import {
+    addressesIn,
+    capacity,
+    Cidr,
+    formatCidr,
+    freeSubnets,
+    isNetworkAddress,
+    overlaps,
+    parseCidr,
+    planSubnets,
+} from "../../components/subnets";
 
 const c = (s: string): Cidr => {
     const parsed = parseCidr(s);
@@ -52,7 +62,12 @@ describe("freeSubnets", () => {
 
     it("skips every subnet that overlaps a taken range, whatever its size", () => {
         const taken = [c("10.250.0.16/28"), c("10.250.0.64/26"), c("192.168.0.0/16")];
-        expect(freeSubnets(pool, 28, taken, 4).map(formatCidr)).toEqual(["10.250.0.0/28", "10.250.0.32/28", "10.250.0.48/28", "10.250.0.128/28"]);
+        expect(freeSubnets(pool, 28, taken, 4).map(formatCidr)).toEqual([
+            "10.250.0.0/28",
+            "10.250.0.32/28",
+            "10.250.0.48/28",
+            "10.250.0.128/28",
+        ]);
     });
 
     it("gives fewer when the pool runs out, and none when a taken range covers it", () => {

@@ -11,7 +11,8 @@ const debian = (over: Partial<TrustContext> = {}): TrustContext => ({
     firefoxProfiles: ["/home/me/.mozilla/firefox/abc.default"],
     ...over,
 });
-const lines = (steps: ReturnType<typeof trustPlan>) => steps.map((s) => ({ store: s.store, manual: s.manual, commands: s.commands.map((c) => shellLine(c.argv)) }));
+const lines = (steps: ReturnType<typeof trustPlan>) =>
+    steps.map((s) => ({ store: s.store, manual: s.manual, commands: s.commands.map((c) => shellLine(c.argv)) }));
 
 describe("trustPlan", () => {
     it("as root on Debian: the system store, a new Chromium NSS database, and each Firefox profile", () => {
@@ -35,7 +36,10 @@ describe("trustPlan", () => {
             {
                 store: "Firefox profile /home/me/.mozilla/firefox/abc.default",
                 manual: undefined,
-                commands: [`certutil -d sql:/home/me/.mozilla/firefox/abc.default -D -n ${ca.name}`, `certutil -d sql:/home/me/.mozilla/firefox/abc.default -A -t C,, -n ${ca.name} -i ${ca.certFile}`],
+                commands: [
+                    `certutil -d sql:/home/me/.mozilla/firefox/abc.default -D -n ${ca.name}`,
+                    `certutil -d sql:/home/me/.mozilla/firefox/abc.default -A -t C,, -n ${ca.name} -i ${ca.certFile}`,
+                ],
             },
         ]);
     });
@@ -55,7 +59,10 @@ describe("trustPlan", () => {
     it("not root: the system store's commands with sudo, printed; the user's own NSS databases are written", () => {
         const [system, nss] = trustPlan("trust", ca, debian({ isRoot: false }), true);
         expect(system.manual).toBe("the system store needs root");
-        expect(system.commands.map((c) => shellLine(c.argv))).toEqual([`sudo install -D -m 644 ${ca.certFile} /usr/local/share/ca-certificates/${ca.name}.crt`, "sudo update-ca-certificates"]);
+        expect(system.commands.map((c) => shellLine(c.argv))).toEqual([
+            `sudo install -D -m 644 ${ca.certFile} /usr/local/share/ca-certificates/${ca.name}.crt`,
+            "sudo update-ca-certificates",
+        ]);
         expect(nss.manual).toBeUndefined();
         expect(nss.commands.map((c) => c.argv[0])).toEqual(["certutil", "certutil"]); // the database exists: not made again
     });
@@ -67,16 +74,25 @@ describe("trustPlan", () => {
 
     it("Fedora's update-ca-trust", () => {
         const [system] = trustPlan("trust", ca, debian({ has: (c) => c === "update-ca-trust" }), true);
-        expect(system.commands.map((c) => shellLine(c.argv))).toEqual([`install -D -m 644 ${ca.certFile} /etc/pki/ca-trust/source/anchors/${ca.name}.pem`, "update-ca-trust extract"]);
+        expect(system.commands.map((c) => shellLine(c.argv))).toEqual([
+            `install -D -m 644 ${ca.certFile} /etc/pki/ca-trust/source/anchors/${ca.name}.pem`,
+            "update-ca-trust extract",
+        ]);
     });
 
     it("macOS and Windows: the command is printed, nothing else", () => {
         const mac = trustPlan("trust", ca, debian({ platform: "darwin" }), false);
         expect(mac).toHaveLength(1);
         expect(mac[0].manual).toBeDefined();
-        expect(shellLine(mac[0].commands[0].argv)).toBe(`sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain ${ca.certFile}`);
-        expect(shellLine(trustPlan("untrust", ca, debian({ platform: "darwin" }), false)[0].commands[0].argv)).toBe("sudo security delete-certificate -Z AABBCC /Library/Keychains/System.keychain");
-        expect(shellLine(trustPlan("trust", ca, debian({ platform: "win32" }), false)[0].commands[0].argv)).toBe(`certutil -addstore -f ROOT ${ca.certFile}`);
+        expect(shellLine(mac[0].commands[0].argv)).toBe(
+            `sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain ${ca.certFile}`,
+        );
+        expect(shellLine(trustPlan("untrust", ca, debian({ platform: "darwin" }), false)[0].commands[0].argv)).toBe(
+            "sudo security delete-certificate -Z AABBCC /Library/Keychains/System.keychain",
+        );
+        expect(shellLine(trustPlan("trust", ca, debian({ platform: "win32" }), false)[0].commands[0].argv)).toBe(
+            `certutil -addstore -f ROOT ${ca.certFile}`,
+        );
     });
 
     it("quotes what a shell would split", () => {

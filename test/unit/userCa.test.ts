@@ -35,7 +35,26 @@ function signLeaf(dir: string, name: string): string {
     execFileSync("openssl", ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", path.join(work, "k.pem")]);
     execFileSync("openssl", ["req", "-new", "-key", path.join(work, "k.pem"), "-subj", `/CN=${name}`, "-out", path.join(work, "r.csr")]);
     fs.writeFileSync(path.join(work, "e.cnf"), `subjectAltName=DNS:${name}\nbasicConstraints=CA:FALSE\n`);
-    execFileSync("openssl", ["x509", "-req", "-in", path.join(work, "r.csr"), "-CA", f.cert, "-CAkey", f.key, "-days", "30", "-extfile", path.join(work, "e.cnf"), "-out", path.join(work, "c.pem")], { stdio: "ignore" });
+    execFileSync(
+        "openssl",
+        [
+            "x509",
+            "-req",
+            "-in",
+            path.join(work, "r.csr"),
+            "-CA",
+            f.cert,
+            "-CAkey",
+            f.key,
+            "-days",
+            "30",
+            "-extfile",
+            path.join(work, "e.cnf"),
+            "-out",
+            path.join(work, "c.pem"),
+        ],
+        { stdio: "ignore" },
+    );
     return path.join(work, "c.pem");
 }
 const verify = (dir: string, leaf: string) => spawnSync("openssl", ["verify", "-CAfile", caFiles(dir).cert, leaf], { encoding: "utf8" });
@@ -64,11 +83,14 @@ describe("name constraint rules", () => {
 
     it("permits each domain once (a subdomain of another adds nothing) and excludes every IP address", () => {
         expect(coveringDomains(["b.test", "a.project.localhost", "project.localhost", "b.test"])).toEqual(["b.test", "project.localhost"]);
-        expect(nameConstraintsValue(["project.localhost", "dev.test"])).toBe("critical,permitted;DNS:dev.test,permitted;DNS:project.localhost,excluded;IP:0.0.0.0/0.0.0.0,excluded;IP:::/::");
+        expect(nameConstraintsValue(["project.localhost", "dev.test"])).toBe(
+            "critical,permitted;DNS:dev.test,permitted;DNS:project.localhost,excluded;IP:0.0.0.0/0.0.0.0,excluded;IP:::/::",
+        );
     });
 
     it("reads openssl's text of the extension", () => {
-        const text = "X509v3 Name Constraints: critical\n    Permitted:\n      DNS:project.localhost\n      DNS:dev.test\n    Excluded:\n      IP:0.0.0.0/0.0.0.0\n";
+        const text =
+            "X509v3 Name Constraints: critical\n    Permitted:\n      DNS:project.localhost\n      DNS:dev.test\n    Excluded:\n      IP:0.0.0.0/0.0.0.0\n";
         expect(parseNameConstraints(text)).toEqual({ critical: true, permittedDns: ["project.localhost", "dev.test"] });
         expect(parseNameConstraints("No extensions in certificate\n")).toBeUndefined();
     });
@@ -127,7 +149,9 @@ describe("the CA directory, with the real openssl", () => {
         expect(preview.notes.join()).toMatch(/will be re-issued with the same key, to permit dev\.test/);
         expect(readUserCa(dir)?.fingerprint).toBe(before?.fingerprint);
         const r = prepareUserCa(dir, "dev.test", false);
-        expect(r.notes.join()).toMatch(/re-issued the CA .* same key, to permit dev\.test too \(now dev\.test, project\.localhost\); run `npm run trust` again/);
+        expect(r.notes.join()).toMatch(
+            /re-issued the CA .* same key, to permit dev\.test too \(now dev\.test, project\.localhost\); run `npm run trust` again/,
+        );
         expect(r.ca?.keyId).toBe(before?.keyId);
         expect(r.ca?.fingerprint).not.toBe(before?.fingerprint);
         expect(r.ca?.permitted.sort()).toEqual(["dev.test", "project.localhost"]);
@@ -145,7 +169,20 @@ describe("a CA directory that cannot be used is refused, naming the key, the dir
         const f = caFiles(dir);
         const { privateKey } = crypto.generateKeyPairSync("ec", { namedCurve: "P-256" });
         fs.writeFileSync(f.key, privateKey.export({ type: "pkcs8", format: "pem" }) as string, { mode: 0o600 });
-        execFileSync("openssl", ["req", "-x509", "-new", "-key", f.key, "-days", "365", "-subj", "/CN=someone's CA", ...extensions.flatMap((e) => ["-addext", e]), "-out", f.cert]);
+        execFileSync("openssl", [
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            f.key,
+            "-days",
+            "365",
+            "-subj",
+            "/CN=someone's CA",
+            ...extensions.flatMap((e) => ["-addext", e]),
+            "-out",
+            f.cert,
+        ]);
         return dir;
     }
 
@@ -157,25 +194,33 @@ describe("a CA directory that cannot be used is refused, naming the key, the dir
 
     it("a certificate that is not a CA", () => {
         const dir = foreignCa(["basicConstraints=critical,CA:FALSE"]);
-        expect(problemOf(() => prepareUserCa(dir, "project.localhost", true))).toMatch(/dind-compose:tls\.caDir ".*": .*ca\.pem \(CN=someone's CA\) is not a CA certificate .*; put the CA's certificate there, or point dind-compose:tls\.caDir at an empty directory/);
+        expect(problemOf(() => prepareUserCa(dir, "project.localhost", true))).toMatch(
+            /dind-compose:tls\.caDir ".*": .*ca\.pem \(CN=someone's CA\) is not a CA certificate .*; put the CA's certificate there, or point dind-compose:tls\.caDir at an empty directory/,
+        );
     });
 
     it("a key that does not belong to the certificate", () => {
         const dir = foreignCa(["basicConstraints=critical,CA:TRUE", "nameConstraints=critical,permitted;DNS:project.localhost"]);
         const { privateKey } = crypto.generateKeyPairSync("ec", { namedCurve: "P-256" });
         fs.writeFileSync(caFiles(dir).key, privateKey.export({ type: "pkcs8", format: "pem" }) as string);
-        expect(problemOf(() => prepareUserCa(dir, "project.localhost", true))).toMatch(/the key .*ca-key\.pem does not belong to the certificate .*ca\.pem; put the matching key there/);
+        expect(problemOf(() => prepareUserCa(dir, "project.localhost", true))).toMatch(
+            /the key .*ca-key\.pem does not belong to the certificate .*ca\.pem; put the matching key there/,
+        );
     });
 
     it("a certificate without its key", () => {
         const dir = foreignCa(["basicConstraints=critical,CA:TRUE"]);
         fs.rmSync(caFiles(dir).key);
-        expect(problemOf(() => prepareUserCa(dir, "project.localhost", true))).toMatch(/holds .*ca\.pem but not its key .*ca-key\.pem; put the key back/);
+        expect(problemOf(() => prepareUserCa(dir, "project.localhost", true))).toMatch(
+            /holds .*ca\.pem but not its key .*ca-key\.pem; put the key back/,
+        );
     });
 
     it("a CA without name constraints (it could sign for any website)", () => {
         const dir = foreignCa(["basicConstraints=critical,CA:TRUE"]);
-        expect(problemOf(() => prepareUserCa(dir, "project.localhost", true))).toMatch(/has no critical nameConstraints extension, so a browser that trusts it would accept it for any website; use a CA limited to your domains/);
+        expect(problemOf(() => prepareUserCa(dir, "project.localhost", true))).toMatch(
+            /has no critical nameConstraints extension, so a browser that trusts it would accept it for any website; use a CA limited to your domains/,
+        );
     });
 
     it("a domain outside the constraints of a CA that dind-compose did not make", () => {
