@@ -10,4 +10,4 @@ eslint --max-warnings 0 .
 log "lint: prettier --check (npx prettier --write . fixes it)"
 prettier --check --log-level warn .
 log "lint: shellcheck"
-shellcheck --severity=warning scripts/*.sh bench/*.sh .ci/run scripts/images/dind/dind scripts/images/dind/*.sh
+shellcheck --severity=warning scripts/*.sh bench/*.sh .ci/run scripts/images/dind/dind scripts/images/dind/*.sh components/providers/scripts/*.sh

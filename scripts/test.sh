@@ -8,6 +8,7 @@ source "$(dirname "$0")/env.sh"
 cd "$REPO_DIR"
 log "typecheck (tsc --noEmit, strict)"
 tsc --noEmit -p .
+bash "$REPO_DIR/scripts/lint.sh"
 mkdir -p test-artifacts
 status=0
 vitest run --reporter=default --reporter=json --outputFile.json=test-artifacts/vitest.json "$@" || status=$?
