@@ -9,9 +9,9 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { chromium, type Browser } from "playwright-core";
+import { type Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { copyExample, freePort, REPO_DIR, STAND_IN_IMAGES, TestStack } from "./harness";
+import { copyExample, freePort, launchChromium, REPO_DIR, STAND_IN_IMAGES, TestStack } from "./harness";
 
 const ARTIFACTS = path.join(REPO_DIR, "test-artifacts");
 
@@ -44,19 +44,7 @@ describe("in a real browser (headless Chromium)", () => {
         execFileSync("certutil", ["-d", nssdb, "-N", "--empty-password"]);
         execFileSync("certutil", ["-d", nssdb, "-A", "-t", "C,,", "-n", "dind-compose browser test", "-i", caFile]);
         fs.mkdirSync(ARTIFACTS, { recursive: true });
-        browser = await chromium.launch({
-            executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-            env: { ...process.env, HOME: home },
-            args: [
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        });
+        browser = await launchChromium(home);
     });
     afterAll(async () => {
         await browser?.close();

@@ -9,7 +9,7 @@ import * as os from "os";
 import * as path from "path";
 import { stringify } from "yaml";
 import { afterAll, describe, expect, it } from "vitest";
-import { docker, freePort, httpsGet, REPO_DIR, runCommand } from "./harness";
+import { docker, freePort, httpsGet, labelledObjects, REPO_DIR, runCommand } from "./harness";
 
 /** The last commit of main before the user CA. */
 const BEFORE_USER_CA = "d280f57";
@@ -32,14 +32,7 @@ describe("a state from before the user CA keeps working (issue 15)", () => {
         console.log(`[${stack}] (${path.basename(dir)}) pulumi ${args.join(" ")} -> exit ${r.code} in ${r.seconds.toFixed(1)} s`);
         return r;
     };
-    const leftovers = async () =>
-        [
-            await docker("ps", "-aq", "--filter", label),
-            await docker("volume", "ls", "-q", "--filter", label),
-            await docker("network", "ls", "-q", "--filter", label),
-        ]
-            .join(" ")
-            .trim();
+    const leftovers = () => labelledObjects(label);
     type State = { deployment: { resources: { urn: string; type: string; outputs?: Record<string, unknown> }[] } };
     const certificateOf = (state: State) => state.deployment.resources.find((r) => r.urn.endsWith("::env-certificate"));
 

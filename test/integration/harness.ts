@@ -10,6 +10,7 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { promisify } from "util";
+import { chromium, type Browser } from "playwright-core";
 import { stringify } from "yaml";
 import constants from "../../components/constants.json";
 import { STACK_LABEL } from "../../components/names";
@@ -74,6 +75,39 @@ export async function freePort(): Promise<number> {
         return port;
     }
     throw new Error("no free port found in 20000-31999 on 127.0.0.1");
+}
+
+/**
+ * Debian's headless Chromium as the machine allows it (no sandbox as root; no background
+ * networking, whose connections this closed network refuses). HOME is `home`: Chromium reads the
+ * NSS database there, so a test trusts a CA by putting it into `<home>/.pki/nssdb`.
+ */
+export function launchChromium(home: string, extraArgs: string[] = []): Promise<Browser> {
+    return chromium.launch({
+        executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+        env: { ...process.env, HOME: home },
+        args: [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            ...extraArgs,
+        ],
+    });
+}
+
+/** Containers, volumes and networks carrying `label` (a `label=key=value` filter), as one line of IDs; "" when none. */
+export async function labelledObjects(label: string): Promise<string> {
+    return [
+        await docker("ps", "-aq", "--filter", label),
+        await docker("volume", "ls", "-q", "--filter", label),
+        await docker("network", "ls", "-q", "--filter", label),
+    ]
+        .join(" ")
+        .trim();
 }
 
 export interface HttpResult {

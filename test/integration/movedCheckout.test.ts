@@ -8,7 +8,7 @@ import * as path from "path";
 import { stringify } from "yaml";
 import { afterAll, describe, expect, it } from "vitest";
 import { STACK_LABEL } from "../../components/names";
-import { docker, freePort, REPO_DIR, runCommand, STAND_IN_IMAGES } from "./harness";
+import { docker, freePort, labelledObjects, REPO_DIR, runCommand, STAND_IN_IMAGES } from "./harness";
 
 describe("the checkout moved after up: destroy from the new place leaves nothing (issue 19)", () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "dind-compose-moved-"));
@@ -30,14 +30,7 @@ describe("the checkout moved after up: destroy from the new place leaves nothing
         console.log(`[${stack}] (${path.basename(dir)}) pulumi ${args.join(" ")} -> exit ${r.code} in ${r.seconds.toFixed(1)} s`);
         return r;
     };
-    const leftovers = async () =>
-        [
-            await docker("ps", "-aq", "--filter", label),
-            await docker("volume", "ls", "-q", "--filter", label),
-            await docker("network", "ls", "-q", "--filter", label),
-        ]
-            .join(" ")
-            .trim();
+    const leftovers = () => labelledObjects(label);
 
     afterAll(async () => {
         if ((await leftovers()) !== "") await pulumi("destroy", "--yes", "--skip-preview");

@@ -11,9 +11,9 @@ import * as fs from "fs";
 import * as https from "https";
 import * as os from "os";
 import * as path from "path";
-import { chromium, type Browser, type Page, type Response } from "playwright-core";
+import { type Browser, type Page, type Response } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { copyExample, docker, freePort, REPO_DIR, StackConfig, TestStack } from "./harness";
+import { copyExample, docker, freePort, launchChromium, REPO_DIR, StackConfig, TestStack } from "./harness";
 
 const ARTIFACTS = path.join(REPO_DIR, "test-artifacts");
 const PYTHON = "dind-compose/python:3-trixie";
@@ -93,21 +93,8 @@ describe("trusted HTTPS with the user CA (issue 15)", () => {
         return r.stdout;
     };
     const launch = (extraArgs: string[] = []): Promise<Browser> =>
-        chromium.launch({
-            executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-            // HOME: Chromium reads the NSS database of the temporary home. No --ignore-certificate-errors*.
-            env: { ...process.env, HOME: home },
-            args: [
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                ...extraArgs,
-            ],
-        });
+        // Chromium reads the NSS database of the temporary home. No --ignore-certificate-errors*.
+        launchChromium(home, extraArgs);
     const nssNames = (): string =>
         fs.existsSync(path.join(nssdb, "cert9.db")) ? execFileSync("certutil", ["-L", "-d", `sql:${nssdb}`], { encoding: "utf8" }) : "";
 
