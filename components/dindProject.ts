@@ -43,7 +43,7 @@ export interface DindProjectArgs {
     /** The project's own network (created by the environment, which the gateway joins too). */
     network: Network;
     /** The dind container's fixed address on it; undefined: the engine's choice (networks made before fixed addresses). */
-    address: string | undefined;
+    address: pulumi.Input<string | undefined>;
 }
 
 /**
@@ -93,7 +93,9 @@ export class DindProject extends pulumi.ComponentResource {
                     ...args.mountRoots.map((dir) => ({ type: "bind" as const, source: dir, target: dir })),
                     ...(args.caShare ? [{ type: "bind" as const, ...args.caShare, readOnly: true }] : []),
                 ],
-                networks: [{ name: network.name, aliases: [spec.name], ...(args.address ? { ip: args.address } : {}) }],
+                networks: pulumi
+                    .all([network.name, args.address])
+                    .apply(([name, ip]) => [{ name, aliases: [spec.name], ...(ip ? { ip } : {}) }]),
                 ports: spec.daemonPort === undefined ? [] : [{ hostIp: "127.0.0.1", hostPort: spec.daemonPort, containerPort: 2376 }],
                 securityArgs: securityArgs(args.security),
                 files: [],

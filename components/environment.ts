@@ -10,6 +10,7 @@ import { GatewayCertificate } from "./providers/certificates";
 import { PortModel } from "./compose";
 import { ProjectRoute } from "./routes";
 import { NetworkPlan } from "./networkPlan";
+import { addressesIn, parseCidr } from "./subnets";
 import { Network } from "./providers/docker";
 
 /** What the program learned from a project's compose files before creating anything. */
@@ -112,6 +113,14 @@ export class Environment extends pulumi.ComponentResource {
             );
         }
 
+        /** The fixed addresses on a project network: those of its subnet, for a network made with the range addressesIn gives (networks made before have none). */
+        const fixed = (n: Network) =>
+            pulumi.all([n.subnet, n.ipRange]).apply(([s, r]) => {
+                const c = s === undefined ? undefined : parseCidr(s);
+                const a = c && addressesIn(c);
+                return a && a.ipRange === r ? { dind: a.dind, gateway: a.gateway } : undefined;
+            });
+
         const routes: Route[] = spec.projects.flatMap((p) =>
             loaded[p.name].routes.map((r) => ({
                 key: r.key,
@@ -145,7 +154,7 @@ export class Environment extends pulumi.ComponentResource {
                 routes,
                 ownNetwork: gatewayNetwork,
                 networks,
-                addresses: Object.fromEntries(spec.projects.map((p) => [p.name, plan(names.network(p.name)).addresses?.gateway])),
+                addresses: Object.fromEntries(spec.projects.map((p) => [p.name, fixed(networks[p.name]).apply((a) => a?.gateway)])),
                 aliases: gatewayAliases(hostnames),
                 tls,
             },
@@ -183,7 +192,7 @@ export class Environment extends pulumi.ComponentResource {
                         sourceFiles: loaded[p.name].sourceFiles,
                         tcpProxy: { image: spec.images.nginx, bindAddress: spec.gateway.bindAddress },
                         network: networks[p.name],
-                        address: plan(names.network(p.name)).addresses?.dind,
+                        address: fixed(networks[p.name]).apply((a) => a?.dind),
                         override: overrideOf(p),
                     },
                     { parent: this },

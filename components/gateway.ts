@@ -18,7 +18,7 @@ export interface GatewayArgs {
     /** Project networks to join: project name -> network. */
     networks: Record<string, Network>;
     /** The gateway's fixed address on each project network: project name -> address (undefined: the engine's choice). */
-    addresses: Record<string, string | undefined>;
+    addresses: Record<string, pulumi.Input<string | undefined>>;
     /** Names the gateway answers to on every project network (the project hostnames, see override.ts). */
     aliases: string[];
     /** PEM certificate (chain) and key for HTTPS on spec.httpsPort. */
@@ -80,14 +80,12 @@ export class Gateway extends pulumi.ComponentResource {
                 env: {},
                 command: ["nginx", "-c", NGINX_CONF, "-g", "daemon off;"],
                 mounts: [],
-                networks: [
-                    { name: args.ownNetwork.name, aliases: [] },
-                    ...projects.map((p) => ({
-                        name: args.networks[p].name,
-                        aliases: args.aliases,
-                        ...(args.addresses[p] ? { ip: args.addresses[p] } : {}),
-                    })),
-                ],
+                networks: pulumi
+                    .all([args.ownNetwork.name, pulumi.all(projects.map((p) => pulumi.all([args.networks[p].name, args.addresses[p]])))])
+                    .apply(([own, joined]) => [
+                        { name: own, aliases: [] as string[] },
+                        ...joined.map(([name, ip]) => ({ name, aliases: args.aliases, ...(ip ? { ip } : {}) })),
+                    ]),
                 ports: [
                     { hostIp: args.spec.bindAddress, hostPort: args.spec.httpPort, containerPort: GATEWAY_HTTP_PORT },
                     { hostIp: args.spec.bindAddress, hostPort: args.spec.httpsPort, containerPort: GATEWAY_HTTPS_PORT },

@@ -77,14 +77,11 @@ export function hostNetworks(): Cidr[] {
 }
 
 /** Whether the engine runs on this machine, so that its interfaces and routes are this machine's. */
-const engineIsLocal = (): boolean => /^(unix:\/\/|npipe:\/\/|$)/.test(process.env.DOCKER_HOST ?? "");
+export const engineIsLocal = (): boolean => /^(unix:\/\/|npipe:\/\/|$)/.test(process.env.DOCKER_HOST ?? "");
 
-/** How one network of the stack is made, and the fixed addresses on it (networks made before these existed have none). */
+/** How one network of the stack not on the engine yet is made: its subnet, the range for addresses that are not fixed, and the pool it came from. */
 export interface NetworkPlan {
-    /** For a network not on the engine yet: the subnet and the range for addresses that are not fixed. */
-    create?: { subnet: string; ipRange: string };
-    /** The dind container's and the gateway's fixed addresses (project networks only). */
-    addresses?: { dind: string; gateway: string };
+    create?: { subnet: string; ipRange: string; pool: string };
 }
 
 /**
@@ -112,17 +109,10 @@ export async function planNetworks(spec: EnvironmentSpec, names: StackNames): Pr
     const out: Record<string, NetworkPlan> = {};
     for (const n of networks) {
         const planned = plan.subnets[n];
-        if (planned !== undefined) {
-            const a = addressesIn(parseCidr(planned) as Cidr);
-            out[n] = { create: { subnet: planned, ipRange: a.ipRange }, addresses: { dind: a.dind, gateway: a.gateway } };
-            continue;
-        }
-        // An existing network has fixed addresses when it was made that way: its range is the one addressesIn gives.
-        const existing = onEngine.get(n)?.[0];
-        const a = existing && addressesIn(existing.subnet);
-        out[n] = a && existing.ipRange === a.ipRange ? { addresses: { dind: a.dind, gateway: a.gateway } } : {};
+        out[n] =
+            planned === undefined
+                ? {}
+                : { create: { subnet: planned, ipRange: addressesIn(parseCidr(planned) as Cidr).ipRange, pool: formatCidr(pool) } };
     }
-    // The gateway's own network holds the gateway alone: nothing to fix there.
-    delete out[names.gatewayNetwork()]?.addresses;
     return out;
 }

@@ -18,6 +18,7 @@ import {
     isInUse,
     isNameInUse,
     isNotFound,
+    isOverlap,
     type Labels,
     type Mount,
     type NetworkAttachment,
@@ -28,6 +29,8 @@ import {
 } from "./engine";
 import { type InspectedObject, inspectObject, mutating } from "./engineSnapshot";
 import { ReferencedDynamicResource } from "./providerReference";
+import { engineIsLocal, hostNetworks } from "../networkPlan";
+import { addressesIn, type Cidr, formatCidr, freeSubnets, parseCidr } from "../subnets";
 
 export type { ContainerResources, Mount, NetworkAttachment, PortBinding, UploadedFile } from "./engine";
 export { tarOf } from "./tar";
@@ -67,6 +70,8 @@ export interface NamedObjectInputs {
     subnet?: string;
     /** Networks: where the engine places containers without a fixed address (`--ip-range`, within the subnet). */
     ipRange?: string;
+    /** Networks: the pool the subnet was planned from (network.pool), where another is taken when the engine refuses it. */
+    pool?: string;
 }
 
 /**
@@ -82,6 +87,7 @@ function namedObjectProvider(kind: "volume" | "network", blocked?: RemovalBlocke
                 // One call, no inspect first: `volume create` of a name that exists succeeds and keeps
                 // the volume, `network create` refuses with "already exists"; either way it is adopted.
                 const e = engine();
+                if (kind === "network" && inputs.subnet && inputs.pool) return { id: inputs.name, outs: await createInPool(inputs) };
                 const create =
                     kind === "volume" ? e.createVolume(inputs.name, inputs.labels) : e.createNetwork(inputs.name, inputs.labels, inputs);
                 await tolerating(create, isAlreadyExists);
@@ -114,6 +120,41 @@ function namedObjectProvider(kind: "volume" | "network", blocked?: RemovalBlocke
     };
 }
 
+/**
+ * Creates a network with its planned subnet; when the engine refuses it because another network
+ * took part of it since the plan (another stack's `up` at the same time), with the next free one
+ * of the pool, as the engine sees it now. The subnet and range it got are its outputs, which the
+ * fixed addresses on it are derived from (environment.ts). One at a time in this process.
+ */
+function createInPool(inputs: NamedObjectInputs): Promise<NamedObjectInputs> {
+    const g = globalThis as { __dindComposeNetworkCreates?: Promise<unknown> };
+    const run = async (): Promise<NamedObjectInputs> => {
+        let subnet = inputs.subnet as string;
+        for (let attempt = 1; ; attempt++) {
+            const ipRange = addressesIn(parseCidr(subnet) as Cidr).ipRange;
+            try {
+                await tolerating(engine().createNetwork(inputs.name, inputs.labels, { subnet, ipRange }), isAlreadyExists);
+                return { ...inputs, subnet, ipRange };
+            } catch (err) {
+                if (!isOverlap(err) || attempt >= 8) throw err;
+                const pool = parseCidr(inputs.pool as string) as Cidr;
+                const taken = [...(await engineSubnets()), ...(engineIsLocal() ? hostNetworks() : [])];
+                const [next] = freeSubnets(pool, parseCidr(subnet)?.prefix ?? 28, taken, 1);
+                if (next === undefined) throw err;
+                subnet = formatCidr(next);
+            }
+        }
+    };
+    const done = (g.__dindComposeNetworkCreates ?? Promise.resolve()).then(run, run);
+    g.__dindComposeNetworkCreates = done.catch(() => undefined);
+    return done;
+}
+
+/** The IPv4 subnets of every network on the engine. */
+async function engineSubnets(): Promise<Cidr[]> {
+    return (await engine().networkSubnets()).map(parseCidr).filter((c): c is Cidr => c !== undefined);
+}
+
 /** What keeps an object from being removed (the engine's refusal) and how to clear it. */
 interface RemovalBlocker {
     blocks(failure: unknown): boolean;
@@ -143,6 +184,7 @@ type NamedObjectArgs = {
     labels: pulumi.Input<Labels>;
     subnet?: pulumi.Input<string>;
     ipRange?: pulumi.Input<string>;
+    pool?: pulumi.Input<string>;
 };
 
 export class Volume extends ReferencedDynamicResource {
@@ -154,6 +196,9 @@ export class Volume extends ReferencedDynamicResource {
 
 export class Network extends ReferencedDynamicResource {
     declare public readonly name: pulumi.Output<string>;
+    /** The subnet and range it was made with (undefined for networks made before network.pool). */
+    declare public readonly subnet: pulumi.Output<string | undefined>;
+    declare public readonly ipRange: pulumi.Output<string | undefined>;
     constructor(resourceName: string, args: NamedObjectArgs, opts?: pulumi.CustomResourceOptions) {
         super(networkReference, resourceName, args, opts, "docker", "Network");
     }

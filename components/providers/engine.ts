@@ -90,6 +90,8 @@ export interface Engine {
     list(kind: EngineObjectKind, label: string): Promise<string[]>;
     /** Inspects each object; throws (isNotFound) when one of them is missing. */
     inspect(kind: EngineObjectKind, namesOrIds: string[]): Promise<InspectedObject[]>;
+    /** The IPv4 and IPv6 subnets of every network on the engine, the stack's or not. */
+    networkSubnets(): Promise<string[]>;
 
     /** Creates the volume; one of the same name is kept as it is (no error). */
     createVolume(name: string, labels: Labels): Promise<void>;
@@ -146,6 +148,7 @@ const FAILURES = {
     nameInUse: /is already in use/i,
     notRunning: /is not running/i,
     unreachable: /Cannot connect|error during connect/i,
+    overlaps: /Pool overlaps|overlaps with other one/i,
 };
 
 /** The engine's message in a failure: an EngineError's detail, an exec's stderr, or the text itself. */
@@ -158,6 +161,8 @@ function messageOf(failure: unknown): string {
 }
 
 /** The object does not exist (so removing it is done already). `container`: only a missing container counts. */
+/** The engine refused a network's subnet: another network holds part of it (another stack planned it meanwhile). */
+export const isOverlap = (failure: unknown): boolean => FAILURES.overlaps.test(messageOf(failure));
 export const isNotFound = (failure: unknown, kind?: "container"): boolean =>
     (kind === "container" ? FAILURES.containerNotFound : FAILURES.notFound).test(messageOf(failure));
 /** A network still has containers attached (active endpoints). */
@@ -268,6 +273,22 @@ export class DockerCliEngine implements Engine {
     }
     async inspect(kind: EngineObjectKind, namesOrIds: string[]): Promise<InspectedObject[]> {
         return JSON.parse(await this.docker([kind, "inspect", ...namesOrIds])) as InspectedObject[];
+    }
+
+    async networkSubnets(): Promise<string[]> {
+        const ids = (await this.docker(["network", "ls", "--quiet", "--no-trunc"])).split("\n").filter(Boolean);
+        if (ids.length === 0) return [];
+        // A network removed between the two calls is no longer in the way.
+        const r = await this.runner("docker", ["network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", ...ids]);
+        if (
+            r.code !== 0 &&
+            !r.stderr
+                .split("\n")
+                .filter(Boolean)
+                .every((l) => isNotFound(l))
+        )
+            throw new EngineError("docker network inspect", r.code, r.stderr.trim());
+        return r.stdout.split(/\s+/).filter(Boolean);
     }
 
     async createVolume(name: string, labels: Labels): Promise<void> {

@@ -39,6 +39,19 @@ describe("network and volume providers", () => {
         expect(fake.networks.get("t-dev-a")).toMatchObject({ subnet: "10.99.0.0/24", ipRange: "10.99.0.128/25", labels: LABELS });
     });
 
+    it("takes the next free subnet of the pool when another stack took the planned one meanwhile, and reports the one it got", async () => {
+        await fake.createNetwork("other-stack-net", {}, { subnet: "10.250.0.16/28" });
+        const r = await net.create({
+            name: "t-dev-a",
+            labels: LABELS,
+            subnet: "10.250.0.16/28",
+            ipRange: "10.250.0.24/29",
+            pool: "10.250.0.0/24",
+        });
+        expect(r.outs).toMatchObject({ subnet: "10.250.0.0/28", ipRange: "10.250.0.8/29" });
+        expect(fake.networks.get("t-dev-a")).toMatchObject({ subnet: "10.250.0.0/28", ipRange: "10.250.0.8/29" });
+    });
+
     it.each([
         ["both sides have a subnet, different", "10.1.0.0/24", "10.2.0.0/24", ["subnet"]],
         ["the state has none (written before subnets)", undefined, "10.2.0.0/24", []],

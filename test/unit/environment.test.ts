@@ -247,11 +247,9 @@ describe("Environment resource graph with a network plan (fresh networks from di
             userTls: undefined,
             ca,
             networks: {
-                "planned-test-gateway-net": { create: { subnet: "10.250.0.0/28", ipRange: "10.250.0.8/29" } },
-                "planned-test-a": {
-                    create: { subnet: "10.250.0.16/28", ipRange: "10.250.0.24/29" },
-                    addresses: { dind: "10.250.0.18", gateway: "10.250.0.19" },
-                },
+                "planned-test-gateway-net": { create: { subnet: "10.250.0.0/28", ipRange: "10.250.0.8/29", pool: "10.250.0.0/16" } },
+                // The mocks hand the inputs back as outputs: the network's subnet and range are what it was made with, so its fixed addresses follow.
+                "planned-test-a": { create: { subnet: "10.250.0.16/28", ipRange: "10.250.0.24/29", pool: "10.250.0.0/16" } },
             },
         });
         await promiseOf(env.services);

@@ -180,7 +180,16 @@ export class FakeEngine implements Engine {
         this.calls.push(`createNetwork ${name}`);
         if (this.networks.has(name))
             throw failure(`docker network create ${name}`, `Error response from daemon: network with name ${name} already exists`);
+        // The engine refuses a subnet that overlaps another network's (the fake compares exact subnets).
+        if (opts.subnet && [...this.networks.values()].some((n) => n.subnet === opts.subnet))
+            throw failure(
+                `docker network create ${name}`,
+                "Error response from daemon: Pool overlaps with other one on this address space",
+            );
         this.networks.set(name, { id: this.nextId("n"), labels, subnet: opts.subnet, ipRange: opts.ipRange, endpoints: new Set() });
+    }
+    async networkSubnets(): Promise<string[]> {
+        return [...this.networks.values()].map((n) => n.subnet).filter((s): s is string => s !== undefined);
     }
     async removeNetwork(name: string): Promise<void> {
         this.calls.push(`removeNetwork ${name}`);

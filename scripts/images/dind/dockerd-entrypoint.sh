@@ -154,10 +154,35 @@ if [ "$#" -eq 0 ] || [ "${1#-}" != "$1" ]; then
 	fi
 fi
 
+# After a restart (of this container, of the engine, a reboot), dockerd starts again every
+# container whose restart policy says so, once: a start that fails then (seen under load:
+# "runc create failed: ... read init-p: connection reset by peer") is not tried again, and that
+# service stays down. For two minutes after dockerd answers, start again every container with
+# such a policy whose last start failed (State.Error set; one stopped by hand has none).
+_retry_failed_starts() {
+	i=0
+	until docker version > /dev/null 2>&1; do
+		i=$((i + 1)); [ $i -gt 600 ] && return 0; sleep 0.2
+	done
+	for _ in $(seq 24); do
+		sleep 5
+		ids=$(docker ps --all --quiet --filter status=exited --filter status=created) || continue
+		[ -n "$ids" ] || continue
+		# shellcheck disable=SC2086 # one argument per ID
+		docker inspect --format '{{.Id}} {{.HostConfig.RestartPolicy.Name}} {{if .State.Error}}failed{{end}}' $ids 2> /dev/null |
+			while read -r id policy failed; do
+				case "$policy:$failed" in
+					always:failed | unless-stopped:failed) docker start "$id" > /dev/null 2>&1 && echo "dind: started $id again (its start after the restart had failed)" >&2 ;;
+				esac
+			done
+	done
+}
+
 if [ "$1" = dockerd ]; then
 	# a pidfile left by an unclean stop would keep dockerd from starting
 	find /run /var/run -iname 'docker*.pid' -delete 2> /dev/null || :
 	_iptables_select
+	_retry_failed_starts &
 	set -- /usr/local/bin/dind "$@"
 else
 	set -- /usr/local/bin/docker-entrypoint.sh "$@"
