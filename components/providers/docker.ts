@@ -200,7 +200,8 @@ export class Network extends ReferencedDynamicResource {
     declare public readonly subnet: pulumi.Output<string | undefined>;
     declare public readonly ipRange: pulumi.Output<string | undefined>;
     constructor(resourceName: string, args: NamedObjectArgs, opts?: pulumi.CustomResourceOptions) {
-        super(networkReference, resourceName, args, opts, "docker", "Network");
+        // Named, even when not given, so that they are read back from the state (an existing network is given no subnet).
+        super(networkReference, resourceName, { subnet: undefined, ipRange: undefined, ...args }, opts, "docker", "Network");
     }
 }
 
