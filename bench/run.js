@@ -435,6 +435,7 @@ async function programRuns(n, rep, projects, extras) {
         // user runs them later.
         res.settleSeconds = await waitForQuietCpu();
         res.idleMemory = await idleMemoryPerProject(st);
+        res.idleCpu = await idleCpuPerProject(st);
         res.noopSettled = await st.pulumi("noop-up-settled", ["up", "--yes", "--skip-preview"]);
         res.previewSettled = await st.pulumi("preview-settled", ["preview"]);
         // `up` after the dind containers are replaced (data volumes, so the inner image cache, kept).
@@ -498,6 +499,7 @@ async function onceRun(n) {
         }
         res.settleSeconds = await waitForQuietCpu(120);
         res.idleMemory = await idleMemoryPerProject(st);
+        res.idleCpu = await idleCpuPerProject(st);
         res.preview = (await st.pulumi("preview-settled", ["preview", "--expect-no-changes"])).seconds;
         res.destroy = (await st.pulumi("destroy", ["destroy", "--yes", "--skip-preview"])).seconds;
     } finally {
@@ -524,6 +526,22 @@ async function rssOf(container) {
 }
 
 /** Median cgroup memory (MiB, `docker stats`: the daemon, its children and their page cache) of the stack's dind containers. */
+/** Median CPU (% of one CPU, `docker stats`) of the stack's dind containers at that moment: the idle daemon, its health checks and children. */
+async function idleCpuPerProject(st) {
+    const names = (
+        await docker("ps", "--filter", `label=dind-compose.stack=${st.label}`, "--filter", "name=-dind$", "--format", "{{.Names}}")
+    )
+        .split("\n")
+        .filter(Boolean);
+    const out = await docker("stats", "--no-stream", "--format", "{{.CPUPerc}}", ...names);
+    return median(
+        out
+            .split("\n")
+            .map((l) => Number(l.trim().replace("%", "")))
+            .filter(Number.isFinite),
+    );
+}
+
 async function idleMemoryPerProject(st) {
     const names = (
         await docker("ps", "--filter", `label=dind-compose.stack=${st.label}`, "--filter", "name=-dind$", "--format", "{{.Names}}")
@@ -771,9 +789,9 @@ function report(all) {
     );
     L.push("");
     L.push(
-        "| N | floor preview / up / destroy | no-op preview ÷ floor | cold up ÷ (script + floor) | destroy ÷ (floor + 1.5 × script down) | cost per added project (cold up) | idle memory per project (MiB) |",
+        "| N | floor preview / up / destroy | no-op preview ÷ floor | cold up ÷ (script + floor) | destroy ÷ (floor + 1.5 × script down) | cost per added project (cold up) | idle memory per project (MiB) | idle CPU per project (% of one CPU) |",
     );
-    L.push("| --- | --- | --- | --- | --- | --- | --- |");
+    L.push("| --- | --- | --- | --- | --- | --- | --- | --- |");
     // A ratio with a target says whether it holds; one without (the preview away from N = 8) is shown as it is.
     const verdict = (x, limit) =>
         x === undefined || !Number.isFinite(x)
@@ -785,14 +803,14 @@ function report(all) {
         const prev = all.rows[i - 1];
         const perProject = prev ? `${f2((r.cold - prev.cold) / (r.n - prev.n))} s` : "–";
         L.push(
-            `| ${r.n} | ${f2(r.floorPreview)} / ${f2(r.floorUp)} / ${f2(r.floorDestroy)} | ${verdict(r.previewSettled / r.floorPreview, r.n === 8 ? 1.3 : undefined)} | ${verdict(r.cold / (r.b2up + r.floorUp), 1.1)} | ${verdict(r.destroy / (r.floorDestroy + 1.5 * r.b2down), 1)} | ${perProject} | ${f1(r.idleMemory)} |`,
+            `| ${r.n} | ${f2(r.floorPreview)} / ${f2(r.floorUp)} / ${f2(r.floorDestroy)} | ${verdict(r.previewSettled / r.floorPreview, r.n === 8 ? 1.3 : undefined)} | ${verdict(r.cold / (r.b2up + r.floorUp), 1.1)} | ${verdict(r.destroy / (r.floorDestroy + 1.5 * r.b2down), 1)} | ${perProject} | ${f1(r.idleMemory)} | ${f1(r.idleCpu)} |`,
         );
     });
     if (all.once) {
         const o = all.once;
         L.push("");
         L.push(
-            `Once at N = ${o.n}: cold \`up\` ${f1(o.cold)} s (${f2(o.cold / o.n)} s per project); no-op \`preview\` (after ${f1(o.settleSeconds)} s of settling) ${f2(o.preview)} s, ${f2(o.preview / o.floor.preview)}× the floor's ${f2(o.floor.preview)} s; \`destroy\` ${f1(o.destroy)} s; idle memory per project ${f1(o.idleMemory)} MiB.`,
+            `Once at N = ${o.n}: cold \`up\` ${f1(o.cold)} s (${f2(o.cold / o.n)} s per project); no-op \`preview\` (after ${f1(o.settleSeconds)} s of settling) ${f2(o.preview)} s, ${f2(o.preview / o.floor.preview)}× the floor's ${f2(o.floor.preview)} s; \`destroy\` ${f1(o.destroy)} s; idle memory per project ${f1(o.idleMemory)} MiB, CPU ${f1(o.idleCpu)} % of one CPU.`,
         );
     }
     L.push("");
@@ -1000,6 +1018,7 @@ async function main() {
             floorPreview: med((r) => r.floor.preview),
             floorDestroy: med((r) => r.floor.destroy),
             idleMemory: med((r) => r.prog.idleMemory),
+            idleCpu: med((r) => r.prog.idleCpu),
             profile: Object.fromEntries(
                 ["cold", "warm", "noop", "preview", "noopSettled", "previewSettled", "previewRebuild", "destroy"].map((k) => [k, prof(k)]),
             ),
