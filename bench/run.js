@@ -434,8 +434,7 @@ async function programRuns(n, rep, projects, extras) {
         // still settle and take the CPU. The same two again once the machine is quiet, as when a
         // user runs them later.
         res.settleSeconds = await waitForQuietCpu();
-        res.idleMemory = await idleMemoryPerProject(st);
-        res.idleCpu = await idleCpuPerProject(st);
+        ({ memory: res.idleMemory, cpu: res.idleCpu } = await idleStats(st));
         res.noopSettled = await st.pulumi("noop-up-settled", ["up", "--yes", "--skip-preview"]);
         res.previewSettled = await st.pulumi("preview-settled", ["preview"]);
         // `up` after the dind containers are replaced (data volumes, so the inner image cache, kept).
@@ -498,8 +497,7 @@ async function onceRun(n) {
             if (r.status !== 200) throw new Error(`${st.name}: ${p.name} answered ${r.status} through the gateway after up`);
         }
         res.settleSeconds = await waitForQuietCpu(120);
-        res.idleMemory = await idleMemoryPerProject(st);
-        res.idleCpu = await idleCpuPerProject(st);
+        ({ memory: res.idleMemory, cpu: res.idleCpu } = await idleStats(st));
         res.preview = (await st.pulumi("preview-settled", ["preview", "--expect-no-changes"])).seconds;
         res.destroy = (await st.pulumi("destroy", ["destroy", "--yes", "--skip-preview"])).seconds;
     } finally {
@@ -525,40 +523,27 @@ async function rssOf(container) {
     };
 }
 
-/** Median cgroup memory (MiB, `docker stats`: the daemon, its children and their page cache) of the stack's dind containers. */
-/** Median CPU (% of one CPU, `docker stats`) of the stack's dind containers at that moment: the idle daemon, its health checks and children. */
-async function idleCpuPerProject(st) {
+/**
+ * The stack's dind containers at this moment, from one `docker stats`: the median cgroup memory
+ * (MiB: the daemon, its children and their page cache) and CPU (% of one CPU).
+ */
+async function idleStats(st) {
     const names = (
         await docker("ps", "--filter", `label=dind-compose.stack=${st.label}`, "--filter", "name=-dind$", "--format", "{{.Names}}")
     )
         .split("\n")
         .filter(Boolean);
-    const out = await docker("stats", "--no-stream", "--format", "{{.CPUPerc}}", ...names);
-    return median(
-        out
-            .split("\n")
-            .map((l) => Number(l.trim().replace("%", "")))
-            .filter(Number.isFinite),
-    );
-}
-
-async function idleMemoryPerProject(st) {
-    const names = (
-        await docker("ps", "--filter", `label=dind-compose.stack=${st.label}`, "--filter", "name=-dind$", "--format", "{{.Names}}")
-    )
-        .split("\n")
-        .filter(Boolean);
-    const out = await docker("stats", "--no-stream", "--format", "{{.MemUsage}}", ...names);
+    const out = await docker("stats", "--no-stream", "--format", "{{.MemUsage}}\t{{.CPUPerc}}", ...names);
     const units = { B: 1 / 2 ** 20, KiB: 1 / 1024, MiB: 1, GiB: 1024 };
-    return median(
-        out
-            .split("\n")
-            .map((l) => {
-                const m = /^([\d.]+)(B|KiB|MiB|GiB)/.exec(l.trim());
-                return m ? Number(m[1]) * units[m[2]] : NaN;
-            })
-            .filter(Number.isFinite),
-    );
+    const rows = out.split("\n").map((l) => {
+        const [mem, cpu] = l.trim().split("\t");
+        const m = /^([\d.]+)(B|KiB|MiB|GiB)/.exec(mem ?? "");
+        return { memory: m ? Number(m[1]) * units[m[2]] : NaN, cpu: Number((cpu ?? "").replace("%", "")) };
+    });
+    return {
+        memory: median(rows.map((r) => r.memory).filter(Number.isFinite)),
+        cpu: median(rows.map((r) => r.cpu).filter(Number.isFinite)),
+    };
 }
 
 async function memory(st, projects) {
