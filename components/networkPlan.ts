@@ -1,56 +1,13 @@
-// Reads what already holds addresses (the engine's networks, this machine's
-// interfaces and routes) and gives each network of the stack that does not
+// Reads what already holds addresses (the engine's networks, through the engine seam; this
+// machine's interfaces and routes) and gives each network of the stack that does not
 // exist yet a subnet from dind-compose:network.pool (subnets.ts), or refuses
 // the run, before anything is created, when the pool has no room.
 import * as fs from "fs";
 import * as os from "os";
 import { CONFIG_NAMESPACE, ConfigError, EnvironmentSpec } from "./config";
 import { StackNames } from "./names";
-import { isNotFound } from "./providers/engine";
-import { run } from "./providers/exec";
+import { engine } from "./providers/engine";
 import { addressesIn, Cidr, formatCidr, parseCidr, planSubnets } from "./subnets";
-
-/** An IPv4 subnet of a network on the engine, and the range it hands out addresses from ("" for the whole subnet). */
-interface EngineSubnet {
-    subnet: Cidr;
-    ipRange: string;
-}
-
-/** Every network on the engine: name -> its IPv4 subnets. */
-async function engineNetworks(): Promise<Map<string, EngineSubnet[]>> {
-    const ids = await run("docker", ["network", "ls", "--quiet", "--no-trunc"]);
-    if (ids.code !== 0) throw new Error(`docker network ls failed: ${ids.stderr.trim()}`);
-    const list = ids.stdout
-        .split("\n")
-        .map((s) => s.trim())
-        .filter(Boolean);
-    const out = new Map<string, EngineSubnet[]>();
-    if (list.length === 0) return out;
-    const inspected = await run("docker", [
-        "network",
-        "inspect",
-        "--format",
-        "{{.Name}}{{range .IPAM.Config}} {{.Subnet}},{{.IPRange}}{{end}}",
-        ...list,
-    ]);
-    // A network removed between the list and the inspect (another stack's destroy) is no longer in the way.
-    const vanished = inspected.stderr
-        .split("\n")
-        .filter(Boolean)
-        .every((l) => isNotFound(l));
-    if (inspected.code !== 0 && !vanished) throw new Error(`docker network inspect failed: ${inspected.stderr.trim()}`);
-    for (const line of inspected.stdout.split("\n").filter(Boolean)) {
-        const [name, ...configs] = line.trim().split(/\s+/);
-        const subnets = configs
-            .map((c) => c.split(","))
-            .map(([subnet, ipRange]) => ({ subnet: parseCidr(subnet), ipRange: ipRange ?? "" }));
-        out.set(
-            name,
-            subnets.filter((x): x is EngineSubnet => x.subnet !== undefined),
-        );
-    }
-    return out;
-}
 
 /** Networks this machine reaches directly or by a route (a LAN, a VPN), other than the default route: a subnet there would hide them. */
 export function hostNetworks(): Cidr[] {
@@ -91,12 +48,13 @@ export interface NetworkPlan {
 export async function planNetworks(spec: EnvironmentSpec, names: StackNames): Promise<Record<string, NetworkPlan>> {
     const pool = spec.network.pool;
     const networks = [names.gatewayNetwork(), ...spec.projects.map((p) => names.network(p.name))];
-    const onEngine = await engineNetworks();
-    const taken = [...onEngine.values()]
+    const onEngine = await engine().networkSubnets();
+    const taken = Object.values(onEngine)
         .flat()
-        .map((x) => x.subnet)
+        .map(parseCidr)
+        .filter((c): c is Cidr => c !== undefined)
         .concat(engineIsLocal() ? hostNetworks() : []);
-    const plan = planSubnets(networks, new Set(onEngine.keys()), taken, pool, spec.network.subnetSize);
+    const plan = planSubnets(networks, new Set(Object.keys(onEngine)), taken, pool, spec.network.subnetSize);
     if (plan.free < plan.needed) {
         const key = `${CONFIG_NAMESPACE}:network`;
         throw new ConfigError([

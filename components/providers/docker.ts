@@ -152,7 +152,10 @@ function createInPool(inputs: NamedObjectInputs): Promise<NamedObjectInputs> {
 
 /** The IPv4 subnets of every network on the engine. */
 async function engineSubnets(): Promise<Cidr[]> {
-    return (await engine().networkSubnets()).map(parseCidr).filter((c): c is Cidr => c !== undefined);
+    return Object.values(await engine().networkSubnets())
+        .flat()
+        .map(parseCidr)
+        .filter((c): c is Cidr => c !== undefined);
 }
 
 /** What keeps an object from being removed (the engine's refusal) and how to clear it. */

@@ -90,8 +90,8 @@ export interface Engine {
     list(kind: EngineObjectKind, label: string): Promise<string[]>;
     /** Inspects each object; throws (isNotFound) when one of them is missing. */
     inspect(kind: EngineObjectKind, namesOrIds: string[]): Promise<InspectedObject[]>;
-    /** The IPv4 and IPv6 subnets of every network on the engine, the stack's or not. */
-    networkSubnets(): Promise<string[]>;
+    /** Every network on the engine, the stack's or not: name -> its subnets (IPv4 and IPv6). */
+    networkSubnets(): Promise<Record<string, string[]>>;
 
     /** Creates the volume; one of the same name is kept as it is (no error). */
     createVolume(name: string, labels: Labels): Promise<void>;
@@ -275,20 +275,24 @@ export class DockerCliEngine implements Engine {
         return JSON.parse(await this.docker([kind, "inspect", ...namesOrIds])) as InspectedObject[];
     }
 
-    async networkSubnets(): Promise<string[]> {
+    async networkSubnets(): Promise<Record<string, string[]>> {
         const ids = (await this.docker(["network", "ls", "--quiet", "--no-trunc"])).split("\n").filter(Boolean);
-        if (ids.length === 0) return [];
+        if (ids.length === 0) return {};
         // A network removed between the two calls is no longer in the way.
-        const r = await this.runner("docker", ["network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", ...ids]);
-        if (
-            r.code !== 0 &&
-            !r.stderr
-                .split("\n")
-                .filter(Boolean)
-                .every((l) => isNotFound(l))
-        )
-            throw new EngineError("docker network inspect", r.code, r.stderr.trim());
-        return r.stdout.split(/\s+/).filter(Boolean);
+        const r = await this.runner("docker", [
+            "network",
+            "inspect",
+            "--format",
+            "{{.Name}}{{range .IPAM.Config}} {{.Subnet}}{{end}}",
+            ...ids,
+        ]);
+        const vanished = r.stderr
+            .split("\n")
+            .filter(Boolean)
+            .every((l) => isNotFound(l));
+        if (r.code !== 0 && !vanished) throw new EngineError("docker network inspect", r.code, r.stderr.trim());
+        const lines = r.stdout.split("\n").filter(Boolean);
+        return Object.fromEntries(lines.map((l) => l.trim().split(/\s+/)).map(([name, ...subnets]) => [name, subnets]));
     }
 
     async createVolume(name: string, labels: Labels): Promise<void> {

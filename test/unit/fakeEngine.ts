@@ -188,8 +188,8 @@ export class FakeEngine implements Engine {
             );
         this.networks.set(name, { id: this.nextId("n"), labels, subnet: opts.subnet, ipRange: opts.ipRange, endpoints: new Set() });
     }
-    async networkSubnets(): Promise<string[]> {
-        return [...this.networks.values()].map((n) => n.subnet).filter((s): s is string => s !== undefined);
+    async networkSubnets(): Promise<Record<string, string[]>> {
+        return Object.fromEntries([...this.networks].map(([name, n]) => [name, n.subnet === undefined ? [] : [n.subnet]]));
     }
     async removeNetwork(name: string): Promise<void> {
         this.calls.push(`removeNetwork ${name}`);
