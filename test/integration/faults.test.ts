@@ -9,7 +9,19 @@ import * as os from "os";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { STACK_LABEL } from "../../components/names";
-import { alive, copyExample, defaultImages, docker, freePort, httpGet, REPO_DIR, StackConfig, STAND_IN_IMAGES, TestStack } from "./harness";
+import {
+    alive,
+    copyExample,
+    defaultImages,
+    docker,
+    freePort,
+    httpGet,
+    killAll,
+    REPO_DIR,
+    StackConfig,
+    STAND_IN_IMAGES,
+    TestStack,
+} from "./harness";
 
 const BUSYBOX = STAND_IN_IMAGES.busybox;
 const KEEPER = path.join(REPO_DIR, "test/fixtures/projects/keeper");
@@ -476,13 +488,7 @@ describe("fault 6: an up interrupted mid-way (the pulumi CLI killed with SIGKILL
             `[${stack.name}] still running 2 s after the CLI was killed: ${orphans.length} of its ${tree.length} descendant processes`,
         );
         // End them (they are ours), as a user would have to, so nothing races the next up.
-        for (const pid of orphans) {
-            try {
-                process.kill(pid, "SIGKILL");
-            } catch {
-                // it ended meanwhile
-            }
-        }
+        killAll(orphans);
 
         // The file backend keeps the lock of the killed update: up refuses and names the recovery.
         expect(stack.locks()).toHaveLength(1);

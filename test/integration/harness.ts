@@ -25,23 +25,69 @@ export interface CliResult {
     seconds: number;
 }
 
-/** Runs a command, echoing a one-line summary (so `npm test` shows what really ran). */
+/**
+ * Runs a command. With `timeoutMs`, a command still running then is killed with every process it
+ * started, and the result (code 124) carries what was running at that moment: a hang in CI says
+ * where it hung instead of timing the whole test out and leaving the process to disturb the next.
+ */
 export function runCommand(
     file: string,
     args: string[],
-    opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {},
+    opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {},
 ): Promise<CliResult> {
     const started = Date.now();
     return new Promise((resolve, reject) => {
         const child = spawn(file, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ["pipe", "pipe", "pipe"] });
         let stdout = "";
         let stderr = "";
+        let timedOut = "";
+        const timer =
+            opts.timeoutMs === undefined
+                ? undefined
+                : setTimeout(() => {
+                      const tree = child.pid === undefined ? [] : [child.pid, ...descendantsOf(child.pid)];
+                      timedOut = `\n${file} timed out after ${opts.timeoutMs! / 1000} s and was killed; its processes then:\n${processReport(tree)}`;
+                      killAll(tree);
+                  }, opts.timeoutMs);
         child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
         child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
         child.on("error", reject);
-        child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr, seconds: (Date.now() - started) / 1000 }));
+        child.on("close", (code) => {
+            clearTimeout(timer);
+            const seconds = (Date.now() - started) / 1000;
+            resolve(timedOut ? { code: 124, stdout, stderr: stderr + timedOut, seconds } : { code: code ?? 1, stdout, stderr, seconds });
+        });
         child.stdin.end(opts.input ?? "");
     });
+}
+
+/** One line per process: PID, seconds since it started, command line (cut at 300 characters). */
+export function processReport(pids: number[]): string {
+    const ticks = 100; // USER_HZ on Linux
+    const uptime = Number(fs.readFileSync("/proc/uptime", "utf8").split(" ")[0]);
+    return pids
+        .map((pid) => {
+            try {
+                const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+                const startTicks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+                const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ").trim();
+                return `  ${pid} ${(uptime - startTicks / ticks).toFixed(0)} s: ${cmd.slice(0, 300)}`;
+            } catch {
+                return `  ${pid} (ended)`;
+            }
+        })
+        .join("\n");
+}
+
+/** SIGKILL to each of `pids` that still runs. */
+export function killAll(pids: number[]): void {
+    for (const pid of pids) {
+        try {
+            process.kill(pid, "SIGKILL");
+        } catch {
+            // it ended meanwhile
+        }
+    }
 }
 
 export async function docker(...args: string[]): Promise<string> {
@@ -189,8 +235,13 @@ export interface RunningPulumi {
     stderr: string;
     /** Settles when the process ends (code 128 when a signal ended it). */
     done: Promise<CliResult>;
-    /** Resolves once the output matches `re`; rejects if pulumi ends first or the time is up. */
-    waitForOutput(re: RegExp, timeoutMs?: number): Promise<void>;
+    /**
+     * Resolves once the output holds `count` matches of `re` (default 1); rejects if pulumi ends
+     * first or the time is up. Matches are counted, not matched as one pattern repeated `count`
+     * times: `(x[\s\S]*){25}` backtracks exponentially on an output with 24, and blocked the test
+     * process for minutes.
+     */
+    waitForOutput(re: RegExp, timeoutMs?: number, count?: number): Promise<void>;
     /** PIDs of every process pulumi started that is still running (language host, program, provider plugins, docker CLIs). */
     descendants(): number[];
     /** Sends `signal` (default SIGKILL) to the pulumi CLI process only, as `kill -9 <pid>` would. */
@@ -247,6 +298,10 @@ export class TestStack {
     readonly caDir: string;
     private readonly backendDir: string;
     private readonly env: NodeJS.ProcessEnv;
+    /** How long one pulumi command may run before it is killed and reported with its processes (see runCommand). */
+    commandTimeoutMs = 10 * 60_000;
+    /** Commands started with `start`, so that cleanup can end those a failed test left running. */
+    private readonly started: RunningPulumi[] = [];
 
     constructor(prefix: string) {
         this.name = `it-${prefix}-${crypto.randomBytes(3).toString("hex")}`;
@@ -273,6 +328,7 @@ export class TestStack {
         const r = await runCommand("pulumi", [...args, "--stack", this.name, "--non-interactive", "--color", "never"], {
             cwd: REPO_DIR,
             env: this.env,
+            timeoutMs: this.commandTimeoutMs,
         });
         console.log(`[${this.name}] pulumi ${args.join(" ")} -> exit ${r.code} in ${r.seconds.toFixed(1)} s`);
         return r;
@@ -299,12 +355,21 @@ export class TestStack {
                     resolve({ code: code ?? 128, stdout: handle.stdout, stderr: handle.stderr, seconds });
                 });
             }),
-            async waitForOutput(re: RegExp, timeoutMs = 120_000): Promise<void> {
+            async waitForOutput(re: RegExp, timeoutMs = 120_000, count = 1): Promise<void> {
                 const deadline = Date.now() + timeoutMs;
-                while (!re.test(handle.stdout + handle.stderr)) {
+                const global = new RegExp(re.source, re.flags.includes("g") ? re.flags : `${re.flags}g`);
+                const what = count === 1 ? `${re}` : `${count} times ${re}`;
+                while (((handle.stdout + handle.stderr).match(global)?.length ?? 0) < count) {
                     if (child.exitCode !== null || child.signalCode !== null)
-                        throw new Error(`pulumi ended before printing ${re}:\n${handle.stdout}\n${handle.stderr}`);
-                    if (Date.now() > deadline) throw new Error(`pulumi did not print ${re} within ${timeoutMs} ms:\n${handle.stdout}`);
+                        throw new Error(
+                            `pulumi ended before printing ${what}:\n${handle.stdout.slice(-3000)}\n${handle.stderr.slice(-3000)}`,
+                        );
+                    if (Date.now() > deadline) {
+                        const tree = processReport(descendantsOf(pid));
+                        throw new Error(
+                            `pulumi did not print ${what} within ${timeoutMs} ms:\n${handle.stdout.slice(-3000)}\nits processes:\n${tree}`,
+                        );
+                    }
                     await new Promise((r) => setTimeout(r, 100));
                 }
             },
@@ -315,6 +380,7 @@ export class TestStack {
         };
         child.stdout.on("data", (d: Buffer) => (handle.stdout += d.toString()));
         child.stderr.on("data", (d: Buffer) => (handle.stderr += d.toString()));
+        this.started.push(handle);
         return handle;
     }
 
@@ -414,6 +480,14 @@ export class TestStack {
 
     /** Destroys the stack (if anything is left), removes it, its files, and any labelled object a failed test left. */
     async cleanup(): Promise<void> {
+        // A command a failed test left running would hold the lock and keep changing the engine.
+        for (const running of this.started) {
+            const tree = [running.pid, ...running.descendants()];
+            if (alive(tree).length === 0) continue;
+            killAll(tree);
+            await running.done;
+            await this.pulumi("cancel", "--yes");
+        }
         await this.pulumi("destroy", "--yes", "--skip-preview");
         await this.pulumi("stack", "rm", "--yes", "--force");
         const filter = `label=${STACK_LABEL}=${this.label}`;

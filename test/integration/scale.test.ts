@@ -8,7 +8,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { alive, copyExample, docker, freePort, httpGet, REPO_DIR, runCommand, STAND_IN_IMAGES, TestStack } from "./harness";
+import { alive, copyExample, docker, freePort, httpGet, killAll, REPO_DIR, runCommand, STAND_IN_IMAGES, TestStack } from "./harness";
 
 const BUSYBOX = STAND_IN_IMAGES.busybox;
 const PYTHON = STAND_IN_IMAGES.python;
@@ -141,6 +141,7 @@ describe(`${N} projects in one stack`, () => {
     const names = Array.from({ length: N }, (_, i) => `p${i + 1}`);
     let port = 0;
     const gateway = `dind-compose-${stack.name}-gateway`;
+    stack.commandTimeoutMs = 15 * 60_000;
 
     beforeAll(async () => {
         port = await freePort();
@@ -154,28 +155,26 @@ describe(`${N} projects in one stack`, () => {
         expect(await stack.leftovers()).toEqual([]);
     });
 
-    it("an up killed a quarter of the way (SIGKILL of the CLI) converges on the next one, with each object once", async () => {
-        const running = stack.start("up", "--yes", "--skip-preview");
-        const quarter = Math.max(1, Math.ceil(N / 4));
-        await running.waitForOutput(new RegExp(`(compose:Stack +env-p\\d+-stack +created[\\s\\S]*){${quarter}}`), 900_000);
-        const tree = running.descendants();
-        running.kill("SIGKILL");
-        expect((await running.done).code).toBe(128);
-        // The language host and provider plugin outlive the CLI (RELIABILITY.md, fault 6): end them, as a user would.
-        for (const pid of alive(tree)) {
-            try {
-                process.kill(pid, "SIGKILL");
-            } catch {
-                // it ended meanwhile
-            }
-        }
-        await stack.pulumiOk("cancel", "--yes");
-        await stack.pulumiOk("up", "--yes", "--skip-preview");
-        const dinds = (await docker("ps", "-a", "--filter", `label=dind-compose.stack=${stack.label}`, "--format", "{{.Names}}"))
-            .split("\n")
-            .filter((c) => c.endsWith("-dind"));
-        expect(dinds.sort()).toEqual(names.map((n) => `dind-compose-${stack.name}-${n}-dind`).sort());
-    });
+    it(
+        "an up killed a quarter of the way (SIGKILL of the CLI) converges on the next one, with each object once",
+        async () => {
+            const running = stack.start("up", "--yes", "--skip-preview");
+            const quarter = Math.max(1, Math.ceil(N / 4));
+            await running.waitForOutput(/compose:Stack +env-p\d+-stack +created/, 600_000, quarter);
+            const tree = running.descendants();
+            running.kill("SIGKILL");
+            expect((await running.done).code).toBe(128);
+            // The language host and provider plugin outlive the CLI (RELIABILITY.md, fault 6): end them, as a user would.
+            killAll(alive(tree));
+            await stack.pulumiOk("cancel", "--yes");
+            await stack.pulumiOk("up", "--yes", "--skip-preview");
+            const dinds = (await docker("ps", "-a", "--filter", `label=dind-compose.stack=${stack.label}`, "--format", "{{.Names}}"))
+                .split("\n")
+                .filter((c) => c.endsWith("-dind"));
+            expect(dinds.sort()).toEqual(names.map((n) => `dind-compose-${stack.name}-${n}-dind`).sort());
+        },
+        30 * 60_000,
+    ); // two ups of N projects: each pulumi command has its own bound (commandTimeoutMs)
 
     it("every project answers through the gateway with its own page; every network has a subnet from the pool", async () => {
         expect(await pages(port, names)).toEqual(expected(names));

@@ -11,7 +11,7 @@ import * as fs from "fs";
 import * as https from "https";
 import * as os from "os";
 import * as path from "path";
-import { type Browser, type Page, type Response } from "playwright-core";
+import { type Browser, type Page, type Request, type Response } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { copyExample, docker, freePort, launchChromium, REPO_DIR, StackConfig, TestStack } from "./harness";
 
@@ -65,13 +65,23 @@ const fingerprint = (pem: string): string => new crypto.X509Certificate(pem).fin
 /**
  * page.goto, again when Chromium gave up because the host's interfaces changed (other stacks on
  * the engine create and remove networks meanwhile): ERR_NETWORK_CHANGED says nothing of the page.
+ * Chromium reports it on the failed request; goto may say only that the navigation was
+ * interrupted by its error page, so the request's own error is read and named in what is thrown.
  */
 async function open(page: Page, url: string): Promise<Response | null> {
     for (let attempt = 1; ; attempt++) {
+        let netError = "";
+        const onFailed = (request: Request): void => {
+            if (request.isNavigationRequest()) netError = request.failure()?.errorText ?? "";
+        };
+        page.on("requestfailed", onFailed);
         try {
             return await page.goto(url);
         } catch (e) {
-            if (attempt >= 3 || !/ERR_NETWORK_CHANGED/.test(String(e))) throw e;
+            if (attempt >= 3 || !/ERR_NETWORK_CHANGED/.test(`${String(e)} ${netError}`))
+                throw new Error(`${String(e)}\n(the navigation request failed with: ${netError || "no network error"})`, { cause: e });
+        } finally {
+            page.off("requestfailed", onFailed);
         }
     }
 }
