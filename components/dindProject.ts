@@ -3,7 +3,7 @@ import { ComposeTarget } from "./composeCommand";
 import { ProjectSpec, SecurityMode } from "./config";
 import { PROJECT_LABEL, StackNames } from "./names";
 import { ComposeStack } from "./providers/composeStack";
-import { Container, Network, Volume } from "./providers/docker";
+import { Container, HostFile, Network, Volume } from "./providers/docker";
 import { renderTcpProxyConf } from "./gatewayConfig";
 import { securityArgs } from "./security";
 
@@ -25,11 +25,13 @@ export interface DindProjectArgs {
     /** Host directories to mount at the same path (the project dir and every path its model leaves it for). */
     mountRoots: string[];
     /**
-     * The user CA's share directory (userCa.ts), mounted read-only for the services that are given
-     * the CA (override.ts). Mounted whatever the project's trustCa, so that changing it does not
-     * replace the dind container; undefined with a user-supplied gateway certificate.
+     * The user CA's share files (userCa.ts), copied into the dind container for the services that
+     * are given the CA (override.ts mounts their directory). Copied, not bind-mounted: a new CA or a
+     * changed bundle is an update in place, and a stack from before the user CA gains them without a
+     * new dind container. Given whatever the project's trustCa; undefined with a user-supplied
+     * gateway certificate.
      */
-    caShare: { source: string; target: string } | undefined;
+    caFiles: HostFile[] | undefined;
     /** Flattened compose model, for readable diffs. */
     model: Record<string, string>;
     /** sha256 of every file that feeds a build. */
@@ -91,7 +93,6 @@ export class DindProject extends pulumi.ComponentResource {
                     { type: "volume", source: certs.name, target: "/certs" },
                     { type: "volume", source: data.name, target: "/var/lib/docker" },
                     ...args.mountRoots.map((dir) => ({ type: "bind" as const, source: dir, target: dir })),
-                    ...(args.caShare ? [{ type: "bind" as const, ...args.caShare, readOnly: true }] : []),
                 ],
                 networks: pulumi
                     .all([network.name, args.address])
@@ -100,6 +101,7 @@ export class DindProject extends pulumi.ComponentResource {
                 securityArgs: securityArgs(args.security),
                 files: [],
                 secretFiles: [],
+                ...(args.caFiles ? { hostFiles: args.caFiles } : {}),
                 reloadCommand: [],
                 running: true,
                 // Absent rather than {} when unset: states written before the key existed see no change.

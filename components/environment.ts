@@ -12,6 +12,7 @@ import { ProjectRoute } from "./routes";
 import { NetworkPlan } from "./networkPlan";
 import { addressesIn, parseCidr } from "./subnets";
 import { Network } from "./providers/docker";
+import type { ShareFile } from "./userCa";
 
 /** What the program learned from a project's compose files before creating anything. */
 export interface LoadedProject {
@@ -43,8 +44,8 @@ export interface EnvironmentCa {
     keyId: string;
     /** The CA certificate (PEM); "" in a preview that makes the CA. */
     cert: string;
-    /** The directory mounted read-only into every dind container (the CA and the bundle for children). */
-    shareDir: string;
+    /** The files copied into every dind container at CA_SHARE_MOUNT (the CA and the bundle for children). */
+    shareFiles: ShareFile[];
 }
 
 export interface EnvironmentArgs {
@@ -113,13 +114,25 @@ export class Environment extends pulumi.ComponentResource {
             );
         }
 
-        /** The fixed addresses on a project network: those of its subnet, for a network made with the range addressesIn gives (networks made before have none). */
-        const fixed = (n: Network) =>
-            pulumi.all([n.subnet, n.ipRange]).apply(([s, r]) => {
-                const c = s === undefined ? undefined : parseCidr(s);
-                const a = c && addressesIn(c);
-                return a && a.ipRange === r ? { dind: a.dind, gateway: a.gateway } : undefined;
-            });
+        /**
+         * The fixed addresses on a project network: those of its subnet, for a network made with the
+         * range addressesIn gives (networks made before have none). A network on the engine already
+         * is read from it: its outputs in a state from before subnets lack the keys, which a preview
+         * would show as unknown, and every container on it as replaced. A new one is read from its
+         * outputs: it may get another subnet than planned (createInPool).
+         */
+        const fixedIn = (subnet: string | undefined, ipRange: string | undefined) => {
+            const c = subnet === undefined ? undefined : parseCidr(subnet);
+            const a = c && addressesIn(c);
+            return a && a.ipRange === ipRange ? { dind: a.dind, gateway: a.gateway } : undefined;
+        };
+        const fixed = (project: string) => {
+            const existing = plan(names.network(project)).existing;
+            const n = networks[project];
+            return existing
+                ? pulumi.output(fixedIn(existing.subnet, existing.ipRange))
+                : pulumi.all([n.subnet, n.ipRange]).apply(([s, r]) => fixedIn(s, r));
+        };
 
         const routes: Route[] = spec.projects.flatMap((p) =>
             loaded[p.name].routes.map((r) => ({
@@ -154,7 +167,7 @@ export class Environment extends pulumi.ComponentResource {
                 routes,
                 ownNetwork: gatewayNetwork,
                 networks,
-                addresses: Object.fromEntries(spec.projects.map((p) => [p.name, fixed(networks[p.name]).apply((a) => a?.gateway)])),
+                addresses: Object.fromEntries(spec.projects.map((p) => [p.name, fixed(p.name).apply((a) => a?.gateway)])),
                 aliases: gatewayAliases(hostnames),
                 tls,
             },
@@ -186,13 +199,13 @@ export class Environment extends pulumi.ComponentResource {
                         security: spec.dind.security,
                         readyTimeoutSeconds: spec.dind.readyTimeoutSeconds,
                         mountRoots: loaded[p.name].mountRoots,
-                        caShare: ca && { source: ca.shareDir, target: CA_SHARE_MOUNT },
+                        caFiles: ca?.shareFiles.map((f) => ({ path: `${CA_SHARE_MOUNT}/${f.name}`, source: f.source, sha256: f.sha256 })),
                         model: loaded[p.name].model,
                         buildFiles: loaded[p.name].buildFiles,
                         sourceFiles: loaded[p.name].sourceFiles,
                         tcpProxy: { image: spec.images.nginx, bindAddress: spec.gateway.bindAddress },
                         network: networks[p.name],
-                        address: fixed(networks[p.name]).apply((a) => a?.dind),
+                        address: fixed(p.name).apply((a) => a?.dind),
                         override: overrideOf(p),
                     },
                     { parent: this },

@@ -1,44 +1,34 @@
-// Reads what already holds addresses (the engine's networks, through the engine seam; this
-// machine's interfaces and routes) and gives each network of the stack that does not
+// Reads what already holds addresses (the engine's networks and the networks its host reaches,
+// through the engine seam) and gives each network of the stack that does not
 // exist yet a subnet from dind-compose:network.pool (subnets.ts), or refuses
 // the run, before anything is created, when the pool has no room.
-import * as fs from "fs";
-import * as os from "os";
 import { CONFIG_NAMESPACE, ConfigError, EnvironmentSpec } from "./config";
 import { StackNames } from "./names";
-import { engine } from "./providers/engine";
+import { engine, type NetworkPool } from "./providers/engine";
 import { addressesIn, Cidr, formatCidr, parseCidr, planSubnets } from "./subnets";
 
-/** Networks this machine reaches directly or by a route (a LAN, a VPN), other than the default route: a subnet there would hide them. */
-export function hostNetworks(): Cidr[] {
-    const out: Cidr[] = [];
-    for (const addrs of Object.values(os.networkInterfaces())) {
-        for (const a of addrs ?? []) {
-            if (a.family === "IPv4" && !a.internal && a.cidr) {
-                const c = parseCidr(a.cidr);
-                if (c) out.push(c);
-            }
-        }
-    }
-    // /proc/net/route: destination and mask in little-endian hex.
-    const routes = fs.existsSync("/proc/net/route") ? fs.readFileSync("/proc/net/route", "utf8").split("\n").slice(1) : [];
-    for (const line of routes) {
-        const f = line.trim().split(/\s+/);
-        if (f.length < 8 || f[1] === "00000000") continue;
-        const le = (hex: string): number => Buffer.from(hex, "hex").readUInt32LE(0);
-        const mask = le(f[7]);
-        const prefix = mask.toString(2).replace(/0+$/, "").length;
-        out.push({ base: le(f[1]), prefix });
-    }
-    return out;
+/**
+ * What already holds addresses where the engine is: its networks (name -> subnets, for the names
+ * that exist) and, as ranges, their subnets and those its host reaches (Engine.hostSubnets).
+ */
+export async function takenSubnets(): Promise<{ onEngine: Record<string, NetworkPool[]>; taken: Cidr[] }> {
+    const e = engine();
+    const onEngine = await e.networkSubnets();
+    const subnets = Object.values(onEngine)
+        .flat()
+        .map((p) => p.subnet);
+    const taken = [...subnets, ...e.hostSubnets()].map(parseCidr).filter((c): c is Cidr => c !== undefined);
+    return { onEngine, taken };
 }
 
-/** Whether the engine runs on this machine, so that its interfaces and routes are this machine's. */
-export const engineIsLocal = (): boolean => /^(unix:\/\/|npipe:\/\/|$)/.test(process.env.DOCKER_HOST ?? "");
-
-/** How one network of the stack not on the engine yet is made: its subnet, the range for addresses that are not fixed, and the pool it came from. */
+/**
+ * One network of the stack: how it is made when it is not on the engine yet (its subnet, the range
+ * for addresses that are not fixed, the pool it came from), or what it has when it is (its IPv4
+ * subnet and range as the engine reports them now, known in a preview too).
+ */
 export interface NetworkPlan {
     create?: { subnet: string; ipRange: string; pool: string };
+    existing?: NetworkPool;
 }
 
 /**
@@ -48,12 +38,7 @@ export interface NetworkPlan {
 export async function planNetworks(spec: EnvironmentSpec, names: StackNames): Promise<Record<string, NetworkPlan>> {
     const pool = spec.network.pool;
     const networks = [names.gatewayNetwork(), ...spec.projects.map((p) => names.network(p.name))];
-    const onEngine = await engine().networkSubnets();
-    const taken = Object.values(onEngine)
-        .flat()
-        .map(parseCidr)
-        .filter((c): c is Cidr => c !== undefined)
-        .concat(engineIsLocal() ? hostNetworks() : []);
+    const { onEngine, taken } = await takenSubnets();
     const plan = planSubnets(networks, new Set(Object.keys(onEngine)), taken, pool, spec.network.subnetSize);
     if (plan.free < plan.needed) {
         const key = `${CONFIG_NAMESPACE}:network`;
@@ -67,10 +52,13 @@ export async function planNetworks(spec: EnvironmentSpec, names: StackNames): Pr
     const out: Record<string, NetworkPlan> = {};
     for (const n of networks) {
         const planned = plan.subnets[n];
+        const ipv4 = (onEngine[n] ?? []).find((p) => parseCidr(p.subnet) !== undefined);
         out[n] =
-            planned === undefined
-                ? {}
-                : { create: { subnet: planned, ipRange: addressesIn(parseCidr(planned) as Cidr).ipRange, pool: formatCidr(pool) } };
+            planned !== undefined
+                ? { create: { subnet: planned, ipRange: addressesIn(parseCidr(planned) as Cidr).ipRange, pool: formatCidr(pool) } }
+                : ipv4 !== undefined
+                  ? { existing: ipv4 }
+                  : {};
     }
     return out;
 }

@@ -398,14 +398,32 @@ export function prepareUserCa(dir: string, domain: string, dryRun: boolean): Pre
     return prepared;
 }
 
-/** The share directory: the CA and the bundle for containers, rewritten only when they changed (the dind containers see it live). */
+/** What the share directory holds for a CA certificate: file name -> content (the CA alone, and the bundle for children). */
+export function shareContents(caCert: string): Record<string, string> {
+    return { [SHARE_CA]: caCert, [SHARE_BUNDLE]: childBundle(machineRoots(), caCert) };
+}
+
+/** One file of the share directory as the dind containers are given it: its name, where it is, the sha256 of its content. */
+export interface ShareFile {
+    name: string;
+    source: string;
+    sha256: string;
+}
+
+/** The share directory's files for `caCert`; "" (a preview that makes the CA) gives placeholders for digests. */
+export function shareFiles(shareDir: string, caCert: string): ShareFile[] {
+    const contents = caCert ? shareContents(caCert) : { [SHARE_CA]: "", [SHARE_BUNDLE]: "" };
+    return Object.entries(contents).map(([name, content]) => ({
+        name,
+        source: path.join(shareDir, name),
+        sha256: caCert ? crypto.createHash("sha256").update(content).digest("hex") : "(a new CA)",
+    }));
+}
+
+/** The share directory: the CA and the bundle for containers (copied into each dind container), rewritten only when they changed. */
 function writeShare(ca: UserCa): void {
     fs.mkdirSync(ca.shareDir, { recursive: true, mode: 0o755 });
-    const files: [string, string][] = [
-        [SHARE_CA, ca.cert],
-        [SHARE_BUNDLE, childBundle(machineRoots(), ca.cert)],
-    ];
-    for (const [name, content] of files) {
+    for (const [name, content] of Object.entries(shareContents(ca.cert))) {
         const file = path.join(ca.shareDir, name);
         if (!fs.existsSync(file) || fs.readFileSync(file, "utf8") !== content) writeAtomically(file, content, 0o644);
     }

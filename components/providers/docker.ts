@@ -7,6 +7,8 @@
 // not available"; see scripts/versions.sh and the README). These resources do
 // the small part of it that dind-compose needs, with real create, read
 // (refresh), diff, update and delete against the real engine.
+import * as crypto from "crypto";
+import * as fs from "fs";
 import * as pulumi from "../pulumiSdk";
 import {
     type ContainerResources,
@@ -25,14 +27,15 @@ import {
     type PortBinding,
     succeeded,
     tolerating,
+    type HostFile,
     type UploadedFile,
 } from "./engine";
 import { type InspectedObject, inspectObject, mutating } from "./engineSnapshot";
 import { ReferencedDynamicResource } from "./providerReference";
-import { engineIsLocal, hostNetworks } from "../networkPlan";
+import { takenSubnets } from "../networkPlan";
 import { addressesIn, type Cidr, formatCidr, freeSubnets, parseCidr } from "../subnets";
 
-export type { ContainerResources, Mount, NetworkAttachment, PortBinding, UploadedFile } from "./engine";
+export type { ContainerResources, HostFile, Mount, NetworkAttachment, PortBinding, UploadedFile } from "./engine";
 export { tarOf } from "./tar";
 
 /** The fields of `olds` and `news` whose JSON differs. */
@@ -138,7 +141,7 @@ function createInPool(inputs: NamedObjectInputs): Promise<NamedObjectInputs> {
             } catch (err) {
                 if (!isOverlap(err) || attempt >= 8) throw err;
                 const pool = parseCidr(inputs.pool as string) as Cidr;
-                const taken = [...(await engineSubnets()), ...(engineIsLocal() ? hostNetworks() : [])];
+                const { taken } = await takenSubnets();
                 const [next] = freeSubnets(pool, parseCidr(subnet)?.prefix ?? 28, taken, 1);
                 if (next === undefined) throw err;
                 subnet = formatCidr(next);
@@ -148,14 +151,6 @@ function createInPool(inputs: NamedObjectInputs): Promise<NamedObjectInputs> {
     const done = (g.__dindComposeNetworkCreates ?? Promise.resolve()).then(run, run);
     g.__dindComposeNetworkCreates = done.catch(() => undefined);
     return done;
-}
-
-/** The IPv4 subnets of every network on the engine. */
-async function engineSubnets(): Promise<Cidr[]> {
-    return Object.values(await engine().networkSubnets())
-        .flat()
-        .map(parseCidr)
-        .filter((c): c is Cidr => c !== undefined);
 }
 
 /** What keeps an object from being removed (the engine's refusal) and how to clear it. */
@@ -230,6 +225,11 @@ export interface ContainerInputs {
      * one does not hide the readable diff of `files` in `pulumi preview --diff`.
      */
     secretFiles: UploadedFile[];
+    /**
+     * Files copied from this machine, by digest (see HostFile); changes are applied in place, like
+     * `files`. Absent: none (states written before the key existed see no change).
+     */
+    hostFiles?: HostFile[];
     /** Run in the container after the files changed in place (e.g. nginx -s reload). */
     reloadCommand: string[];
     /** Desired state; a stopped container reads back as false, so `up --refresh` starts it. */
@@ -253,7 +253,7 @@ export interface ContainerOutputs extends ContainerInputs {
 
 // `networks` is not here: networks after the first are joined and left in place (see networksUpdate).
 const REPLACE_KEYS = ["name", "image", "labels", "env", "command", "mounts", "ports", "securityArgs", "sysctls", "hostname"];
-const UPDATE_KEYS = ["networks", "files", "secretFiles", "reloadCommand", "running", "resources"];
+const UPDATE_KEYS = ["networks", "files", "secretFiles", "hostFiles", "reloadCommand", "running", "resources"];
 
 /** Whether a change of networks needs a new container: only the first one (given to `docker create`) does. */
 function firstNetworkChanged(olds: NetworkAttachment[] | undefined, news: NetworkAttachment[]): boolean {
@@ -291,9 +291,19 @@ async function networksUpdate(name: string, olds: NetworkAttachment[], news: Net
     await allSettledOrThrow(calls);
 }
 
-async function uploadFiles(name: string, files: UploadedFile[]): Promise<void> {
+async function uploadFiles(name: string, files: UploadedFile[], hostFiles: HostFile[] = []): Promise<void> {
     // Works on created and on running containers; missing parent directories are created.
-    if (files.length > 0) await engine().copyFiles(name, files);
+    const all = [...files, ...hostFiles.map(readHostFile)];
+    if (all.length > 0) await engine().copyFiles(name, all);
+}
+
+/** A host file's content, refused when it is not what the program saw (the state would name a digest the container does not hold). */
+function readHostFile(f: HostFile): UploadedFile {
+    const content = fs.readFileSync(f.source, "utf8");
+    const sha256 = crypto.createHash("sha256").update(content).digest("hex");
+    if (sha256 !== f.sha256)
+        throw new Error(`${f.source} changed while this update ran (sha256 ${sha256}, expected ${f.sha256}): run the command again`);
+    return { path: f.path, content };
 }
 
 type InspectedContainer = Required<Pick<InspectedObject, "Id" | "State" | "NetworkSettings">>;
@@ -347,7 +357,7 @@ export const containerProvider: pulumi.dynamic.ResourceProvider = {
             }
             try {
                 await allSettledOrThrow(inputs.networks.slice(1).map((n) => connectNetwork(inputs.name, n)));
-                await uploadFiles(inputs.name, [...inputs.files, ...inputs.secretFiles]);
+                await uploadFiles(inputs.name, [...inputs.files, ...inputs.secretFiles], inputs.hostFiles);
                 if (inputs.running) await e.startContainer(inputs.name);
             } catch (err) {
                 await ignoringMissing(e.removeContainer(inputs.name));
@@ -389,11 +399,8 @@ export const containerProvider: pulumi.dynamic.ResourceProvider = {
                 await e.updateContainerResources(news.name, news.resources);
             if (news.running && !c.State.Running) await e.startContainer(news.name);
             await networksUpdate(news.name, olds.networks ?? [], news.networks);
-            if (
-                JSON.stringify(olds.files) !== JSON.stringify(news.files) ||
-                JSON.stringify(olds.secretFiles) !== JSON.stringify(news.secretFiles)
-            ) {
-                await uploadFiles(news.name, [...news.files, ...news.secretFiles]);
+            if (changedKeys({ ...olds }, { ...news }, ["files", "secretFiles", "hostFiles"]).length > 0) {
+                await uploadFiles(news.name, [...news.files, ...news.secretFiles], news.hostFiles);
                 if (news.running && news.reloadCommand.length > 0) succeeded(await e.exec(news.name, news.reloadCommand));
             }
             if (!news.running && c.State.Running) await e.stopContainer(news.name);

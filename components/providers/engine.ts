@@ -6,8 +6,11 @@
 //
 // Failures are `EngineError`s, and what a failure means (not found, in use, already exists, name in
 // use, not running, unreachable) is recognised here and nowhere else, by the predicates below.
+import * as fs from "fs";
+import * as os from "os";
 import { commandLine, run, type RunOptions, type RunResult } from "./exec";
 import { tarOf } from "./tar";
+import { formatCidr } from "../subnets";
 
 export type Labels = Record<string, string>;
 export type EngineObjectKind = "container" | "volume" | "network";
@@ -45,6 +48,24 @@ export interface UploadedFile {
     /** Absolute path inside the container. */
     path: string;
     content: string;
+}
+/** One address pool of a network: its subnet, and the range the engine gives addresses from when one was set (--ip-range). */
+export interface NetworkPool {
+    subnet: string;
+    ipRange?: string;
+}
+
+/**
+ * A file copied from this machine into a container: the state holds its digest, not its content
+ * (the CA bundle for children is ~200 KB, once per project).
+ */
+export interface HostFile {
+    /** Absolute path inside the container. */
+    path: string;
+    /** The file on this machine, read when the container is made or the digest changed. */
+    source: string;
+    /** sha256 (hex) of the content the program expects `source` to hold. */
+    sha256: string;
 }
 export interface ContainerResources {
     cpus?: number;
@@ -90,8 +111,10 @@ export interface Engine {
     list(kind: EngineObjectKind, label: string): Promise<string[]>;
     /** Inspects each object; throws (isNotFound) when one of them is missing. */
     inspect(kind: EngineObjectKind, namesOrIds: string[]): Promise<InspectedObject[]>;
-    /** Every network on the engine, the stack's or not: name -> its subnets (IPv4 and IPv6). */
-    networkSubnets(): Promise<Record<string, string[]>>;
+    /** Every network on the engine, the stack's or not: name -> its address pools (IPv4 and IPv6). */
+    networkSubnets(): Promise<Record<string, NetworkPool[]>>;
+    /** The IPv4 networks the engine's host reaches (interfaces, routes other than the default), as CIDRs: a network there would hide them. */
+    hostSubnets(): string[];
 
     /** Creates the volume; one of the same name is kept as it is (no error). */
     createVolume(name: string, labels: Labels): Promise<void>;
@@ -252,6 +275,32 @@ export function execArgs(container: string, command: string[], opts: Pick<ExecOp
 export type Runner = (file: string, args: string[], opts?: RunOptions) => Promise<RunResult>;
 
 /** The Engine on the docker CLI. `runner` runs the `docker` program (exec.ts's run; tests record it). */
+/** Networks this machine reaches directly or by a route (a LAN, a VPN), other than the default route: a subnet there would hide them. */
+export function machineSubnets(): string[] {
+    const out: string[] = [];
+    for (const addrs of Object.values(os.networkInterfaces())) {
+        for (const a of addrs ?? []) {
+            if (a.family === "IPv4" && !a.internal && a.cidr) {
+                out.push(a.cidr);
+            }
+        }
+    }
+    // /proc/net/route: destination and mask in little-endian hex.
+    const routes = fs.existsSync("/proc/net/route") ? fs.readFileSync("/proc/net/route", "utf8").split("\n").slice(1) : [];
+    for (const line of routes) {
+        const f = line.trim().split(/\s+/);
+        if (f.length < 8 || f[1] === "00000000") continue;
+        const le = (hex: string): number => Buffer.from(hex, "hex").readUInt32LE(0);
+        const mask = le(f[7]);
+        const prefix = mask.toString(2).replace(/0+$/, "").length;
+        out.push(formatCidr({ base: le(f[1]), prefix }));
+    }
+    return out;
+}
+
+/** Whether the engine runs on this machine, so that its interfaces and routes are this machine's. */
+export const engineIsLocal = (): boolean => /^(unix:\/\/|npipe:\/\/|$)/.test(process.env.DOCKER_HOST ?? "");
+
 export class DockerCliEngine implements Engine {
     constructor(private readonly runner: Runner = run) {}
 
@@ -275,7 +324,11 @@ export class DockerCliEngine implements Engine {
         return JSON.parse(await this.docker([kind, "inspect", ...namesOrIds])) as InspectedObject[];
     }
 
-    async networkSubnets(): Promise<Record<string, string[]>> {
+    hostSubnets(): string[] {
+        // This machine's, when the engine is on it; an engine elsewhere is not asked (its host's routes are not in its API).
+        return engineIsLocal() ? machineSubnets() : [];
+    }
+    async networkSubnets(): Promise<Record<string, NetworkPool[]>> {
         const ids = (await this.docker(["network", "ls", "--quiet", "--no-trunc"])).split("\n").filter(Boolean);
         if (ids.length === 0) return {};
         // A network removed between the two calls is no longer in the way.
@@ -283,7 +336,7 @@ export class DockerCliEngine implements Engine {
             "network",
             "inspect",
             "--format",
-            "{{.Name}}{{range .IPAM.Config}} {{.Subnet}}{{end}}",
+            "{{.Name}}{{range .IPAM.Config}} {{.Subnet}},{{.IPRange}}{{end}}",
             ...ids,
         ]);
         const vanished = r.stderr
@@ -292,7 +345,11 @@ export class DockerCliEngine implements Engine {
             .every((l) => isNotFound(l));
         if (r.code !== 0 && !vanished) throw new EngineError("docker network inspect", r.code, r.stderr.trim());
         const lines = r.stdout.split("\n").filter(Boolean);
-        return Object.fromEntries(lines.map((l) => l.trim().split(/\s+/)).map(([name, ...subnets]) => [name, subnets]));
+        const pool = (field: string): NetworkPool => {
+            const [subnet, ipRange] = field.split(",");
+            return ipRange ? { subnet, ipRange } : { subnet };
+        };
+        return Object.fromEntries(lines.map((l) => l.trim().split(/\s+/)).map(([name, ...pools]) => [name, pools.map(pool)]));
     }
 
     async createVolume(name: string, labels: Labels): Promise<void> {

@@ -2,7 +2,8 @@
 // checkout of that commit brings it up (its state holds a CA of its own, key included, in the
 // certificate's outputs), then this checkout's `up` on the same state updates the certificate in
 // place (same type token and name), signed by the user CA, drops the old CA's key from the state
-// and its file from disk, and keeps the gateway container.
+// and its file from disk, and replaces nothing: every container is kept, the dind container gains
+// the CA's files in place.
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
@@ -14,7 +15,7 @@ import { docker, freePort, httpsGet, labelledObjects, REPO_DIR, runCommand } fro
 /** The last commit of main before the user CA. */
 const BEFORE_USER_CA = "d280f57";
 
-describe("a state from before the user CA keeps working (issue 15)", () => {
+describe("a state written by the previous main (before the user CA) keeps working, nothing replaced (issues 15, 19)", () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "dind-compose-ca-upgrade-"));
     const old = path.join(tmp, "old-checkout");
     const caDir = path.join(tmp, "ca");
@@ -75,12 +76,22 @@ describe("a state from before the user CA keeps working (issue 15)", () => {
         expect(fs.existsSync(oldCaFile)).toBe(true);
         const gateway = `dind-compose-${stack}-gateway`;
         const gatewayId = await docker("inspect", "--format", "{{.Id}}", gateway);
+        const containers = async () => (await docker("ps", "-aq", "--no-trunc", "--filter", label)).split("\n").sort();
+        const containersBefore = await containers();
 
         const preview = await pulumi(REPO_DIR, "preview", "--diff");
         expect(preview.code, preview.stdout + preview.stderr).toBe(0);
         expect(preview.stdout).toMatch(/~ pulumi-nodejs:dynamic\/tls:GatewayCertificate: \(update\)/);
+        // Nothing is replaced: the CA reaches the dind container as files copied in place, not as a new mount.
+        expect(preview.stdout, preview.stdout).not.toMatch(/\+-|replace/);
         const upNew = await pulumi(REPO_DIR, "up", "--yes", "--skip-preview");
         expect(upNew.code, upNew.stdout + upNew.stderr).toBe(0);
+        expect(upNew.stdout).not.toMatch(/replaced/);
+        expect(await containers()).toEqual(containersBefore);
+        const dind = `dind-compose-${stack}-b-dind`;
+        expect(await docker("exec", dind, "cat", "/etc/dind-compose/ca/ca.pem")).toBe(
+            fs.readFileSync(path.join(caDir, "ca.pem"), "utf8").trim(),
+        );
         const after = JSON.parse((await pulumi(REPO_DIR, "stack", "export", "--show-secrets")).stdout) as State;
         const newCert = certificateOf(after);
         expect(newCert?.urn).toBe(oldCert?.urn);

@@ -1,6 +1,10 @@
 // The volume, network and container providers (components/providers/docker.ts) against an
 // in-memory engine (fakeEngine.ts): which changes replace, which update in place, what the
 // engine is asked to do, and what a missing or stopped object leads to.
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { setEngine } from "../../components/providers/engine";
 import {
@@ -200,6 +204,7 @@ describe("container provider", () => {
     it.each<[string, Partial<ContainerInputs>]>([
         ["files", { files: [{ path: "/etc/a.conf", content: "two" }] }],
         ["secretFiles", { secretFiles: [{ path: "/etc/key.pem", content: "k" }] }],
+        ["hostFiles", { hostFiles: [{ path: "/etc/ca.pem", source: "/nowhere/ca.pem", sha256: "d" }] }],
         ["reloadCommand", { reloadCommand: [] }],
         ["running", { running: false }],
         ["resources", { resources: { cpus: 1.5 } }],
@@ -270,6 +275,27 @@ describe("container provider", () => {
         await p.update(id, outs, inputs({ files: [{ path: "/etc/a.conf", content: "two" }] }));
         expect(fake.container(id)?.files.get("/etc/a.conf")).toBe("two");
         expect(ran).toEqual([["nginx", "-s", "reload"]]);
+    });
+
+    it("host files are copied in by digest at create and when the digest changes; a file that is not what the program saw is refused", async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "host-files-"));
+        const source = path.join(dir, "ca.pem");
+        const sha = (s: string) => crypto.createHash("sha256").update(s).digest("hex");
+        try {
+            fs.writeFileSync(source, "CA one");
+            const hostFiles = (content: string) => [{ path: "/etc/dind-compose/ca/ca.pem", source, sha256: sha(content) }];
+            const { id, outs } = await created(inputs({ hostFiles: hostFiles("CA one") }));
+            expect(fake.container(id)?.files.get("/etc/dind-compose/ca/ca.pem")).toBe("CA one");
+            expect(JSON.stringify(outs)).not.toContain("CA one"); // the state holds the digest only
+            fs.writeFileSync(source, "CA two");
+            await expect(p.update(id, outs, inputs({ hostFiles: hostFiles("CA three") }))).rejects.toThrow(
+                new RegExp(`${source} changed while this update ran \\(sha256 ${sha("CA two")}, expected ${sha("CA three")}\\)`),
+            );
+            await p.update(id, outs, inputs({ hostFiles: hostFiles("CA two") }));
+            expect(fake.container(id)?.files.get("/etc/dind-compose/ca/ca.pem")).toBe("CA two");
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
     });
 
     it("a failing reload command fails the update with its output", async () => {

@@ -63,7 +63,15 @@ const spec: EnvironmentSpec = {
         trustCa: name === "a",
     })),
 };
-const ca = { dir: "/home/me/ca", keyId: "k1", cert: "CA PEM", shareDir: "/home/me/ca/share" };
+const ca = {
+    dir: "/home/me/ca",
+    keyId: "k1",
+    cert: "CA PEM",
+    shareFiles: [
+        { name: "ca.pem", source: "/home/me/ca/share/ca.pem", sha256: "d1" },
+        { name: "bundle.pem", source: "/home/me/ca/share/bundle.pem", sha256: "d2" },
+    ],
+};
 const loaded: Record<string, LoadedProject> = {
     a: {
         services: ["web", "db"],
@@ -137,22 +145,21 @@ describe("Environment resource graph", () => {
         }
     });
 
-    it("mounts the volumes and every mount root at the same path in the dind container, and the user CA's share directory read-only", () => {
+    it("mounts the volumes and every mount root at the same path in the dind container, and copies the user CA's share files into it", () => {
         const dind = byName("dind-compose-test-a-dind");
         expect(dind.inputs.mounts).toEqual([
             { type: "volume", source: "dind-compose-test-a-certs", target: "/certs" },
             { type: "volume", source: "dind-compose-test-a-data", target: "/var/lib/docker" },
             { type: "bind", source: "/src/a", target: "/src/a" },
             { type: "bind", source: "/src/shared", target: "/src/shared" },
-            { type: "bind", source: "/home/me/ca/share", target: "/etc/dind-compose/ca", readOnly: true },
         ]);
-        // b does not give its services the CA (trustCa: false), and mounts it all the same: toggling it replaces nothing.
-        expect(byName("dind-compose-test-b-dind").inputs.mounts).toContainEqual({
-            type: "bind",
-            source: "/home/me/ca/share",
-            target: "/etc/dind-compose/ca",
-            readOnly: true,
-        });
+        const caFiles = [
+            { path: "/etc/dind-compose/ca/ca.pem", source: "/home/me/ca/share/ca.pem", sha256: "d1" },
+            { path: "/etc/dind-compose/ca/bundle.pem", source: "/home/me/ca/share/bundle.pem", sha256: "d2" },
+        ];
+        expect(dind.inputs.hostFiles).toEqual(caFiles);
+        // b does not give its services the CA (trustCa: false), and holds the files all the same: toggling it changes no container.
+        expect(byName("dind-compose-test-b-dind").inputs.hostFiles).toEqual(caFiles);
         expect(dind.inputs.env).toMatchObject({ DOCKER_TLS_CERTDIR: "/certs" });
         expect(String((dind.inputs.env as Record<string, string>).DOCKER_TLS_SAN)).toContain("DNS:a");
         expect(dind.inputs.securityArgs).toContain("--cap-drop=SYS_RESOURCE");

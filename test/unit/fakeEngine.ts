@@ -14,6 +14,7 @@ import {
     type ExecResult,
     type InspectedObject,
     type Labels,
+    type NetworkPool,
     type UploadedFile,
 } from "../../components/providers/engine";
 
@@ -188,8 +189,18 @@ export class FakeEngine implements Engine {
             );
         this.networks.set(name, { id: this.nextId("n"), labels, subnet: opts.subnet, ipRange: opts.ipRange, endpoints: new Set() });
     }
-    async networkSubnets(): Promise<Record<string, string[]>> {
-        return Object.fromEntries([...this.networks].map(([name, n]) => [name, n.subnet === undefined ? [] : [n.subnet]]));
+    /** What the engine's host reaches (none unless a test sets it). */
+    hostRoutes: string[] = [];
+    hostSubnets(): string[] {
+        return this.hostRoutes;
+    }
+    async networkSubnets(): Promise<Record<string, NetworkPool[]>> {
+        return Object.fromEntries(
+            [...this.networks].map(([name, n]) => [
+                name,
+                n.subnet === undefined ? [] : [n.ipRange === undefined ? { subnet: n.subnet } : { subnet: n.subnet, ipRange: n.ipRange }],
+            ]),
+        );
     }
     async removeNetwork(name: string): Promise<void> {
         this.calls.push(`removeNetwork ${name}`);
