@@ -31,7 +31,7 @@ import {
 import { ConfigError, ProjectSpec } from "./config";
 import { LoadedProject } from "./environment";
 import { CA_ENV } from "./override";
-import { run } from "./providers/exec";
+import { engine } from "./providers/engine";
 import { duplicateHostnames, portsToRebind, projectRoutes, PublishedPorts } from "./routes";
 
 export interface LoadOptions {
@@ -118,19 +118,7 @@ async function runComposeConfig(specs: ProjectSpec[], reads: ComposeReads[], opt
         "wait",
         `for n in ${specs.map((_, n) => n).join(" ")}; do echo "@@dind-compose-config $n $(cat /tmp/code$n)"; base64 /tmp/out$n | tr -d '\\n'; echo; base64 /tmp/err$n | tr -d '\\n'; echo; done`,
     ].join("\n");
-    const args = [
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--entrypoint",
-        "sh",
-        ...mounts.flatMap((m) => ["--volume", `${m}:${m}:ro`]),
-        opts.composeImage,
-        "-c",
-        script,
-    ];
-    const r = await run("docker", args);
+    const r = await engine().runScript(opts.composeImage, script, mounts);
     if (r.code !== 0) {
         throw new Error(`docker run ${opts.composeImage} for 'docker compose config' failed (exit ${r.code}): ${r.stderr.trim()}`);
     }

@@ -5,20 +5,26 @@ import * as net from "net";
 import { ConfigError, EnvironmentSpec } from "./config";
 import constants from "./constants.json";
 import { StackNames } from "./names";
-import { isUnreachable } from "./providers/engine";
-import { run } from "./providers/exec";
+import { engine, EngineError, isUnreachable } from "./providers/engine";
 
 /** Whether an image is on the engine, pulling it if not; the pull error otherwise. */
 async function imageProblem(image: string): Promise<string | undefined> {
-    const inspect = await run("docker", ["image", "inspect", "--format", "{{.Id}}", image]);
-    if (inspect.code === 0) return undefined;
-    if (isUnreachable(inspect.stderr)) {
-        return `the Docker engine does not answer (${inspect.stderr.trim()}); start it (npm run bootstrap does)`;
+    const e = engine();
+    try {
+        if ((await e.imageId(image)) !== undefined) return undefined;
+    } catch (err) {
+        if (isUnreachable(err)) return `the Docker engine does not answer (${detailOf(err)}); start it (npm run bootstrap does)`;
+        throw err;
     }
-    const pull = await run("docker", ["pull", "--quiet", image]);
-    if (pull.code === 0) return undefined;
-    return `not on the engine and not pullable (${pull.stderr.trim().split("\n").slice(-1)[0]})`;
+    try {
+        await e.pullImage(image);
+        return undefined;
+    } catch (err) {
+        return `not on the engine and not pullable (${detailOf(err).split("\n").slice(-1)[0]})`;
+    }
 }
+
+const detailOf = (err: unknown): string => (err instanceof EngineError ? err.detail : String(err));
 
 /** Whether something other than this stack's own container (the gateway, a project's TCP proxy) listens on the port. */
 async function portProblem(bindAddress: string, port: number, ownContainer: string): Promise<string | undefined> {
@@ -28,8 +34,8 @@ async function portProblem(bindAddress: string, port: number, ownContainer: stri
         srv.listen(port, bindAddress, () => srv.close(() => resolve(true)));
     });
     if (free) return undefined;
-    const ours = await run("docker", ["container", "inspect", "--format", "{{json .HostConfig.PortBindings}}", ownContainer]);
-    if (ours.code === 0 && ours.stdout.includes(`"HostPort":"${port}"`)) return undefined;
+    const ours = await engine().requestedHostPorts(ownContainer);
+    if (Object.values(ours ?? {}).some((ports) => ports.includes(String(port)))) return undefined;
     return `${bindAddress}:${port} is already in use by another program`;
 }
 
@@ -78,9 +84,10 @@ async function resourceProblems(spec: EnvironmentSpec): Promise<string[]> {
         .map((p, i) => ({ p, i }))
         .filter(({ p }) => p.resources.cpus !== undefined || p.resources.memory !== undefined);
     if (capped.length === 0) return [];
-    const info = await run("docker", ["info", "--format", "{{.NCPU}} {{.MemTotal}}"]);
-    const [cpus, memory] = info.stdout.trim().split(/\s+/).map(Number);
-    if (info.code !== 0 || !(cpus > 0) || !(memory > 0)) return [];
+    const { cpus, memory } = await engine()
+        .capacity()
+        .catch(() => ({ cpus: 0, memory: 0 })); // an engine that does not say: its own refusal at create time names the cap
+    if (!(cpus > 0) || !(memory > 0)) return [];
     const gib = (bytes: number) => `${(bytes / 1024 ** 3).toFixed(1)} GiB`;
     return capped.flatMap(({ p, i }) => {
         const key = `dind-compose:projects[${i}].resources`;

@@ -143,8 +143,19 @@ export interface Engine {
     /** The last lines of the container's log (stdout and stderr); "" when there are none. */
     logs(container: string, tail: number): Promise<string>;
 
-    /** The image's ID, undefined when the engine does not have it. */
+    /** The image's ID, undefined when the engine does not have it; throws (isUnreachable) when no engine answers. */
     imageId(image: string): Promise<string | undefined>;
+    /** Pulls the image from its registry; throws with the registry's answer. */
+    pullImage(image: string): Promise<void>;
+    /** Host ports the container's bindings ask for ("80/tcp" -> ["8080"]); undefined when there is no such container. */
+    requestedHostPorts(container: string): Promise<Record<string, string[]> | undefined>;
+    /** CPUs and memory (bytes) the engine has. */
+    capacity(): Promise<{ cpus: number; memory: number }>;
+    /**
+     * Runs `sh -c script` in a throw-away container of `image` with no network and each of
+     * `readOnlyMounts` (engine-side paths) at the same path; never throws for a non-zero exit.
+     */
+    runScript(image: string, script: string, readOnlyMounts: string[]): Promise<RunResult>;
     /** Writes the image (with its name) as an archive to `file`, as `docker save` does. */
     saveImage(image: string, file: string): Promise<void>;
 }
@@ -413,7 +424,25 @@ export class DockerCliEngine implements Engine {
 
     async imageId(image: string): Promise<string | undefined> {
         const r = await this.runner("docker", ["image", "inspect", "--format", "{{.Id}}", image]);
+        if (r.code !== 0 && isUnreachable(r.stderr)) throw new EngineError("docker image inspect", r.code, r.stderr.trim());
         return r.code === 0 ? r.stdout.trim() : undefined;
+    }
+    async pullImage(image: string): Promise<void> {
+        await this.docker(["pull", "--quiet", image]);
+    }
+    async requestedHostPorts(container: string): Promise<Record<string, string[]> | undefined> {
+        const r = await this.runner("docker", ["container", "inspect", "--format", "{{json .HostConfig.PortBindings}}", container]);
+        if (r.code !== 0) return undefined;
+        const bindings = JSON.parse(r.stdout.trim() || "null") as Record<string, { HostPort: string }[] | null> | null;
+        return Object.fromEntries(Object.entries(bindings ?? {}).map(([port, list]) => [port, (list ?? []).map((b) => b.HostPort)]));
+    }
+    async capacity(): Promise<{ cpus: number; memory: number }> {
+        const [cpus, memory] = (await this.docker(["info", "--format", "{{.NCPU}} {{.MemTotal}}"])).trim().split(/\s+/).map(Number);
+        return { cpus, memory };
+    }
+    runScript(image: string, script: string, readOnlyMounts: string[]): Promise<RunResult> {
+        const volumes = readOnlyMounts.flatMap((m) => ["--volume", `${m}:${m}:ro`]);
+        return this.runner("docker", ["run", "--rm", "--network", "none", "--entrypoint", "sh", ...volumes, image, "-c", script]);
     }
     async saveImage(image: string, file: string): Promise<void> {
         await this.docker(["save", "--output", file, image]);

@@ -17,6 +17,7 @@ import {
     type NetworkPool,
     type UploadedFile,
 } from "../../components/providers/engine";
+import { type RunResult } from "../../components/providers/exec";
 
 export interface FakeContainer {
     id: string;
@@ -301,5 +302,35 @@ export class FakeEngine implements Engine {
     async saveImage(image: string, file: string): Promise<void> {
         this.calls.push(`saveImage ${image}`);
         fs.writeFileSync(file, `image ${image}`);
+    }
+    /** Images a registry would give (name -> ID); any other pull fails as Docker Hub's refusal does. */
+    readonly registry = new Map<string, string>();
+    async pullImage(image: string): Promise<void> {
+        this.calls.push(`pullImage ${image}`);
+        const id = this.registry.get(image);
+        if (id === undefined)
+            throw failure(
+                `docker pull --quiet ${image}`,
+                `Error response from daemon: pull access denied for ${image}, repository does not exist`,
+            );
+        this.images.set(image, id);
+    }
+    async requestedHostPorts(container: string): Promise<Record<string, string[]> | undefined> {
+        const c = this.container(container);
+        if (!c) return undefined;
+        const out: Record<string, string[]> = {};
+        for (const p of c.spec.ports) (out[`${p.containerPort}/tcp`] ??= []).push(String(p.hostPort));
+        return out;
+    }
+    /** What `capacity` reports. */
+    machine = { cpus: 2, memory: 8 * 1024 ** 3 };
+    async capacity(): Promise<{ cpus: number; memory: number }> {
+        return this.machine;
+    }
+    /** Answers `runScript` (the fake runs no container): undefined gives exit 0 with no output. */
+    scriptHandler: ((image: string, script: string, mounts: string[]) => Partial<RunResult> | undefined) | undefined;
+    async runScript(image: string, script: string, readOnlyMounts: string[]): Promise<RunResult> {
+        this.calls.push(`runScript ${image}`);
+        return { code: 0, stdout: "", stderr: "", ...this.scriptHandler?.(image, script, readOnlyMounts) };
     }
 }
