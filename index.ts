@@ -115,7 +115,7 @@ async function program() {
 /**
  * Has the engine start the dynamic-provider plugin (a second Node.js process, ~0.5 s to start) now,
  * while the preflight, the compose models and the resource registrations run; otherwise it starts
- * at the first registration, after them (measured: preview 0.4 s faster at 8 projects). Any request
+ * at the first registration, after them, on every command's critical path (BENCHMARKS.md). Any request
  * for the `pulumi-nodejs` package starts the plugin: this invoke names no function, so the plugin
  * answers "unknown function", which is expected and dropped. It comes after the config check, but
  * before the preflight: a run stopped by the preflight or a compose file leaves the default

@@ -2,8 +2,8 @@
 //
 // The Pulumi engine calls Diff one resource after another, and every diff asks
 // the engine whether its object is still there (a plain `pulumi up` recreates
-// what was removed by hand). One `docker inspect` per resource adds up: 42 calls
-// and ~1.5 s of a no-op `up` at 8 projects. So the first read lists and
+// what was removed by hand). One `docker inspect` per resource was most of a
+// no-op `up` (BENCHMARKS.md). So the first read lists and
 // inspects every object labelled by dind-compose in a few parallel calls, and
 // later reads are answered from that snapshot, as long as:
 // - no create, update or delete of this provider process ran since it was
