@@ -605,7 +605,7 @@ async function gatewayBench(st, projects, httpPort) {
 
     // The program's own renderers (compiled by the pulumi runs above), for the keep-alive upstream's route.
     const gatewayConfig = require(path.join(REPO, ".dind-compose", "build", "components", "gatewayConfig.js"));
-    const kaRoute = { project: "bench-ka", hostname: kaHost, upstreamHost: dindName, upstreamPort: 8081 };
+    const kaRoute = { key: "bench-ka", project: "bench-ka", hostname: kaHost, upstreamHost: dindName, upstreamPort: 8081 };
     const kaAddressFile = `${gatewayConfig.GATEWAY_UPSTREAMS_DIR}/bench-ka/address.conf`;
     await must("docker", ["exec", "-i", gw, "sh", "-c", `mkdir -p ${path.dirname(kaAddressFile)} && cat > ${kaAddressFile}`], {
         input: gatewayConfig.upstreamServerLine(dindIp, 8081),
@@ -622,8 +622,8 @@ async function gatewayBench(st, projects, httpPort) {
         `${gatewayConfig.renderUpstream(kaRoute)}${gatewayConfig.renderRoute(kaRoute, "listen 80;")}}\n`,
     );
     // Variant: both routes by name, resolved at request time (no pool), as before.
-    const byName = [{ project: p.name, upstreamHost: dindName, upstreamPort: p.port }, kaRoute].reduce((conf, r) => {
-        const line = `proxy_pass http://${gatewayConfig.upstreamName(r.project)};`;
+    const byName = [{ key: p.name, project: p.name, upstreamHost: dindName, upstreamPort: p.port }, kaRoute].reduce((conf, r) => {
+        const line = `proxy_pass http://${gatewayConfig.upstreamName(r.key)};`;
         if (!conf.includes(line)) throw new Error(`nginx.conf has no "${line}" to derive the by-name variant from`);
         return conf.replace(line, `set $upstream ${r.upstreamHost}:${r.upstreamPort};\n            proxy_pass http://$upstream;`);
     }, asIs);
@@ -952,11 +952,10 @@ async function main() {
                     ? async (st, ps, httpPort) => {
                           say("memory");
                           all.memory = { n, ...(await memory(st, ps)) };
-                          if (DO_GATEWAY)
-                              all.gateway = {
-                                  project: ps.find((x) => x.kind === "project-b").name,
-                                  results: await gatewayBench(st, ps, httpPort),
-                              };
+                          const projectB = ps.find((x) => x.kind === "project-b");
+                          if (DO_GATEWAY && !projectB) say("gateway: skipped (it needs a project-b, so N >= 2)");
+                          if (DO_GATEWAY && projectB)
+                              all.gateway = { project: projectB.name, results: await gatewayBench(st, ps, httpPort) };
                       }
                     : undefined,
             );
