@@ -8,7 +8,7 @@ import { loadProjects } from "./components/loadProjects";
 import { StackNames } from "./components/names";
 import { planNetworks } from "./components/networkPlan";
 import { preflight } from "./components/preflight";
-import { caFiles, prepareUserCa, shareFiles } from "./components/userCa";
+import { caFiles, prepareUserCa } from "./components/userCa";
 
 const config = new pulumi.Config(CONFIG_NAMESPACE);
 const raw: RawConfig = {
@@ -95,7 +95,7 @@ async function program() {
             // A preview that makes the CA knows neither yet; the `up` that follows does.
             keyId: ca.ca?.keyId ?? "(a new CA)",
             cert: ca.ca?.cert ?? "",
-            shareFiles: shareFiles(caFiles(spec.tls.caDir).share, ca.ca?.cert ?? ""),
+            shareFiles: ca.shareFiles,
         },
     });
     return {

@@ -22,6 +22,7 @@ import * as path from "path";
 import * as tls from "tls";
 import { execFileSync } from "child_process";
 import { ConfigError } from "./config";
+import { sha256 } from "./compose/json";
 
 const KEY = "dind-compose:tls.caDir";
 /** Subject of every CA dind-compose makes; a re-issue keeps it, so issued certificates stay valid. */
@@ -327,6 +328,8 @@ export interface PreparedCa {
     ca: UserCa | undefined;
     /** What was done (or, in a preview, would be) for the user to know: a new or re-issued CA. */
     notes: string[];
+    /** The share directory's files, as the dind containers are given them (placeholder digests without a CA). */
+    shareFiles: ShareFile[];
 }
 
 /**
@@ -340,7 +343,7 @@ export function prepareUserCa(dir: string, domain: string, dryRun: boolean): Pre
     ensureWritableDir(dir);
     const f = caFiles(dir);
     const again = "run `npm run trust` to have the system, curl and the browsers trust it";
-    const decide = (): PreparedCa => {
+    const decide = (): Omit<PreparedCa, "shareFiles"> => {
         const existing = readUserCa(dir);
         let record: string[] | undefined;
         try {
@@ -390,12 +393,14 @@ export function prepareUserCa(dir: string, domain: string, dryRun: boolean): Pre
         };
     };
     const prepared = dryRun ? decide() : withLock(dir, decide);
-    if (prepared.ca) {
+    // Once per run: the bundle is the machine's ~150 roots searched for the CA's key.
+    const contents = prepared.ca && shareContents(prepared.ca.cert);
+    if (prepared.ca && contents) {
         // Readable by the user alone, whatever an editor or a copy did to the modes.
         fs.chmodSync(f.key, 0o600);
-        if (!dryRun) writeShare(prepared.ca);
+        if (!dryRun) writeShare(f.share, contents);
     }
-    return prepared;
+    return { ...prepared, shareFiles: shareFiles(f.share, contents) };
 }
 
 /** What the share directory holds for a CA certificate: file name -> content (the CA alone, and the bundle for children). */
@@ -410,21 +415,20 @@ export interface ShareFile {
     sha256: string;
 }
 
-/** The share directory's files for `caCert`; "" (a preview that makes the CA) gives placeholders for digests. */
-export function shareFiles(shareDir: string, caCert: string): ShareFile[] {
-    const contents = caCert ? shareContents(caCert) : { [SHARE_CA]: "", [SHARE_BUNDLE]: "" };
-    return Object.entries(contents).map(([name, content]) => ({
+/** The share directory's files for its `contents`; undefined (a preview that makes the CA) gives placeholders for digests. */
+function shareFiles(shareDir: string, contents: Record<string, string> | undefined): ShareFile[] {
+    return [SHARE_CA, SHARE_BUNDLE].map((name) => ({
         name,
         source: path.join(shareDir, name),
-        sha256: caCert ? crypto.createHash("sha256").update(content).digest("hex") : "(a new CA)",
+        sha256: contents ? sha256(contents[name]) : "(a new CA)",
     }));
 }
 
 /** The share directory: the CA and the bundle for containers (copied into each dind container), rewritten only when they changed. */
-function writeShare(ca: UserCa): void {
-    fs.mkdirSync(ca.shareDir, { recursive: true, mode: 0o755 });
-    for (const [name, content] of Object.entries(shareContents(ca.cert))) {
-        const file = path.join(ca.shareDir, name);
+function writeShare(shareDir: string, contents: Record<string, string>): void {
+    fs.mkdirSync(shareDir, { recursive: true, mode: 0o755 });
+    for (const [name, content] of Object.entries(contents)) {
+        const file = path.join(shareDir, name);
         if (!fs.existsSync(file) || fs.readFileSync(file, "utf8") !== content) writeAtomically(file, content, 0o644);
     }
 }

@@ -7,7 +7,6 @@
 // not available"; see scripts/versions.sh and the README). These resources do
 // the small part of it that dind-compose needs, with real create, read
 // (refresh), diff, update and delete against the real engine.
-import * as crypto from "crypto";
 import * as fs from "fs";
 import * as pulumi from "../pulumiSdk";
 import {
@@ -32,6 +31,7 @@ import {
 } from "./engine";
 import { type InspectedObject, inspectObject, mutating } from "./engineSnapshot";
 import { ReferencedDynamicResource } from "./providerReference";
+import { sha256 } from "../compose/json";
 import { takenSubnets } from "../networkPlan";
 import { addressesIn, type Cidr, formatCidr, freeSubnets, parseCidr } from "../subnets";
 
@@ -300,9 +300,9 @@ async function uploadFiles(name: string, files: UploadedFile[], hostFiles: HostF
 /** A host file's content, refused when it is not what the program saw (the state would name a digest the container does not hold). */
 function readHostFile(f: HostFile): UploadedFile {
     const content = fs.readFileSync(f.source, "utf8");
-    const sha256 = crypto.createHash("sha256").update(content).digest("hex");
-    if (sha256 !== f.sha256)
-        throw new Error(`${f.source} changed while this update ran (sha256 ${sha256}, expected ${f.sha256}): run the command again`);
+    const digest = sha256(content);
+    if (digest !== f.sha256)
+        throw new Error(`${f.source} changed while this update ran (sha256 ${digest}, expected ${f.sha256}): run the command again`);
     return { path: f.path, content };
 }
 
