@@ -408,6 +408,23 @@ export class TestStack {
         }
     }
 
+    /**
+     * After a SIGKILL of the CLI: the file backend writes the checkpoint in place, so a kill during
+     * a write can leave it cut short (`failed to load checkpoint: EOF`). Puts back the copy the
+     * backend keeps beside it (`.json.bak`, the checkpoint before that write), as a user would;
+     * returns whether it had to.
+     */
+    restoreCutCheckpoint(): boolean {
+        const file = path.join(this.backendDir, ".pulumi", "stacks", "dind-compose", `${this.name}.json`);
+        try {
+            JSON.parse(fs.readFileSync(file, "utf8"));
+            return false;
+        } catch {
+            fs.copyFileSync(`${file}.bak`, file);
+            return true;
+        }
+    }
+
     /** The stack's checkpoint (`pulumi stack export`). */
     async exportState(): Promise<{ resources?: { urn: string; type: string; id?: string }[]; pending_operations?: unknown[] }> {
         const r = await this.pulumiOk("stack", "export");

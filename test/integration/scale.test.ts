@@ -166,6 +166,7 @@ describe(`${N} projects in one stack`, () => {
             expect((await running.done).code).toBe(128);
             // The language host and provider plugin outlive the CLI (RELIABILITY.md, fault 6): end them, as a user would.
             killAll(alive(tree));
+            if (stack.restoreCutCheckpoint()) console.log(`[${stack.name}] the kill cut the checkpoint short; put back its .json.bak`);
             await stack.pulumiOk("cancel", "--yes");
             await stack.pulumiOk("up", "--yes", "--skip-preview");
             const dinds = (await docker("ps", "-a", "--filter", `label=dind-compose.stack=${stack.label}`, "--format", "{{.Names}}"))
