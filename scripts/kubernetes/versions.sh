@@ -1,0 +1,23 @@
+# shellcheck shell=bash disable=SC2034 # sourced: the scripts that source it read these
+# Versions of the Kubernetes test-cluster groundwork (scripts/kubernetes/), one place. Sourced.
+# Everything is built from the Go module proxy and Debian packages: no release download
+# and no container registry is reachable on the project's machines.
+
+# The Pulumi Kubernetes provider plugin. The proxy serves a single version of the provider
+# module: the pseudo-version of the commit that tag v4.25.0 names.
+PULUMI_KUBERNETES_VERSION=4.25.0
+PULUMI_KUBERNETES_PROVIDER_MODULE_VERSION=v4.0.0-20260115033456-f47bc2d6f199
+
+# Kubernetes itself (k8s.io/kubernetes; its staging modules k8s.io/* are v0.<minor>.<patch>).
+KUBERNETES_VERSION=1.33.13
+
+# The node image: a Debian trixie rootfs (containerd 1.7.24, runc, the CNI plugins, etcd) plus the
+# binaries above. Bump NODE_ROOTFS_VERSION when the package list or the way it is made changes.
+NODE_ROOTFS_VERSION=2026-1
+NODE_SUITE=trixie
+NODE_PACKAGES=containerd,runc,containernetworking-plugins,etcd-server,iptables,conntrack,ethtool,socat,iproute2,ca-certificates,procps,kmod,util-linux,mount,iputils-ping
+NODE_IMAGE=dind-compose/k8s-node:v$KUBERNETES_VERSION
+# The pause (sandbox) image, gcc -static of build/pause/linux/pause.c of k8s.io/kubernetes
+# (TAG in build/pause/Makefile of v1.33.13).
+PAUSE_VERSION=3.10.1
+PAUSE_IMAGE=dind-compose/k8s-pause:$PAUSE_VERSION
