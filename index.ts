@@ -9,6 +9,10 @@ import { StackNames } from "./components/names";
 import { planNetworks } from "./components/networkPlan";
 import { preflight } from "./components/preflight";
 import { caFiles, prepareUserCa } from "./components/userCa";
+import { engine, engineIsLocal } from "./components/providers/engine";
+import { accessLines } from "./components/transport/access";
+import { chooseFiles } from "./components/transport/files";
+import { treeManifest } from "./components/transport/manifest";
 
 const config = new pulumi.Config(CONFIG_NAMESPACE);
 const raw: RawConfig = {
@@ -27,6 +31,7 @@ const raw: RawConfig = {
     network: config.getObject("network"),
     // DIND_COMPOSE_CA_DIR moves the user CA's default place (as mkcert's CAROOT does); the key wins.
     tls: withLocalDefaults(config.getObject("tls"), { caDir: process.env.DIND_COMPOSE_CA_DIR }),
+    files: config.get("files"),
 };
 
 function withLocalDefaults(configured: unknown, local: Record<string, string | undefined>): unknown {
@@ -71,13 +76,24 @@ async function program() {
     const spec = parseConfig(raw, projectDir, files);
     const names = new StackNames(pulumi.getProject(), pulumi.getStack());
     startProviderPlugin();
-    await preflight(spec, names);
+    const transport = chooseFiles(spec.files, engine().host(), engineIsLocal());
+    pulumi.log.info(transport.reason);
+    if (transport.warning) pulumi.log.warn(transport.warning);
+    await preflight(spec, names, transport.mode);
     const networks = await planNetworks(spec, names);
     const loaded = await loadProjects(spec.projects, {
         composeImage: spec.images.dind,
         cacheDir: path.join(projectDir, ".dind-compose", "cache"),
         domain: spec.domain,
+        copyFiles: transport.mode === "sync",
     });
+    // files: sync: each folder's tree as it is now (what the source volumes are brought to).
+    const sourceTrees =
+        transport.mode === "sync"
+            ? Object.fromEntries(
+                  spec.projects.map((p) => [p.name, Object.fromEntries(loaded[p.name].mountRoots.map((d) => [d, treeManifest(d)]))]),
+              )
+            : undefined;
     const tlsFiles = spec.gateway.tls;
     const userTls = tlsFiles && { cert: fs.readFileSync(tlsFiles.certFile, "utf8"), key: fs.readFileSync(tlsFiles.keyFile, "utf8") };
     // The user CA, checked (and made or re-issued by `up`) before anything is registered.
@@ -97,7 +113,15 @@ async function program() {
             cert: ca.ca?.cert ?? "",
             shareFiles: ca.shareFiles,
         },
+        sourceTrees,
     });
+    const access = accessLines(
+        engine().host(),
+        engineIsLocal(),
+        spec.gateway,
+        spec.projects.flatMap((p) => p.tcp.map((t) => t.hostPort)),
+    );
+    for (const line of access) pulumi.log.info(line);
     return {
         urls: env.urls,
         routes: env.routes,
@@ -109,6 +133,8 @@ async function program() {
         services: env.services,
         gateway: env.gatewayContainer,
         compose: env.compose,
+        files: env.files,
+        access,
     };
 }
 

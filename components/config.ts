@@ -111,8 +111,14 @@ export interface EnvironmentSpec {
     gateway: GatewaySpec;
     images: { dind: string; nginx: string };
     dind: { security: SecurityMode; readyTimeoutSeconds: number };
+    /** dind-compose:files: how the project files reach the daemons (transport/files.ts resolves auto). */
+    files: FilesSetting;
     projects: ProjectSpec[];
 }
+
+/** dind-compose:files: bind-mount the host's folders, sync them into a volume, or pick by where the engine runs. */
+export const FILES_SETTINGS = ["auto", "bind", "sync"] as const;
+export type FilesSetting = (typeof FILES_SETTINGS)[number];
 
 /** What the validator may ask of the file system (injected, so tests need no files). */
 export interface FileChecks {
@@ -133,6 +139,7 @@ export interface RawConfig {
     dind?: unknown;
     network?: unknown;
     tls?: unknown;
+    files?: unknown;
 }
 
 export class ConfigError extends Error {
@@ -298,6 +305,15 @@ export function parseConfig(raw: RawConfig, projectDir: string, files: FileCheck
             `${ns}:tls.caDir ${show(caDirRaw)}: ${caDir} is a file, not a directory; point it at a directory (made if missing), e.g. ${DEFAULTS.tls.caDir}`,
         );
 
+    let filesSetting: FilesSetting = "auto";
+    if (raw.files !== undefined) {
+        if (FILES_SETTINGS.includes(raw.files as FilesSetting)) filesSetting = raw.files as FilesSetting;
+        else
+            p.add(
+                `${ns}:files ${show(raw.files)} is not a way to bring the project files; use auto (the default), bind (the engine sees this machine's folders) or sync (copied into a volume, for an engine on another machine)`,
+            );
+    }
+
     const projects = parseProjects(p, raw.projects, domain, projectDir, files, defaultResources);
     projects.forEach((proj, i) =>
         proj.tcp.forEach((t, j) => {
@@ -308,7 +324,7 @@ export function parseConfig(raw: RawConfig, projectDir: string, files: FileCheck
     );
 
     if (p.list.length > 0) throw new ConfigError(p.list);
-    return { domain, network, tls: { caDir }, gateway, images, dind: { security, readyTimeoutSeconds }, projects };
+    return { domain, network, tls: { caDir }, gateway, images, dind: { security, readyTimeoutSeconds }, files: filesSetting, projects };
 }
 
 function parseNetwork(p: Problems, raw: unknown): NetworkSpec {
@@ -405,7 +421,7 @@ function parseGatewayTls(p: Problems, raw: Record<string, unknown>, projectDir: 
 }
 
 /** The keys under the `dind-compose:` namespace that the program reads. */
-export const NAMESPACE_KEYS = ["projects", "domain", "gateway", "images", "dind", "network", "tls"];
+export const NAMESPACE_KEYS = ["projects", "domain", "gateway", "images", "dind", "network", "tls", "files"];
 
 const PROJECT_KEYS = [
     "name",

@@ -1,9 +1,11 @@
 import * as pulumi from "./pulumiSdk";
 import { ComposeTarget } from "./composeCommand";
 import { ProjectSpec, SecurityMode } from "./config";
-import { PROJECT_LABEL, StackNames } from "./names";
+import { pathKey, PROJECT_LABEL, StackNames } from "./names";
 import { ComposeStack } from "./providers/composeStack";
 import { Container, HostFile, Network, Volume } from "./providers/docker";
+import { SourceSync } from "./providers/sourceSync";
+import type { TreeManifest } from "./transport/manifest";
 import { renderTcpProxyConf } from "./gatewayConfig";
 import { securityArgs } from "./security";
 
@@ -22,8 +24,13 @@ export interface DindProjectArgs {
     image: string;
     security: SecurityMode;
     readyTimeoutSeconds: number;
-    /** Host directories to mount at the same path (the project dir and every path its model leaves it for). */
+    /** Host directories the daemon sees at the same path (the project dir and every path its model leaves it for). */
     mountRoots: string[];
+    /**
+     * files: sync (transport/files.ts): each of mountRoots' trees, by folder; the folders go into
+     * source volumes instead of bind mounts. Undefined: bind-mounted.
+     */
+    sourceTrees: Record<string, TreeManifest> | undefined;
     /**
      * The user CA's share files (userCa.ts), copied into the dind container for the services that
      * are given the CA (override.ts mounts their directory). Copied, not bind-mounted: a new CA or a
@@ -75,6 +82,18 @@ export class DindProject extends pulumi.ComponentResource {
         const data = new Volume(`${name}-data`, { name: names.dataVolume(spec.name), labels }, { parent: this });
         const network = args.network;
 
+        // files: sync: a volume per folder, at the folder's path, filled by the SourceSync below.
+        const sourceVolumes =
+            args.sourceTrees &&
+            args.mountRoots.map(
+                (dir) => new Volume(`${name}-src-${pathKey(dir)}`, { name: names.sourceVolume(spec.name, dir), labels }, { parent: this }),
+            );
+        const folderMounts = args.mountRoots.map((dir, n) =>
+            sourceVolumes
+                ? { type: "volume" as const, source: sourceVolumes[n].name, target: dir }
+                : { type: "bind" as const, source: dir, target: dir },
+        );
+
         const daemonName = names.dind(spec.name);
         const dind = new Container(
             `${name}-dind`,
@@ -92,7 +111,7 @@ export class DindProject extends pulumi.ComponentResource {
                 mounts: [
                     { type: "volume", source: certs.name, target: "/certs" },
                     { type: "volume", source: data.name, target: "/var/lib/docker" },
-                    ...args.mountRoots.map((dir) => ({ type: "bind" as const, source: dir, target: dir })),
+                    ...folderMounts,
                 ],
                 networks: pulumi
                     .all([network.name, args.address])
@@ -109,6 +128,14 @@ export class DindProject extends pulumi.ComponentResource {
             },
             { parent: this },
         );
+
+        const files =
+            args.sourceTrees &&
+            new SourceSync(
+                `${name}-files`,
+                { project: spec.name, daemon: dind.name, daemonId: dind.containerId, dirs: args.sourceTrees },
+                { parent: this, deletedWith: dind },
+            );
 
         const stack = new ComposeStack(
             `${name}-stack`,
@@ -134,7 +161,7 @@ export class DindProject extends pulumi.ComponentResource {
             // removing the container stops its daemon and every child at once, and the children's
             // volumes live in the data volume, which goes as well. The stack's own delete (compose
             // down) still runs when the stack alone is deleted.
-            { parent: this, deletedWith: dind },
+            { parent: this, deletedWith: dind, ...(files ? { dependsOn: [files] } : {}) },
         );
 
         if (spec.tcp.length > 0) {

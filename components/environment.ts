@@ -13,6 +13,7 @@ import { NetworkPlan } from "./networkPlan";
 import { addressesIn, parseCidr } from "./subnets";
 import { Network } from "./providers/docker";
 import type { ShareFile } from "./userCa";
+import type { TreeManifest } from "./transport/manifest";
 
 /** What the program learned from a project's compose files before creating anything. */
 export interface LoadedProject {
@@ -60,6 +61,8 @@ export interface EnvironmentArgs {
     networks: Record<string, NetworkPlan>;
     /** The user CA that signs the gateway's certificate and that the services are given; undefined with userTls. */
     ca: EnvironmentCa | undefined;
+    /** files: sync: project name -> folder -> its tree (DindProjectArgs.sourceTrees); undefined: bind mounts. */
+    sourceTrees: Record<string, Record<string, TreeManifest>> | undefined;
 }
 
 /**
@@ -84,6 +87,8 @@ export class Environment extends pulumi.ComponentResource {
     public readonly httpsUrls: Record<string, string>;
     /** Project name -> how to run compose against its daemon (scripts/compose.js). */
     public readonly compose: pulumi.Output<Record<string, ComposeInvocation>>;
+    /** files: sync: project name -> the dind container and the folders synced into it (scripts/sync.js); {} with bind mounts. */
+    public readonly files: pulumi.Output<Record<string, { daemon: string; dirs: string[] }>>;
 
     constructor(name: string, args: EnvironmentArgs, opts?: pulumi.ComponentResourceOptions) {
         super("dind-compose:index:Environment", name, {}, opts);
@@ -199,6 +204,7 @@ export class Environment extends pulumi.ComponentResource {
                         security: spec.dind.security,
                         readyTimeoutSeconds: spec.dind.readyTimeoutSeconds,
                         mountRoots: loaded[p.name].mountRoots,
+                        sourceTrees: args.sourceTrees?.[p.name],
                         caFiles: ca?.shareFiles.map((f) => ({ path: `${CA_SHARE_MOUNT}/${f.name}`, source: f.source, sha256: f.sha256 })),
                         model: loaded[p.name].model,
                         buildFiles: loaded[p.name].buildFiles,
@@ -237,6 +243,9 @@ export class Environment extends pulumi.ComponentResource {
         this.services = byName(projects.map((p) => p.services));
         this.gatewayContainer = gateway.containerName;
         this.compose = byName(projects.map((p) => p.compose));
+        this.files = args.sourceTrees
+            ? byName(projects.map((p, i) => p.daemon.apply((daemon) => ({ daemon, dirs: loaded[spec.projects[i].name].mountRoots }))))
+            : pulumi.output({} as Record<string, { daemon: string; dirs: string[] }>);
         this.registerOutputs({
             caCertificate: this.caCertificate,
             httpsUrls: this.httpsUrls,

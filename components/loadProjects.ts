@@ -41,6 +41,8 @@ export interface LoadOptions {
     cacheDir: string;
     /** The stack's domain (its bare name is the index page, never a route). */
     domain: string;
+    /** The engine cannot see this machine's folders (files: sync): `docker compose config` gets copies of the files it reads. */
+    copyFiles: boolean;
 }
 
 /** Whether a path is a directory, for mountRoots. */
@@ -91,10 +93,11 @@ type ConfigRun = { json: string } | { rejected: string };
  * Throws when no engine or image can run it (the preflight checks both first).
  */
 async function runComposeConfig(specs: ProjectSpec[], reads: ComposeReads[], opts: LoadOptions): Promise<ConfigRun[]> {
-    const mounts = mountRoots(
-        specs.flatMap((spec, n) => [spec.dir, ...spec.composeFiles, ...reads[n].files]),
-        isDirectory,
-    );
+    const read = specs.flatMap((spec, n) => [spec.dir, ...spec.composeFiles, ...reads[n].files]);
+    // An engine elsewhere cannot see these folders: the files compose reads go into the container instead.
+    const files = opts.copyFiles
+        ? { copies: [...new Set(read)].filter((f) => fs.existsSync(f) && fs.statSync(f).isFile()) }
+        : { mounts: mountRoots(read, isDirectory) };
     const jobs = specs.map((spec, n) => {
         const env = Object.keys(spec.env)
             .sort()
@@ -111,14 +114,14 @@ async function runComposeConfig(specs: ProjectSpec[], reads: ComposeReads[], opt
             "--format",
             "json",
         ].map(shellWord);
-        return `(cd ${shellWord(spec.dir)} && env ${env.join(" ")} ${command.join(" ")} >/tmp/out${n} 2>/tmp/err${n}; echo $? >/tmp/code${n}) &`;
+        return `(mkdir -p ${shellWord(spec.dir)} && cd ${shellWord(spec.dir)} && env ${env.join(" ")} ${command.join(" ")} >/tmp/out${n} 2>/tmp/err${n}; echo $? >/tmp/code${n}) &`;
     });
     const script = [
         ...jobs,
         "wait",
         `for n in ${specs.map((_, n) => n).join(" ")}; do echo "@@dind-compose-config $n $(cat /tmp/code$n)"; base64 /tmp/out$n | tr -d '\\n'; echo; base64 /tmp/err$n | tr -d '\\n'; echo; done`,
     ].join("\n");
-    const r = await engine().runScript(opts.composeImage, script, mounts);
+    const r = await engine().runScript(opts.composeImage, script, files);
     if (r.code !== 0) {
         throw new Error(`docker run ${opts.composeImage} for 'docker compose config' failed (exit ${r.code}): ${r.stderr.trim()}`);
     }

@@ -36,4 +36,13 @@ export class StackNames {
     dataVolume(project: string): string {
         return `${this.prefix}-${project}-data`;
     }
+    /** The volume that holds one of the project's folders (files: sync), named by a digest of its path. */
+    sourceVolume(project: string, dir: string): string {
+        return `${this.prefix}-${project}-src-${pathKey(dir)}`;
+    }
+}
+
+/** A short, stable key for an absolute path (resource and volume names cannot hold it). */
+export function pathKey(dir: string): string {
+    return require("crypto").createHash("sha256").update(dir).digest("hex").slice(0, 10);
 }

@@ -5,7 +5,8 @@ import * as net from "net";
 import { ConfigError, EnvironmentSpec } from "./config";
 import constants from "./constants.json";
 import { StackNames } from "./names";
-import { engine, EngineError, isUnreachable } from "./providers/engine";
+import { engine, EngineError, engineIsLocal, isUnreachable } from "./providers/engine";
+import type { FilesMode } from "./transport/files";
 
 /** Whether an image is on the engine, pulling it if not; the pull error otherwise. */
 async function imageProblem(image: string): Promise<string | undefined> {
@@ -13,7 +14,7 @@ async function imageProblem(image: string): Promise<string | undefined> {
     try {
         if ((await e.imageId(image)) !== undefined) return undefined;
     } catch (err) {
-        if (isUnreachable(err)) return `the Docker engine does not answer (${detailOf(err)}); start it (npm run bootstrap does)`;
+        if (isUnreachable(err)) throw unreachable(err);
         throw err;
     }
     try {
@@ -39,8 +40,27 @@ async function portProblem(bindAddress: string, port: number, ownContainer: stri
     return `${bindAddress}:${port} is already in use by another program`;
 }
 
-export async function preflight(spec: EnvironmentSpec, names: StackNames): Promise<void> {
+/** The engine does not answer: one problem, whatever else would be checked. */
+function unreachable(err: unknown): ConfigError {
+    const host = engine().host();
+    const fix = engineIsLocal()
+        ? "start it (npm run bootstrap does)"
+        : "check that the machine is up and reachable from here (docker version shows the same error), or point DOCKER_HOST or the docker context at another engine";
+    return new ConfigError([`the Docker engine at ${host} does not answer (${detailOf(err).split("\n").slice(-1)[0]}); ${fix}`]);
+}
+
+/** Whether `program` is on this machine's PATH. */
+const onPath = (program: string): boolean =>
+    (process.env.PATH ?? "").split(":").some((dir) => dir !== "" && require("fs").existsSync(`${dir}/${program}`));
+
+/** `files` is how the project files reach the daemons (transport/files.ts). */
+export async function preflight(spec: EnvironmentSpec, names: StackNames, files: FilesMode = "bind"): Promise<void> {
     const problems: string[] = [];
+    if (files === "sync" && !onPath("rsync")) {
+        problems.push(
+            "dind-compose:files sync (or auto with an engine on another machine) needs rsync on this machine to send the project files; install it (apt-get install rsync; npm run bootstrap does)",
+        );
+    }
     const images: [string, string][] = [
         ["dind-compose:images.dind", spec.images.dind],
         ["dind-compose:images.nginx", spec.images.nginx],
@@ -58,14 +78,18 @@ export async function preflight(spec: EnvironmentSpec, names: StackNames): Promi
             );
         }
     }
-    for (const [key, port] of [
-        ["dind-compose:gateway.httpPort", spec.gateway.httpPort],
-        ["dind-compose:gateway.httpsPort", spec.gateway.httpsPort],
-    ] as const) {
+    // The ports of an engine elsewhere are on its machine, not this one: its own refusal names them.
+    const localPorts = engineIsLocal();
+    for (const [key, port] of localPorts
+        ? ([
+              ["dind-compose:gateway.httpPort", spec.gateway.httpPort],
+              ["dind-compose:gateway.httpsPort", spec.gateway.httpsPort],
+          ] as const)
+        : []) {
         const problem = await portProblem(spec.gateway.bindAddress, port, names.gateway());
         if (problem) problems.push(`${key} ${port}: ${problem}; choose a free port (ss -ltn shows the ones in use) or stop that program`);
     }
-    for (const [i, p] of spec.projects.entries()) {
+    for (const [i, p] of localPorts ? spec.projects.entries() : []) {
         for (const [j, t] of p.tcp.entries()) {
             const problem = await portProblem(spec.gateway.bindAddress, t.hostPort, names.tcpProxy(p.name));
             if (problem)

@@ -78,4 +78,16 @@ else
   log "certutil: not installed (npm run trust then prints the commands for the browsers' NSS databases)"
 fi
 
+# --- rsync and inotifywait (dind-compose:files sync, npm run sync -- --watch) --------
+for tool in rsync:rsync inotifywait:inotify-tools; do
+  if command -v "${tool%%:*}" >/dev/null 2>&1; then
+    log "${tool%%:*}: $(command -v "${tool%%:*}")"
+  elif command -v apt-get >/dev/null 2>&1; then
+    apt_install "${tool#*:}"
+    log "${tool%%:*}: $(command -v "${tool%%:*}")"
+  else
+    log "${tool%%:*}: not installed (needed only for an engine on another machine: dind-compose:files sync)"
+  fi
+done
+
 log "ready in $(( $(date +%s) - started )) s"

@@ -34,7 +34,9 @@ BUSYBOX_IMAGE="$(constant images.standIns.busybox)"
 PYTHON_IMAGE="$(constant images.standIns.python)"
 # docker.io 26.1.5 (dockerd, containerd, runc, tini as docker-init), the CLI and
 # the compose v2 plugin, and what the entrypoint uses (openssl, ip, iptables).
-DIND_PACKAGES=docker.io,docker-cli,docker-compose,containerd,runc,tini,openssl,iptables,iproute2,ca-certificates,procps,kmod,pigz,xz-utils
+# rsync receives the project files for dind-compose:files sync; openssh-server lets a test make the
+# image an engine reached over ssh:// (it is not started unless asked).
+DIND_PACKAGES=docker.io,docker-cli,docker-compose,containerd,runc,tini,openssl,iptables,iproute2,ca-certificates,procps,kmod,pigz,xz-utils,rsync,openssh-server
 NGINX_PACKAGES=nginx,libnginx-mod-stream,ca-certificates,busybox-static
 # python3 pulls libpython3.13-stdlib (http.server, json, ...), not only -minimal.
 PYTHON_PACKAGES=python3

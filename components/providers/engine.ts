@@ -11,6 +11,8 @@ import * as os from "os";
 import { commandLine, run, type RunOptions, type RunResult } from "./exec";
 import { tarOf } from "./tar";
 import { formatCidr } from "../subnets";
+import { isLocalEngineHost } from "../transport/files";
+import { parseSyncOutput, rsyncArgs, type SyncReport } from "../transport/rsync";
 
 export type Labels = Record<string, string>;
 export type EngineObjectKind = "container" | "volume" | "network";
@@ -152,10 +154,19 @@ export interface Engine {
     /** CPUs and memory (bytes) the engine has. */
     capacity(): Promise<{ cpus: number; memory: number }>;
     /**
-     * Runs `sh -c script` in a throw-away container of `image` with no network and each of
-     * `readOnlyMounts` (engine-side paths) at the same path; never throws for a non-zero exit.
+     * Runs `sh -c script` in a throw-away container of `image` with no network and the files it
+     * needs at the same paths as here: `mounts`, folders of the engine's machine mounted read-only
+     * (an engine on this machine), or `copies`, files of this machine put into the container first
+     * (an engine elsewhere). Never throws for a non-zero exit.
      */
-    runScript(image: string, script: string, readOnlyMounts: string[]): Promise<RunResult>;
+    runScript(image: string, script: string, files: { mounts?: string[]; copies?: string[] }): Promise<RunResult>;
+    /**
+     * Brings `dir` inside the running container into step with `dir` on this machine (rsync.ts);
+     * `dryRun`: only says what it would send and delete. Throws an EngineError with rsync's message.
+     */
+    syncDirectory(container: string, dir: string, opts?: { dryRun?: boolean }): Promise<SyncReport>;
+    /** Where the engine is: DOCKER_HOST, or the endpoint of the docker context in use. */
+    host(): string;
     /** Writes the image (with its name) as an archive to `file`, as `docker save` does. */
     saveImage(image: string, file: string): Promise<void>;
 }
@@ -309,8 +320,33 @@ export function machineSubnets(): string[] {
     return out;
 }
 
-/** Whether the engine runs on this machine, so that its interfaces and routes are this machine's. */
-export const engineIsLocal = (): boolean => /^(unix:\/\/|npipe:\/\/|$)/.test(process.env.DOCKER_HOST ?? "");
+/**
+ * The docker CLI's engine: DOCKER_HOST, else the endpoint of the context in use (DOCKER_CONTEXT or
+ * the config's currentContext, read from the CLI's own files), else the local socket.
+ */
+export function dockerEngineHost(env: NodeJS.ProcessEnv = process.env): string {
+    if (env.DOCKER_HOST) return env.DOCKER_HOST;
+    const localSocket = "unix:///var/run/docker.sock";
+    const configDir = env.DOCKER_CONFIG ?? `${os.homedir()}/.docker`;
+    let context = env.DOCKER_CONTEXT;
+    try {
+        context ??= (JSON.parse(fs.readFileSync(`${configDir}/config.json`, "utf8")) as { currentContext?: string }).currentContext;
+    } catch {
+        // no config: the default context
+    }
+    if (!context || context === "default") return localSocket;
+    const crypto = require("crypto") as typeof import("crypto");
+    const meta = `${configDir}/contexts/meta/${crypto.createHash("sha256").update(context).digest("hex")}/meta.json`;
+    try {
+        const host = (JSON.parse(fs.readFileSync(meta, "utf8")) as { Endpoints?: { docker?: { Host?: string } } }).Endpoints?.docker?.Host;
+        return host ?? localSocket;
+    } catch {
+        return localSocket; // the CLI itself will name a context it cannot find
+    }
+}
+
+/** Whether the engine runs on this machine, so that its interfaces, routes and folders are this machine's. */
+export const engineIsLocal = (): boolean => isLocalEngineHost(engine().host());
 
 export class DockerCliEngine implements Engine {
     constructor(private readonly runner: Runner = run) {}
@@ -337,7 +373,7 @@ export class DockerCliEngine implements Engine {
 
     hostSubnets(): string[] {
         // This machine's, when the engine is on it; an engine elsewhere is not asked (its host's routes are not in its API).
-        return engineIsLocal() ? machineSubnets() : [];
+        return isLocalEngineHost(this.host()) ? machineSubnets() : [];
     }
     async networkSubnets(): Promise<Record<string, NetworkPool[]>> {
         const ids = (await this.docker(["network", "ls", "--quiet", "--no-trunc"])).split("\n").filter(Boolean);
@@ -440,9 +476,31 @@ export class DockerCliEngine implements Engine {
         const [cpus, memory] = (await this.docker(["info", "--format", "{{.NCPU}} {{.MemTotal}}"])).trim().split(/\s+/).map(Number);
         return { cpus, memory };
     }
-    runScript(image: string, script: string, readOnlyMounts: string[]): Promise<RunResult> {
-        const volumes = readOnlyMounts.flatMap((m) => ["--volume", `${m}:${m}:ro`]);
-        return this.runner("docker", ["run", "--rm", "--network", "none", "--entrypoint", "sh", ...volumes, image, "-c", script]);
+    runScript(image: string, script: string, files: { mounts?: string[]; copies?: string[] }): Promise<RunResult> {
+        const volumes = (files.mounts ?? []).flatMap((m) => ["--volume", `${m}:${m}:ro`]);
+        const copies = files.copies ?? [];
+        if (copies.length === 0) {
+            return this.runner("docker", ["run", "--rm", "--network", "none", "--entrypoint", "sh", ...volumes, image, "-c", script]);
+        }
+        // The files come as a tar archive on stdin, unpacked at their paths before the script runs (on
+        // a line of its own: the script may start jobs with &, whose stdin sh makes /dev/null).
+        const archive = tarOf(copies.map((f) => ({ path: f, content: fs.readFileSync(f, "utf8") })));
+        return this.runner(
+            "docker",
+            ["run", "--rm", "-i", "--network", "none", "--entrypoint", "sh", ...volumes, image, "-c", `tar -x -C / || exit 1\n${script}`],
+            {
+                input: archive,
+            },
+        );
+    }
+    async syncDirectory(container: string, dir: string, opts: { dryRun?: boolean } = {}): Promise<SyncReport> {
+        const args = rsyncArgs(container, dir, ["docker", "exec", "-i"], opts);
+        const r = await this.runner("rsync", args);
+        if (r.code !== 0) throw new EngineError(`rsync ${dir} to ${container}`, r.code, (r.stderr || r.stdout).trim());
+        return parseSyncOutput(r.stdout);
+    }
+    host(): string {
+        return dockerEngineHost();
     }
     async saveImage(image: string, file: string): Promise<void> {
         await this.docker(["save", "--output", file, image]);

@@ -91,7 +91,12 @@ export function killAll(pids: number[]): void {
 }
 
 export async function docker(...args: string[]): Promise<string> {
-    const { stdout } = await execFileAsync("docker", args, { maxBuffer: 64 * 1024 * 1024 });
+    return dockerWith(process.env, ...args);
+}
+
+/** docker with `env`'s engine settings (DOCKER_HOST and its TLS or ssh settings). */
+export async function dockerWith(env: NodeJS.ProcessEnv, ...args: string[]): Promise<string> {
+    const { stdout } = await execFileAsync("docker", args, { maxBuffer: 64 * 1024 * 1024, env });
     return stdout.trim();
 }
 
@@ -225,6 +230,7 @@ export interface StackConfig {
     images?: Record<string, string>;
     network?: Record<string, unknown>;
     tls?: Record<string, unknown>;
+    files?: string;
 }
 
 /** A pulumi command started with TestStack.start. */
@@ -318,6 +324,21 @@ export class TestStack {
             PULUMI_CONFIG_PASSPHRASE: "",
             DIND_COMPOSE_CA_DIR: this.caDir,
         };
+    }
+
+    /** Points every later command of this stack (pulumi, the scripts, its own docker calls) at another engine. */
+    useEngine(env: Record<string, string>): void {
+        Object.assign(this.env, env);
+    }
+
+    /** The environment this stack's commands run with (backend, engine), for a script a test starts itself. */
+    envForScripts(): NodeJS.ProcessEnv {
+        return { ...this.env };
+    }
+
+    /** docker against this stack's engine. */
+    private docker(...args: string[]): Promise<string> {
+        return dockerWith(this.env, ...args);
     }
 
     private get stackFile(): string {
@@ -465,6 +486,7 @@ export class TestStack {
         if (config.images) values["dind-compose:images"] = config.images;
         if (config.network) values["dind-compose:network"] = config.network;
         if (config.tls) values["dind-compose:tls"] = config.tls;
+        if (config.files) values["dind-compose:files"] = config.files;
         fs.writeFileSync(this.stackFile, `${salt}\n${stringify({ config: values })}`);
     }
 
@@ -484,9 +506,9 @@ export class TestStack {
     async leftovers(): Promise<string[]> {
         const filter = `label=${STACK_LABEL}=${this.label}`;
         const [c, v, n] = await Promise.all([
-            docker("ps", "-aq", "--filter", filter),
-            docker("volume", "ls", "-q", "--filter", filter),
-            docker("network", "ls", "-q", "--filter", filter),
+            this.docker("ps", "-aq", "--filter", filter),
+            this.docker("volume", "ls", "-q", "--filter", filter),
+            this.docker("network", "ls", "-q", "--filter", filter),
         ]);
         return [
             ...c.split("\n").map((x) => `container ${x}`),
@@ -508,10 +530,15 @@ export class TestStack {
         await this.pulumi("destroy", "--yes", "--skip-preview");
         await this.pulumi("stack", "rm", "--yes", "--force");
         const filter = `label=${STACK_LABEL}=${this.label}`;
-        const ids = (args: string[]) => docker(...args).then((s) => s.split("\n").filter(Boolean));
-        for (const id of await ids(["ps", "-aq", "--filter", filter])) await docker("rm", "-f", "-v", id);
-        for (const id of await ids(["network", "ls", "-q", "--filter", filter])) await docker("network", "rm", id);
-        for (const id of await ids(["volume", "ls", "-q", "--filter", filter])) await docker("volume", "rm", "-f", id);
+        // An engine that is gone (a remote the test removed) has nothing left to clear.
+        const ids = (args: string[]) =>
+            this.docker(...args).then(
+                (s) => s.split("\n").filter(Boolean),
+                () => [],
+            );
+        for (const id of await ids(["ps", "-aq", "--filter", filter])) await this.docker("rm", "-f", "-v", id);
+        for (const id of await ids(["network", "ls", "-q", "--filter", filter])) await this.docker("network", "rm", id);
+        for (const id of await ids(["volume", "ls", "-q", "--filter", filter])) await this.docker("volume", "rm", "-f", id);
         fs.rmSync(this.stackFile, { force: true });
         fs.rmSync(this.workDir, { recursive: true, force: true });
         // What the program and the scripts wrote for this stack: the gateway CA of states from before the user CA, exported client certificates.

@@ -48,6 +48,7 @@ const spec: EnvironmentSpec = {
     gateway: { bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443, tls: undefined },
     images: { dind: "docker:29-dind", nginx: "nginx:1.29-alpine" },
     dind: { security: "capabilities", readyTimeoutSeconds: 30 },
+    files: "auto",
     projects: ["a", "b"].map((name) => ({
         name,
         dir: `/src/${name}`,
@@ -100,7 +101,16 @@ const loaded: Record<string, LoadedProject> = {
 describe("Environment resource graph", () => {
     let env: EnvironmentClass;
     beforeAll(async () => {
-        env = new Environment("env", { spec, loaded, pulumiProject: "dind-compose", stack: "test", userTls: undefined, ca, networks: {} });
+        env = new Environment("env", {
+            spec,
+            loaded,
+            pulumiProject: "dind-compose",
+            stack: "test",
+            userTls: undefined,
+            ca,
+            networks: {},
+            sourceTrees: undefined,
+        });
         await promiseOf(env.services);
     });
 
@@ -244,12 +254,55 @@ describe("Environment resource graph", () => {
     });
 });
 
+describe("Environment resource graph with files: sync (source volumes instead of bind mounts)", () => {
+    const tree = (digest: string) => ({ digest, files: 3, bytes: 10 });
+    beforeAll(async () => {
+        const env = new Environment("synced", {
+            spec,
+            loaded,
+            pulumiProject: "synced",
+            stack: "test",
+            userTls: undefined,
+            ca,
+            networks: {},
+            sourceTrees: { a: { "/src/a": tree("t1"), "/src/shared": tree("t2") }, b: { "/src/b": tree("t3") } },
+        });
+        await promiseOf(env.services);
+        expect(await promiseOf(env.files)).toEqual({
+            a: { daemon: "synced-test-a-dind", dirs: ["/src/a", "/src/shared"] },
+            b: { daemon: "synced-test-b-dind", dirs: ["/src/b"] },
+        });
+    });
+    const mine = () => registered.filter((r) => r.name.startsWith("synced-"));
+
+    it("mounts a source volume per folder at the folder's own path, and no host folder", () => {
+        const dind = mine().find((r) => r.inputs.name === "synced-test-a-dind") as Registered;
+        const mounts = dind.inputs.mounts as { type: string; source: string; target: string }[];
+        const folders = mounts.filter((m) => m.target.startsWith("/src/"));
+        expect(folders.map((m) => m.type)).toEqual(["volume", "volume"]);
+        expect(folders.map((m) => m.target)).toEqual(["/src/a", "/src/shared"]);
+        expect(folders.map((m) => m.source)).toEqual(folders.map((m) => expect.stringMatching(/^synced-test-a-src-[0-9a-f]{10}$/)));
+        expect(new Set(folders.map((m) => m.source)).size).toBe(2);
+        expect(mounts.some((m) => m.type === "bind")).toBe(false);
+    });
+
+    it("syncs each project's trees into its dind container with one SourceSync", () => {
+        const syncs = mine().filter((r) => r.type.endsWith("files:Sync"));
+        expect(syncs.map((r) => r.name).sort()).toEqual(["synced-a-files", "synced-b-files"]);
+        const a = syncs.find((r) => r.name === "synced-a-files") as Registered;
+        expect(a.inputs.daemon).toBe("synced-test-a-dind");
+        expect(a.inputs.daemonId).toBe("id-synced-test-a-dind");
+        expect(a.inputs.dirs).toEqual({ "/src/a": tree("t1"), "/src/shared": tree("t2") });
+    });
+});
+
 describe("Environment resource graph with a network plan (fresh networks from dind-compose:network.pool)", () => {
     beforeAll(async () => {
         const env = new Environment("planned", {
             spec,
             loaded,
             pulumiProject: "planned",
+            sourceTrees: undefined,
             stack: "test",
             userTls: undefined,
             ca,

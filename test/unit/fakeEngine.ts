@@ -18,6 +18,7 @@ import {
     type UploadedFile,
 } from "../../components/providers/engine";
 import { type RunResult } from "../../components/providers/exec";
+import type { SyncReport } from "../../components/transport/rsync";
 
 export interface FakeContainer {
     id: string;
@@ -328,9 +329,49 @@ export class FakeEngine implements Engine {
         return this.machine;
     }
     /** Answers `runScript` (the fake runs no container): undefined gives exit 0 with no output. */
-    scriptHandler: ((image: string, script: string, mounts: string[]) => Partial<RunResult> | undefined) | undefined;
-    async runScript(image: string, script: string, readOnlyMounts: string[]): Promise<RunResult> {
+    scriptHandler:
+        ((image: string, script: string, files: { mounts?: string[]; copies?: string[] }) => Partial<RunResult> | undefined) | undefined;
+    async runScript(image: string, script: string, files: { mounts?: string[]; copies?: string[] }): Promise<RunResult> {
         this.calls.push(`runScript ${image}`);
-        return { code: 0, stdout: "", stderr: "", ...this.scriptHandler?.(image, script, readOnlyMounts) };
+        return { code: 0, stdout: "", stderr: "", ...this.scriptHandler?.(image, script, files) };
     }
+    /** What `host` reports: a local socket unless a test says otherwise. */
+    engineHost = "unix:///var/run/docker.sock";
+    host(): string {
+        return this.engineHost;
+    }
+    /** Folders synced into each container: container -> dir -> the files in it, as relative path -> content. */
+    synced = new Map<string, Map<string, Record<string, string>>>();
+    /** What each `syncDirectory` call finds in `dir` on this machine (tests set it; default: the real folder). */
+    localTree: (dir: string) => Record<string, string> = (dir) => readTree(dir);
+    async syncDirectory(container: string, dir: string, opts: { dryRun?: boolean } = {}): Promise<SyncReport> {
+        this.calls.push(`sync${opts.dryRun ? " --dry-run" : ""} ${dir} ${container}`);
+        const c = this.containers.get(container);
+        if (!c || !c.running)
+            throw new EngineError(`rsync ${dir} to ${container}`, 255, `Error response from daemon: container ${container} is not running`);
+        const there = this.synced.get(container)?.get(dir) ?? {};
+        const here = this.localTree(dir);
+        const sent = Object.keys(here).filter((f) => there[f] !== here[f]);
+        const deleted = Object.keys(there).filter((f) => !(f in here));
+        if (!opts.dryRun) {
+            if (!this.synced.has(container)) this.synced.set(container, new Map());
+            this.synced.get(container)?.set(dir, { ...here });
+        }
+        return { sent, deleted, bytes: opts.dryRun ? 0 : sent.reduce((n, f) => n + here[f].length, 0) };
+    }
+}
+
+/** Every file under `dir` (relative path -> content); an absent folder is empty. */
+function readTree(dir: string): Record<string, string> {
+    const out: Record<string, string> = {};
+    const walk = (d: string, rel: string): void => {
+        if (!fs.existsSync(d)) return;
+        for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+            const r = rel === "" ? e.name : `${rel}/${e.name}`;
+            if (e.isDirectory()) walk(`${d}/${e.name}`, r);
+            else if (e.isFile()) out[r] = fs.readFileSync(`${d}/${e.name}`, "utf8");
+        }
+    };
+    walk(dir, "");
+    return out;
 }
