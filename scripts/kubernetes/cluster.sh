@@ -40,7 +40,7 @@ if [ -x /usr/local/bin/docker ] && [ "$(command -v docker)" != /usr/local/bin/do
 fi
 
 k() { kubectl --kubeconfig "$KUBECONFIG_FILE" "$@"; }
-node_index() { local i; for i in "${!NODES[@]}"; do [ "${NODES[$i]}" = "$1" ] && echo "$i"; done; }
+node_index() { local i; for i in "${!NODES[@]}"; do if [ "${NODES[$i]}" = "$1" ]; then echo "$i"; fi; done; }
 
 # --- certificates and configuration ------------------------------------------------------------
 pki="$STATE/pki"
@@ -127,6 +127,7 @@ POD_CIDR=10.244.$i.0/24
 CLUSTER_CIDR=$CLUSTER_CIDR
 SERVICE_CIDR=$SERVICE_CIDR
 ROUTES="${routes# }"
+CGROUP_ROOT=/$CLUSTER/$node
 ENV
     # containerd 1.7: no CAP_SYS_RESOURCE in the node container, so the pods' oom_score_adj may not
     # go below containerd's own (restrict_oom_score_adj); the sandbox image is the local pause image.

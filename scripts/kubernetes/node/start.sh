@@ -5,7 +5,7 @@
 # kube-scheduler, then kubelet and kube-proxy, each in a restart loop with its log in
 # /var/log/kubernetes/<name>.log. Not for a real machine: see the sysctl note below.
 set -euo pipefail
-source /etc/kubernetes/node.env # NODE_NAME NODE_IP ROLE POD_CIDR CLUSTER_CIDR SERVICE_CIDR ROUTES
+source /etc/kubernetes/node.env # NODE_NAME NODE_IP ROLE POD_CIDR CLUSTER_CIDR SERVICE_CIDR ROUTES CGROUP_ROOT
 K=/etc/kubernetes
 LOGS=/var/log/kubernetes
 mkdir -p "$LOGS" /var/lib/etcd /var/lib/kubelet /etc/cni/net.d /run/dind-compose
@@ -33,6 +33,23 @@ for kv in vm/overcommit_memory=1 vm/panic_on_oom=0 kernel/panic=10 kernel/panic_
     mount --bind -o ro "$fake" "$f" 2>/dev/null || mount --bind "$fake" "$f"
   fi
 done
+
+# kubelet wants its cgroup root (cgroup v1, cgroupfs driver: one per node, outside the container's
+# own cgroup) to exist in every hierarchy; a new cpuset cgroup starts with no cpus and mems.
+for hierarchy in /sys/fs/cgroup/*/; do
+  [ "$hierarchy" = /sys/fs/cgroup/unified/ ] && continue
+  mkdir -p "$hierarchy${CGROUP_ROOT#/}"
+done
+if [ -d /sys/fs/cgroup/cpuset ]; then
+  dir=/sys/fs/cgroup/cpuset
+  for part in $(tr / ' ' <<<"$CGROUP_ROOT"); do
+    parent="$dir"; dir="$dir/$part"
+    for f in cpuset.cpus cpuset.mems; do
+      [ -n "$(cat "$dir/$f")" ] || cat "$parent/$f" >"$dir/$f"
+    done
+  done
+fi
+[ -s /etc/machine-id ] || tr -d - </proc/sys/kernel/random/uuid >/etc/machine-id
 
 # Namespaced networking settings (this container's netns).
 sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
