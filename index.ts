@@ -120,6 +120,7 @@ async function program() {
         engineIsLocal(),
         spec.gateway,
         spec.projects.flatMap((p) => p.tcp.map((t) => t.hostPort)),
+        spec.domain,
     );
     for (const line of access) pulumi.log.info(line);
     return {

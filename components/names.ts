@@ -1,5 +1,6 @@
 // Names and labels of everything a stack creates on the engine. Pure.
 // Every name carries the stack's prefix, so two stacks on one engine never collide.
+import { createHash } from "crypto";
 
 export const STACK_LABEL = "dind-compose.stack";
 export const PROJECT_LABEL = "dind-compose.project";
@@ -44,5 +45,5 @@ export class StackNames {
 
 /** A short, stable key for an absolute path (resource and volume names cannot hold it). */
 export function pathKey(dir: string): string {
-    return require("crypto").createHash("sha256").update(dir).digest("hex").slice(0, 10);
+    return createHash("sha256").update(dir).digest("hex").slice(0, 10);
 }

@@ -1,6 +1,7 @@
 // Checks on the engine and the host that must pass before any resource is
 // created: images that exist (or can be pulled) and free gateway ports (HTTP and HTTPS).
 // Each failure is a ConfigError naming the key, the value and the fix.
+import * as fs from "fs";
 import * as net from "net";
 import { ConfigError, EnvironmentSpec } from "./config";
 import constants from "./constants.json";
@@ -51,7 +52,7 @@ function unreachable(err: unknown): ConfigError {
 
 /** Whether `program` is on this machine's PATH. */
 const onPath = (program: string): boolean =>
-    (process.env.PATH ?? "").split(":").some((dir) => dir !== "" && require("fs").existsSync(`${dir}/${program}`));
+    (process.env.PATH ?? "").split(":").some((dir) => dir !== "" && fs.existsSync(`${dir}/${program}`));
 
 /** `files` is how the project files reach the daemons (transport/files.ts). */
 export async function preflight(spec: EnvironmentSpec, names: StackNames, files: FilesMode = "bind"): Promise<void> {

@@ -33,7 +33,7 @@ export function remoteEndpoint(engineHost: string): RemoteEndpoint {
  * The printed URLs keep their *.localhost names: through an ssh tunnel they resolve to this
  * machine, where the tunnel listens on the same ports.
  */
-export function accessLines(engineHost: string, local: boolean, gateway: GatewaySpec, tcpHostPorts: number[]): string[] {
+export function accessLines(engineHost: string, local: boolean, gateway: GatewaySpec, tcpHostPorts: number[], domain: string): string[] {
     if (local) return [];
     const e = remoteEndpoint(engineHost);
     const target = gateway.bindAddress === "0.0.0.0" ? "127.0.0.1" : gateway.bindAddress;
@@ -47,7 +47,7 @@ export function accessLines(engineHost: string, local: boolean, gateway: Gateway
     ];
     if (gateway.bindAddress !== "127.0.0.1" && e.scheme !== "other") {
         lines.push(
-            `Or, without a tunnel: ${gateway.bindAddress === "0.0.0.0" ? `any address of ${e.host}` : gateway.bindAddress} on those ports, with the project's name in the Host header (curl --resolve a.<domain>:${gateway.httpPort}:<that address> ...).`,
+            `Or, without a tunnel: ${gateway.bindAddress === "0.0.0.0" ? `any address of ${e.host}` : gateway.bindAddress} on those ports, with the project's name in the Host header (curl --resolve <project>.${domain}:${gateway.httpPort}:<that address> http://<project>.${domain}:${gateway.httpPort}/).`,
         );
     } else if (e.scheme === "tcp") {
         lines.push(

@@ -34,7 +34,7 @@ afterAll(async () => {
 /** Polls the gateway until `check` holds for the page (edits reach the child asynchronously in watch mode). */
 async function eventually(port: number, host: string, urlPath: string, check: (status: number, body: string) => boolean, ms: number) {
     const deadline = Date.now() + ms;
-    let last = "";
+    let last: string;
     for (;;) {
         const r = await httpGet(port, host, urlPath).catch((e: Error) => ({ status: 0, body: e.message }));
         if (check(r.status, r.body)) return Date.now();
@@ -81,7 +81,11 @@ describe("a remote engine over TLS (DOCKER_HOST=tcp://..., files: auto)", () => 
         expect(r.stdout).toMatch(/\[a\] .*project-a: \d+ files sent/);
         const pageA = await httpGet(http(), "a.project.localhost");
         expect(pageA.status).toBe(200);
-        expect(pageA.body).toContain("Hello from project A");
+        expect(pageA.body).toContain('<h1 id="title">Project A</h1>');
+        // Project a's child calls b by its hostname, through the gateway, all on the remote.
+        const fromB = await httpGet(http(), "a.project.localhost", "/cgi-bin/from-b");
+        expect(fromB.status).toBe(200);
+        expect(fromB.body).toContain("Project B");
         const pageB = await httpGet(http(), "b.project.localhost");
         expect(pageB.status).toBe(200);
         const outputs = await stack.outputs();
@@ -95,9 +99,12 @@ describe("a remote engine over TLS (DOCKER_HOST=tcp://..., files: auto)", () => 
 
     it("a file edited here: preview names it, up sends it, the child serves it", async () => {
         fs.writeFileSync(path.join(a, "web", "index.html"), "<h1>edited on this machine</h1>\n");
-        const preview = await stack.pulumiOk("preview", "--diff");
+        // `preview` names the files; `preview --diff` (which shows no info lines) the folder's digest.
+        const preview = await stack.pulumiOk("preview");
         expect(preview.stdout).toMatch(/\[a\] .*project-a: 1 file to send: web\/index\.html/);
-        expect(preview.stdout).toContain("env-a-files");
+        const diff = await stack.pulumiOk("preview", "--diff");
+        expect(diff.stdout).toContain("env-a-files");
+        expect(diff.stdout).toMatch(new RegExp(`~ ${a.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: \\{`));
         const up = await stack.pulumiOk("up", "--yes", "--skip-preview");
         expect(up.stdout).toMatch(/\[a\] .*project-a: 1 file sent/);
         // Only the files changed: compose was not run again for a bind-mounted file.
@@ -112,7 +119,7 @@ describe("a remote engine over TLS (DOCKER_HOST=tcp://..., files: auto)", () => 
         expect((await httpGet(http(), "a.project.localhost", "/gone.html")).status).toBe(200);
         fs.rmSync(path.join(a, "web", "gone.html"));
         const up = await stack.pulumiOk("up", "--yes", "--skip-preview");
-        expect(up.stdout).toMatch(/1 file deleted: web\/gone\.html \(deleted\)/);
+        expect(up.stdout).toMatch(/1 file deleted in [\d.]+ s: web\/gone\.html \(deleted\)/);
         expect((await httpGet(http(), "a.project.localhost", "/gone.html")).status).toBe(404);
     }, 300_000);
 

@@ -155,10 +155,10 @@ describe("treeManifest", () => {
 describe("access to an engine elsewhere", () => {
     const gateway = { bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443, tls: undefined };
     it("nothing to say for an engine on this machine", () => {
-        expect(accessLines("unix:///var/run/docker.sock", true, gateway, [])).toEqual([]);
+        expect(accessLines("unix:///var/run/docker.sock", true, gateway, [], "project.localhost")).toEqual([]);
     });
     it("ssh: the tunnel to run, with the ssh port and user of DOCKER_HOST, the gateway's and the tcp ports", () => {
-        const lines = accessLines("ssh://dev@big.example:2222", false, gateway, [15432]);
+        const lines = accessLines("ssh://dev@big.example:2222", false, gateway, [15432], "project.localhost");
         expect(lines[0]).toBe(
             "The engine (ssh://dev@big.example:2222) is on another machine: the gateway listens there, on 127.0.0.1:8080 and :8443, and the tcp ports on 15432.",
         );
@@ -167,11 +167,12 @@ describe("access to an engine elsewhere", () => {
         );
     });
     it("tcp: a tunnel or a reachable bind address", () => {
-        const lines = accessLines("tcp://10.0.0.5:2376", false, gateway, []);
+        const lines = accessLines("tcp://10.0.0.5:2376", false, gateway, [], "project.localhost");
         expect(lines[1]).toContain("ssh -N -L 127.0.0.1:8080:127.0.0.1:8080 -L 127.0.0.1:8443:127.0.0.1:8443 <user>@10.0.0.5");
         expect(lines[2]).toContain("set dind-compose:gateway.bindAddress to an address of 10.0.0.5");
-        const open = accessLines("tcp://10.0.0.5:2376", false, { ...gateway, bindAddress: "0.0.0.0" }, []);
+        const open = accessLines("tcp://10.0.0.5:2376", false, { ...gateway, bindAddress: "0.0.0.0" }, [], "dev.test");
         expect(open[2]).toContain("any address of 10.0.0.5");
+        expect(open[2]).toContain("curl --resolve <project>.dev.test:8080:<that address> http://<project>.dev.test:8080/");
     });
     it("reads the machine of an endpoint", () => {
         expect(remoteEndpoint("ssh://root@127.0.0.1:2200")).toEqual({ scheme: "ssh", host: "127.0.0.1", user: "root", sshPort: 2200 });
