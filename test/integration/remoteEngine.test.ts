@@ -143,6 +143,9 @@ describe("a remote engine over TLS (DOCKER_HOST=tcp://..., files: auto)", () => 
             fs.writeFileSync(path.join(a, "web", "index.html"), `<h1>watched ${stamp}</h1>\n`);
             const seen = await eventually(http(), "a.project.localhost", "/", (s, body) => body.includes(stamp), 30_000);
             console.log(`[remote] watch: an edit reached the child through the gateway ${seen - written} ms after the write`);
+            // rsync renames the file into place before it exits and the watcher prints what it sent.
+            const said = Date.now() + 10_000;
+            while (!/\[a\] .* web\/index\.html/.test(out) && Date.now() < said) await new Promise((res) => setTimeout(res, 100));
             expect(out).toMatch(/\[a\] .* web\/index\.html/);
         } finally {
             watcher.kill("SIGTERM");
