@@ -60,7 +60,7 @@ function makeProject() {
                     image: constants.images.standIns.busybox,
                     command: ["httpd", "-f", "-p", "80", "-h", "/www"],
                     volumes: ["./web:/www:ro"],
-                    ports: ["80"],
+                    ports: ["8080:80"],
                 },
             },
         }),
