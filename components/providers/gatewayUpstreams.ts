@@ -12,7 +12,7 @@
 // a container replaced by hand). Until then the gateway falls back to the name.
 import * as pulumi from "../pulumiSdk";
 import { stableStringify } from "../compose";
-import { GATEWAY_UPSTREAMS_DIR, upstreamServerLine } from "../gatewayConfig";
+import { GATEWAY_PID_FILE, GATEWAY_UPSTREAMS_DIR, upstreamServerLine } from "../gatewayConfig";
 import { engine, isNotFound, isNotRunning, succeeded, type UploadedFile } from "./engine";
 import { inspectObject, mutating } from "./engineSnapshot";
 import { ReferencedDynamicResource } from "./providerReference";
@@ -70,7 +70,7 @@ async function writeUpstreams(gateway: string, files: UploadedFile[], reloadComm
 
 /** scripts/<name>.sh, on GATEWAY_UPSTREAMS_DIR: write-upstreams (untar stdin there, then run "$@"), read-upstreams, clear-upstreams (remove it, then run "$@"). */
 const upstreamsScript = (name: "write-upstreams" | "read-upstreams" | "clear-upstreams"): string =>
-    shellScript(name, { GATEWAY_UPSTREAMS_DIR });
+    shellScript(name, { GATEWAY_UPSTREAMS_DIR, NGINX_PID_FILE: GATEWAY_PID_FILE });
 
 /** Runs the command in the gateway; undefined when the gateway is gone or stopped (nothing to read or clear). */
 async function inRunningGateway(gateway: string, command: string[]): Promise<string | undefined> {
