@@ -2,10 +2,10 @@
 import * as pulumi from "./components/pulumiSdk";
 import * as fs from "fs";
 import * as path from "path";
-import { CONFIG_NAMESPACE, ConfigError, parseConfig, RawConfig } from "./components/config";
+import { CONFIG_NAMESPACE, ConfigError, type KubernetesEngineSpec, parseConfig, RawConfig } from "./components/config";
 import { Environment } from "./components/environment";
 import { loadProjects } from "./components/loadProjects";
-import { StackNames } from "./components/names";
+import { StackNames, stackLabelValue } from "./components/names";
 import { planNetworks } from "./components/networkPlan";
 import { preflight } from "./components/preflight";
 import { caFiles, prepareUserCa } from "./components/userCa";
@@ -13,6 +13,9 @@ import { engine, engineIsLocal } from "./components/providers/engine";
 import { accessLines } from "./components/transport/access";
 import { chooseFiles } from "./components/transport/files";
 import { treeManifest } from "./components/transport/manifest";
+import { checkCluster, unsupportedOnCluster } from "./components/kubernetes/preflight";
+import { labelValue } from "./components/kubernetes/objects";
+import { run } from "./components/providers/exec";
 
 const config = new pulumi.Config(CONFIG_NAMESPACE);
 const raw: RawConfig = {
@@ -26,13 +29,22 @@ const raw: RawConfig = {
     // built (it exports their names); explicit config always wins.
     images: config.getObject("images") ?? localDefaultImages(),
     // Without dind-compose:dind.security, the mode the bootstrap found to work
-    // on this engine (it probes --privileged); explicit config always wins.
-    dind: withLocalDefaults(config.getObject("dind"), { security: process.env.DIND_COMPOSE_DEFAULT_SECURITY }),
+    // on this engine (it probes --privileged); explicit config always wins. A cluster's
+    // nodes are not that engine: there the default is privileged, as for every dind pod.
+    dind: onCluster()
+        ? config.getObject("dind")
+        : withLocalDefaults(config.getObject("dind"), { security: process.env.DIND_COMPOSE_DEFAULT_SECURITY }),
     network: config.getObject("network"),
     // DIND_COMPOSE_CA_DIR moves the user CA's default place (as mkcert's CAROOT does); the key wins.
     tls: withLocalDefaults(config.getObject("tls"), { caDir: process.env.DIND_COMPOSE_CA_DIR }),
     files: config.get("files"),
+    engine: config.getObject("engine"),
 };
+
+function onCluster(): boolean {
+    const e = config.getObject<{ kind?: unknown }>("engine");
+    return typeof e === "object" && e !== null && e.kind === "kubernetes";
+}
 
 function withLocalDefaults(configured: unknown, local: Record<string, string | undefined>): unknown {
     const defined = Object.fromEntries(Object.entries(local).filter(([, v]) => v !== undefined && v !== ""));
@@ -73,8 +85,9 @@ export = async () => {
 };
 
 async function program() {
-    const spec = parseConfig(raw, projectDir, files);
+    const spec = parseConfig(raw, projectDir, files, pulumi.getStack());
     const names = new StackNames(pulumi.getProject(), pulumi.getStack());
+    if (spec.engine.kind === "kubernetes") return kubernetesProgram(spec, spec.engine);
     startProviderPlugin();
     const transport = chooseFiles(spec.files, engine().host(), engineIsLocal());
     pulumi.log.info(transport.reason);
@@ -133,6 +146,75 @@ async function program() {
         daemonEndpoints: env.daemonEndpoints,
         services: env.services,
         gateway: env.gatewayContainer,
+        compose: env.compose,
+        files: env.files,
+        access,
+    };
+}
+
+/**
+ * The same stack on a cluster (components/kubernetes/): the cluster is asked before anything is
+ * registered; the compose models are read as for an engine elsewhere (copies of the files), and
+ * every folder compose reads is synced into the daemon's claims.
+ */
+async function kubernetesProgram(spec: ReturnType<typeof parseConfig>, engineSpec: KubernetesEngineSpec) {
+    const unsupported = unsupportedOnCluster(spec);
+    if (unsupported.length > 0) throw new ConfigError(unsupported);
+    const kubectl = (args: string[]) => run("kubectl", args);
+    const stackValue = labelValue(stackLabelValue(pulumi.getProject(), pulumi.getStack()));
+    const facts = await checkCluster(engineSpec, stackValue, kubectl);
+    pulumi.log.info(
+        `engine: Kubernetes, context ${engineSpec.context ?? "(current)"}, namespace ${engineSpec.namespace}${facts.namespaceExists ? " (there already: used, not made)" : ""}; project files: synced into volume claims`,
+    );
+    startProviderPlugin();
+    const loaded = await loadProjects(spec.projects, {
+        composeImage: spec.images.dind,
+        cacheDir: path.join(projectDir, ".dind-compose", "cache"),
+        domain: spec.domain,
+        copyFiles: true,
+    });
+    const sourceTrees = Object.fromEntries(
+        spec.projects.map((p) => [p.name, Object.fromEntries(loaded[p.name].mountRoots.map((d) => [d, treeManifest(d)]))]),
+    );
+    const tlsFiles = spec.gateway.tls;
+    const userTls = tlsFiles && { cert: fs.readFileSync(tlsFiles.certFile, "utf8"), key: fs.readFileSync(tlsFiles.keyFile, "utf8") };
+    const ca = userTls ? undefined : prepareUserCa(spec.tls.caDir, spec.domain, pulumi.isDryRun());
+    for (const note of ca?.notes ?? []) pulumi.log.warn(note);
+    // Loaded here, not at the top: the Docker engine's runs need none of it (it loads @pulumi/pulumi's index).
+    const k8s = await import("@pulumi/kubernetes");
+    const { KubernetesEnvironment } = await import("./components/kubernetes/environment");
+    const env = new KubernetesEnvironment(k8s, "env", {
+        spec,
+        loaded,
+        pulumiProject: pulumi.getProject(),
+        stack: pulumi.getStack(),
+        userTls: userTls && { cert: userTls.cert, key: pulumi.secret(userTls.key) },
+        ca: ca && { dir: spec.tls.caDir, keyId: ca.ca?.keyId ?? "(a new CA)", cert: ca.ca?.cert ?? "", shareFiles: ca.shareFiles },
+        sourceTrees,
+        engine: engineSpec,
+        namespaceExists: facts.namespaceExists,
+    });
+    const ctx = engineSpec.context ? ` --context ${engineSpec.context}` : "";
+    const access = env.gatewayService.apply((g) => [
+        `The gateway runs in the cluster: kubectl${ctx} -n ${engineSpec.namespace} port-forward svc/${g.name} ${spec.gateway.httpPort}:80 ${spec.gateway.httpsPort}:443 makes the printed URLs work here.`,
+        ...(g.httpNodePort
+            ? [
+                  `Or on any node, at its address: HTTP on node port ${g.httpNodePort}, HTTPS on ${g.httpsNodePort}, with the project's hostname in the Host header.`,
+              ]
+            : []),
+    ]);
+    access.apply((lines) => lines.forEach((l) => pulumi.log.info(l)));
+    return {
+        urls: env.urls,
+        routes: env.routes,
+        httpsUrls: env.httpsUrls,
+        caCertificate: env.caCertificate,
+        caFile: env.caCertificate && caFiles(spec.tls.caDir).cert,
+        daemons: env.daemons,
+        daemonEndpoints: env.daemonEndpoints,
+        services: env.services,
+        gateway: env.gatewayContainer,
+        gatewayService: env.gatewayService,
         compose: env.compose,
         files: env.files,
         access,

@@ -113,8 +113,26 @@ export interface EnvironmentSpec {
     dind: { security: SecurityMode; readyTimeoutSeconds: number };
     /** dind-compose:files: how the project files reach the daemons (transport/files.ts resolves auto). */
     files: FilesSetting;
+    /** dind-compose:engine: where the daemons run. */
+    engine: EngineSpec;
     projects: ProjectSpec[];
 }
+
+/** dind-compose:engine. */
+export type EngineSpec = { kind: "docker" } | KubernetesEngineSpec;
+export interface KubernetesEngineSpec {
+    kind: "kubernetes";
+    /** The kubeconfig context; undefined: the kubeconfig's current context. */
+    context: string | undefined;
+    /** The namespace everything goes into (made, and owned by the stack, when it does not exist). */
+    namespace: string;
+    /** The storage class of the daemons' volume claims; undefined: the cluster's default. */
+    storageClass: string | undefined;
+    /** How the gateway is reached from outside the cluster: a NodePort Service, and an Ingress with `ingressClass`. */
+    gatewayService: "NodePort" | "ClusterIP" | "LoadBalancer";
+    ingressClass: string | undefined;
+}
+export const ENGINE_KINDS = ["docker", "kubernetes"] as const;
 
 /** dind-compose:files: bind-mount the host's folders, sync them into a volume, or pick by where the engine runs. */
 export const FILES_SETTINGS = ["auto", "bind", "sync"] as const;
@@ -140,6 +158,7 @@ export interface RawConfig {
     network?: unknown;
     tls?: unknown;
     files?: unknown;
+    engine?: unknown;
 }
 
 export class ConfigError extends Error {
@@ -232,8 +251,10 @@ class Problems {
  * @param projectDir the Pulumi project directory: relative project paths are resolved against it.
  * @throws ConfigError listing every problem found.
  */
-export function parseConfig(raw: RawConfig, projectDir: string, files: FileChecks): EnvironmentSpec {
+/** `stack`: the stack's name (the default Kubernetes namespace is named after it). */
+export function parseConfig(raw: RawConfig, projectDir: string, files: FileChecks, stack = "dev"): EnvironmentSpec {
     const p = new Problems();
+    const defaultNamespace = `dind-compose-${stack.toLowerCase().replace(/[^a-z0-9-]/g, "-")}`.slice(0, 63).replace(/-+$/, "");
     const ns = CONFIG_NAMESPACE;
     for (const k of raw.keys ?? []) {
         if (!NAMESPACE_KEYS.includes(k)) {
@@ -314,6 +335,7 @@ export function parseConfig(raw: RawConfig, projectDir: string, files: FileCheck
             );
     }
 
+    const engine = parseEngine(p, raw.engine, defaultNamespace);
     const projects = parseProjects(p, raw.projects, domain, projectDir, files, defaultResources);
     projects.forEach((proj, i) =>
         proj.tcp.forEach((t, j) => {
@@ -324,7 +346,67 @@ export function parseConfig(raw: RawConfig, projectDir: string, files: FileCheck
     );
 
     if (p.list.length > 0) throw new ConfigError(p.list);
-    return { domain, network, tls: { caDir }, gateway, images, dind: { security, readyTimeoutSeconds }, files: filesSetting, projects };
+    return {
+        domain,
+        network,
+        tls: { caDir },
+        gateway,
+        images,
+        dind: { security, readyTimeoutSeconds },
+        files: filesSetting,
+        engine,
+        projects,
+    };
+}
+
+/**
+ * dind-compose:engine: { kind: docker } (the default: DOCKER_HOST or the docker context), or
+ * { kind: kubernetes, context, namespace, storageClass, gatewayService, ingressClass }.
+ * Whether the context, namespace and storage class exist is for the preflight to ask the cluster.
+ */
+function parseEngine(p: Problems, raw: unknown, defaultNamespace: string): EngineSpec {
+    const ns = CONFIG_NAMESPACE;
+    if (raw === undefined) return { kind: "docker" };
+    const e = p.object(`${ns}:engine`, raw);
+    const kind = e.kind ?? "docker";
+    if (!ENGINE_KINDS.includes(kind as (typeof ENGINE_KINDS)[number])) {
+        p.add(`${ns}:engine.kind ${show(kind)} is not an engine; use docker (the default) or kubernetes`);
+        return { kind: "docker" };
+    }
+    if (kind === "docker") {
+        p.unknownKeys(`${ns}:engine`, e, ["kind"]);
+        return { kind: "docker" };
+    }
+    p.unknownKeys(`${ns}:engine`, e, ["kind", "context", "namespace", "storageClass", "gatewayService", "ingressClass"]);
+    const optional = (key: string): string | undefined => {
+        const v = e[key];
+        if (v === undefined) return undefined;
+        if (typeof v === "string" && v !== "") return v;
+        p.add(`${ns}:engine.${key} ${show(v)} is not a name; give a non-empty string or leave it out`);
+        return undefined;
+    };
+    const namespace = p.string(`${ns}:engine.namespace`, e.namespace, defaultNamespace, {
+        re: DNS_LABEL,
+        what: "a Kubernetes namespace name",
+        fix: "use at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit",
+    });
+    const services = ["NodePort", "ClusterIP", "LoadBalancer"] as const;
+    let gatewayService: KubernetesEngineSpec["gatewayService"] = "NodePort";
+    if (e.gatewayService !== undefined) {
+        if (services.includes(e.gatewayService as (typeof services)[number])) gatewayService = e.gatewayService as typeof gatewayService;
+        else
+            p.add(
+                `${ns}:engine.gatewayService ${show(e.gatewayService)} is not a Service type; use NodePort (the default), ClusterIP or LoadBalancer`,
+            );
+    }
+    return {
+        kind: "kubernetes",
+        context: optional("context"),
+        namespace,
+        storageClass: optional("storageClass"),
+        gatewayService,
+        ingressClass: optional("ingressClass"),
+    };
 }
 
 function parseNetwork(p: Problems, raw: unknown): NetworkSpec {
@@ -421,7 +503,7 @@ function parseGatewayTls(p: Problems, raw: Record<string, unknown>, projectDir: 
 }
 
 /** The keys under the `dind-compose:` namespace that the program reads. */
-export const NAMESPACE_KEYS = ["projects", "domain", "gateway", "images", "dind", "network", "tls", "files"];
+export const NAMESPACE_KEYS = ["projects", "domain", "gateway", "images", "dind", "network", "tls", "files", "engine"];
 
 const PROJECT_KEYS = [
     "name",

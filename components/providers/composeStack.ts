@@ -16,6 +16,7 @@ import { ComposeTarget, composeExecContext, composeExecParts, TLS_ENV } from "..
 import { engine, type ExecResult, isNotFound, isNotRunning, isUnreachable, succeeded } from "./engine";
 import { type InspectedObject, inspectObject } from "./engineSnapshot";
 import { progress, sleep } from "./exec";
+import { engineFor, type KubernetesRef } from "./kubectlEngine";
 import { ReferencedDynamicResource } from "./providerReference";
 import { shellScript } from "./shellScripts";
 
@@ -41,6 +42,8 @@ export interface ComposeStackInputs extends ComposeTarget {
      * Absent in states written before it existed: the next `up` applies it.
      */
     restartPolicy?: string;
+    /** The cluster whose pod holds the daemon (kubectlEngine.ts); absent: the Docker engine (every state from before clusters). */
+    engine?: KubernetesRef;
 }
 
 export interface ComposeStackOutputs extends ComposeStackInputs {
@@ -57,14 +60,19 @@ export interface ComposeStackOutputs extends ComposeStackInputs {
     daemonStartedAt?: string;
 }
 
-/** The dind container as the engine sees it; undefined when it is not there or the engine cannot say. */
-function daemonContainer(daemon: string): Promise<InspectedObject | undefined> {
-    return inspectObject("container", daemon).catch(() => undefined);
+/** The dind container as the engine sees it (on a cluster: its pod); undefined when it is not there or the engine cannot say. */
+function daemonContainer(i: Pick<ComposeStackInputs, "daemon" | "engine">): Promise<InspectedObject | undefined> {
+    const found = i.engine
+        ? engineFor(i.engine)
+              .inspect("container", [i.daemon])
+              .then((c) => c[0])
+        : inspectObject("container", i.daemon);
+    return found.catch(() => undefined);
 }
 
 /** When the dind container last started ("" when it is not there or not running). */
-async function daemonStartedAt(daemon: string): Promise<string> {
-    const c = await daemonContainer(daemon);
+async function daemonStartedAt(i: Pick<ComposeStackInputs, "daemon" | "engine">): Promise<string> {
+    const c = await daemonContainer(i);
     return c?.State?.Running ? c.State.StartedAt : "";
 }
 
@@ -94,9 +102,13 @@ function composeCommand(i: ComposeTarget, args: string[]): string[] {
 }
 
 /** Runs `command` in the dind container as compose runs there (composeCommand.ts), the override on stdin. */
-function inComposeContext(i: ComposeTarget, command: string[]): Promise<ExecResult> {
+function inComposeContext(i: ComposeTarget & Pick<ComposeStackInputs, "engine">, command: string[]): Promise<ExecResult> {
     const c = composeExecContext(i);
-    return engine().exec(c.container, command, { workdir: c.workdir, env: c.env, input: i.override !== "" ? i.override : undefined });
+    return engineFor(i.engine).exec(c.container, command, {
+        workdir: c.workdir,
+        env: c.env,
+        input: i.override !== "" ? i.override : undefined,
+    });
 }
 
 async function composeRun(i: ComposeStackInputs, command: string[], what: string): Promise<string> {
@@ -138,7 +150,7 @@ async function waitForDaemon(i: ComposeStackInputs): Promise<Record<string, stri
         const seconds = Math.max(1, Math.ceil((deadline - Date.now()) / 1000));
         const lines: string[] = [];
         let partial = "";
-        const r = await engine().exec(
+        const r = await engineFor(i.engine).exec(
             i.daemon,
             ["sh", "-c", shellScript(POLL_DAEMON_SCRIPT), "poll-daemon", String(seconds), ...i.preloadImages],
             {
@@ -180,7 +192,7 @@ async function waitForDaemon(i: ComposeStackInputs): Promise<Record<string, stri
         await sleep(delay);
         delay = Math.min(delay * 2, 2000);
     }
-    const logs = await engine().logs(i.daemon, 25);
+    const logs = await engineFor(i.engine).logs(i.daemon, 25);
     throw new Error(
         `project ${i.project}: inner daemon in ${i.daemon} did not answer within ${i.readyTimeoutSeconds} s (${attempts} attempts; last error: ${last}).\n` +
             `Last lines of its log:\n${logs.trim()}\n` +
@@ -192,7 +204,7 @@ async function waitForDaemon(i: ComposeStackInputs): Promise<Record<string, stri
 async function outerImageIds(i: ComposeStackInputs): Promise<Record<string, string>> {
     const ids = await Promise.all(
         i.preloadImages.map(async (image) => {
-            const outer = await engine().imageId(image);
+            const outer = await engineFor(i.engine).imageId(image);
             if (outer === undefined) {
                 throw new Error(
                     `project ${i.project}: preloadImages entry ${image} is not on the outer engine; build or pull it there first (docker image ls ${image})`,
@@ -258,7 +270,9 @@ async function preload(i: ComposeStackInputs, outer: Record<string, string>, inn
         if (inner[image] === outer[image]) continue;
         await progress(`[${i.project}] loading image ${image} into the inner daemon`);
         const archive = await imageArchive(image, outer[image]);
-        succeeded(await engine().exec(i.daemon, ["docker", "load", "--quiet"], { input: require("fs").createReadStream(archive) }));
+        succeeded(
+            await engineFor(i.engine).exec(i.daemon, ["docker", "load", "--quiet"], { input: require("fs").createReadStream(archive) }),
+        );
     }
 }
 
@@ -290,7 +304,7 @@ async function up(i: ComposeStackInputs): Promise<ComposeStackOutputs> {
     const runningAfterUp = Object.keys(services)
         .filter((s) => services[s] === "running")
         .sort();
-    return { ...i, services, runningAfterUp, daemonStartedAt: await daemonStartedAt(i.daemon) };
+    return { ...i, services, runningAfterUp, daemonStartedAt: await daemonStartedAt(i) };
 }
 
 /**
@@ -395,7 +409,7 @@ export const composeStackProvider: pulumi.dynamic.ResourceProvider = {
         // their restart policy (restartPolicy; not in states from before it): only when they have
         // not (yet) does the stack need `up`, which waits for the daemon. That check costs one exec.
         if (olds.daemonStartedAt && !d.daemonId) {
-            const now = await daemonStartedAt(news.daemon);
+            const now = await daemonStartedAt(news);
             if (now !== "" && now !== olds.daemonStartedAt && !(olds.restartPolicy && (await allBack(olds)))) {
                 d.daemonStartedAt = { kind: "update", inputDiff: false };
             }
@@ -412,7 +426,7 @@ export const composeStackProvider: pulumi.dynamic.ResourceProvider = {
 
     async read(id: string, props: ComposeStackOutputs) {
         // A missing daemon container means the stack is gone with it; refresh then recreates both.
-        const c = await daemonContainer(props.daemon);
+        const c = await daemonContainer(props);
         if (!c?.Id) return { id: "", props: {} };
         if (!c.State?.Running) return { id, props: { ...props, daemonId: c.Id, services: {} } };
         const services = await servicesOf(props).catch(() => ({}) as Record<string, string>);
@@ -426,7 +440,7 @@ export const composeStackProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     async delete(_id: string, props: ComposeStackOutputs) {
-        if (!(await daemonContainer(props.daemon))?.State?.Running) return; // the daemon and its containers are gone already
+        if (!(await daemonContainer(props))?.State?.Running) return; // the daemon and its containers are gone already
         const r = await inComposeContext(props, composeCommand(props, ["down", "--remove-orphans", "--timeout", "5"]));
         if (r.code !== 0 && !(isNotFound(r, "container") || isNotRunning(r) || isUnreachable(r))) {
             throw new Error(`project ${props.project}: docker compose down failed (exit ${r.code}): ${r.stderr.trim()}`);

@@ -514,6 +514,11 @@ export function engine(): Engine {
     return (current ??= new DockerCliEngine());
 }
 
+/** The engine a test put in place of the docker CLI (setEngine), if any: it stands in for a cluster's too. */
+export function engineInPlace(): Engine | undefined {
+    return current instanceof DockerCliEngine ? undefined : current;
+}
+
 /** Puts `e` in place of the engine (tests); undefined: back to the docker CLI. */
 export function setEngine(e: Engine | undefined): void {
     current = e;

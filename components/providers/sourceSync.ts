@@ -6,7 +6,8 @@
 import * as pulumi from "../pulumiSdk";
 import { type TreeManifest } from "../transport/manifest";
 import { describeSync, receiverLacksRsync, someOf, unreadableFiles } from "../transport/rsync";
-import { engine, EngineError } from "./engine";
+import { EngineError } from "./engine";
+import { engineFor, type KubernetesRef } from "./kubectlEngine";
 import { progress } from "./exec";
 import { ReferencedDynamicResource } from "./providerReference";
 
@@ -18,6 +19,8 @@ export interface SourceSyncInputs {
     daemonId: string;
     /** Each folder on this machine (the same path in the container) -> its tree's digest. */
     dirs: Record<string, TreeManifest>;
+    /** The cluster whose pod holds the daemon; absent: the Docker engine. */
+    engine?: KubernetesRef;
 }
 
 /** The folders whose tree is not what the last sync sent (all, for a new container). */
@@ -55,7 +58,7 @@ async function sync(olds: SourceSyncInputs | undefined, news: SourceSyncInputs):
     for (const dir of changedDirs(olds, news)) {
         const started = Date.now();
         try {
-            const r = await engine().syncDirectory(news.daemon, dir);
+            const r = await engineFor(news.engine).syncDirectory(news.daemon, dir);
             const names = [...r.sent, ...r.deleted.map((d) => `${d} (deleted)`)];
             await progress(
                 `[${news.project}] ${dir}: ${describeSync(r, false)} in ${((Date.now() - started) / 1000).toFixed(1)} s${names.length > 0 ? `: ${someOf(names)}` : ""}`,
@@ -72,7 +75,7 @@ async function sync(olds: SourceSyncInputs | undefined, news: SourceSyncInputs):
  */
 async function tellPending(olds: SourceSyncInputs, news: SourceSyncInputs, dirs: string[]): Promise<void> {
     for (const dir of dirs) {
-        const r = await engine()
+        const r = await engineFor(olds.engine)
             .syncDirectory(olds.daemon, dir, { dryRun: true })
             .catch((e: unknown) => e as Error);
         if (r instanceof Error) {

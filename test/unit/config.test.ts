@@ -389,3 +389,48 @@ describe("parseConfig: every bad input names the key, the value and the fix", ()
         expect(() => parseConfig({ projects: [] }, root, fs)).toThrow(/nothing was created or changed/);
     });
 });
+
+describe("parseConfig: dind-compose:engine", () => {
+    it("is the docker engine when absent", () => {
+        expect(parseConfig({ projects: [a] }, root, fs).engine).toEqual({ kind: "docker" });
+    });
+    it("kubernetes: every default, the namespace named after the stack", () => {
+        expect(parseConfig({ projects: [a], engine: { kind: "kubernetes" } }, root, fs, "Feature_X").engine).toEqual({
+            kind: "kubernetes",
+            context: undefined,
+            namespace: "dind-compose-feature-x",
+            storageClass: undefined,
+            gatewayService: "NodePort",
+            ingressClass: undefined,
+        });
+    });
+    it("kubernetes: the keys given", () => {
+        const raw = {
+            kind: "kubernetes",
+            context: "ci",
+            namespace: "team-a",
+            storageClass: "fast",
+            gatewayService: "ClusterIP",
+            ingressClass: "nginx",
+        };
+        expect(parseConfig({ projects: [a], engine: raw }, root, fs).engine).toEqual({ ...raw });
+    });
+    it("names the key, the value and the fix for bad input", () => {
+        expect(problemsOf({ projects: [a], engine: { kind: "swarm" } })).toEqual([
+            'dind-compose:engine.kind "swarm" is not an engine; use docker (the default) or kubernetes',
+        ]);
+        const problems = problemsOf({
+            projects: [a],
+            engine: { kind: "kubernetes", namespace: "Team_A", context: "", gatewayService: "Ingress", zone: 1 },
+        });
+        expect(problems).toHaveLength(4);
+        expect(problems.join("\n")).toContain("dind-compose:engine.zone");
+        expect(problems.join("\n")).toContain('dind-compose:engine.namespace "Team_A"');
+        expect(problems.join("\n")).toContain("lowercase letters, digits and '-'");
+        expect(problems.join("\n")).toContain('dind-compose:engine.context ""');
+        expect(problems.join("\n")).toContain('dind-compose:engine.gatewayService "Ingress" is not a Service type');
+    });
+    it("docker takes no other key", () => {
+        expect(problemsOf({ projects: [a], engine: { kind: "docker", namespace: "x" } })[0]).toContain("dind-compose:engine.namespace");
+    });
+});

@@ -49,6 +49,7 @@ const spec: EnvironmentSpec = {
     images: { dind: "docker:29-dind", nginx: "nginx:1.29-alpine" },
     dind: { security: "capabilities", readyTimeoutSeconds: 30 },
     files: "auto",
+    engine: { kind: "docker" },
     projects: ["a", "b"].map((name) => ({
         name,
         dir: `/src/${name}`,
