@@ -136,7 +136,8 @@ function throughPulumi() {
         pulumi(stack, env, "stack", "init");
         const salt = fs.readFileSync(stackFile, "utf8").match(/^encryptionsalt: .*$/m)?.[0] ?? "";
         const config = {
-            "dind-compose:projects": [{ name: "big", path: PROJECT }],
+            // No registry here: the inner daemon gets the image from this engine.
+            "dind-compose:projects": [{ name: "big", path: PROJECT, preloadImages: [constants.images.standIns.busybox] }],
             "dind-compose:files": "sync",
             "dind-compose:gateway": { httpPort: 18180, httpsPort: 18543 },
         };
