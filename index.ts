@@ -3,6 +3,7 @@ import * as pulumi from "./components/pulumiSdk";
 import * as fs from "fs";
 import * as path from "path";
 import { CONFIG_NAMESPACE, ConfigError, type KubernetesEngineSpec, parseConfig, RawConfig } from "./components/config";
+import { DockerPlatform } from "./components/docker/platform";
 import { Environment } from "./components/environment";
 import { loadProjects } from "./components/loadProjects";
 import { StackNames, stackLabelValue } from "./components/names";
@@ -112,21 +113,19 @@ async function program() {
     // The user CA, checked (and made or re-issued by `up`) before anything is registered.
     const ca = userTls ? undefined : prepareUserCa(spec.tls.caDir, spec.domain, pulumi.isDryRun());
     for (const note of ca?.notes ?? []) pulumi.log.warn(note);
+    const environmentCa = ca && {
+        dir: spec.tls.caDir,
+        // A preview that makes the CA knows neither yet; the `up` that follows does.
+        keyId: ca.ca?.keyId ?? "(a new CA)",
+        cert: ca.ca?.cert ?? "",
+        shareFiles: ca.shareFiles,
+    };
+    const context = { spec, loaded, pulumiProject: pulumi.getProject(), stack: pulumi.getStack(), ca: environmentCa };
     const env = new Environment("env", {
-        spec,
-        loaded,
-        pulumiProject: pulumi.getProject(),
-        stack: pulumi.getStack(),
+        ...context,
         userTls: userTls && { cert: userTls.cert, key: pulumi.secret(userTls.key) },
-        networks,
-        ca: ca && {
-            dir: spec.tls.caDir,
-            // A preview that makes the CA knows neither yet; the `up` that follows does.
-            keyId: ca.ca?.keyId ?? "(a new CA)",
-            cert: ca.ca?.cert ?? "",
-            shareFiles: ca.shareFiles,
-        },
         sourceTrees,
+        platform: new DockerPlatform(context, networks),
     });
     const access = accessLines(
         engine().host(),
@@ -182,20 +181,24 @@ async function kubernetesProgram(spec: ReturnType<typeof parseConfig>, engineSpe
     for (const note of ca?.notes ?? []) pulumi.log.warn(note);
     // Loaded here, not at the top: the Docker engine's runs need none of it (it loads @pulumi/pulumi's index).
     const k8s = await import("@pulumi/kubernetes");
-    const { KubernetesEnvironment } = await import("./components/kubernetes/environment");
-    const env = new KubernetesEnvironment(k8s, "env", {
-        spec,
-        loaded,
-        pulumiProject: pulumi.getProject(),
-        stack: pulumi.getStack(),
+    const { KubernetesPlatform } = await import("./components/kubernetes/platform");
+    const environmentCa = ca && {
+        dir: spec.tls.caDir,
+        keyId: ca.ca?.keyId ?? "(a new CA)",
+        cert: ca.ca?.cert ?? "",
+        shareFiles: ca.shareFiles,
+    };
+    const context = { spec, loaded, pulumiProject: pulumi.getProject(), stack: pulumi.getStack(), ca: environmentCa };
+    const platform = new KubernetesPlatform(k8s, context, engineSpec, facts.namespaceExists);
+    const env = new Environment("env", {
+        ...context,
         userTls: userTls && { cert: userTls.cert, key: pulumi.secret(userTls.key) },
-        ca: ca && { dir: spec.tls.caDir, keyId: ca.ca?.keyId ?? "(a new CA)", cert: ca.ca?.cert ?? "", shareFiles: ca.shareFiles },
         sourceTrees,
-        engine: engineSpec,
-        namespaceExists: facts.namespaceExists,
+        platform,
     });
+    const gatewayService = platform.gatewayService as NonNullable<typeof platform.gatewayService>;
     const ctx = engineSpec.context ? ` --context ${engineSpec.context}` : "";
-    const access = env.gatewayService.apply((g) => [
+    const access = gatewayService.apply((g) => [
         `The gateway runs in the cluster: kubectl${ctx} -n ${engineSpec.namespace} port-forward svc/${g.name} ${spec.gateway.httpPort}:80 ${spec.gateway.httpsPort}:443 makes the printed URLs work here.`,
         ...(g.httpNodePort
             ? [
@@ -214,7 +217,7 @@ async function kubernetesProgram(spec: ReturnType<typeof parseConfig>, engineSpe
         daemonEndpoints: env.daemonEndpoints,
         services: env.services,
         gateway: env.gatewayContainer,
-        gatewayService: env.gatewayService,
+        gatewayService,
         compose: env.compose,
         files: env.files,
         access,

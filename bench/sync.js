@@ -167,7 +167,7 @@ function main() {
     const s = (x) => `${x.toFixed(2)} s`;
     const ratio = (x) => `${(x / t.tar).toFixed(2)}x`;
     const rows = [
-        ["`tar -c | docker exec -i tar -x` of the whole folder (baseline)", s(t.tar), "1.00x"],
+        ["`tar -c` piped into `docker exec -i <c> tar -x`, the whole folder (baseline)", s(t.tar), "1.00x"],
         ["rsync first sync (into an empty folder)", s(t.first), ratio(t.first)],
         ["rsync re-sync after one file edited", s(t.again), ratio(t.again)],
         ["rsync with nothing to send", s(t.none), ratio(t.none)],

@@ -4,14 +4,11 @@ import { Gateway } from "./gateway";
 import { Route } from "./gatewayConfig";
 import { projectUrl } from "./indexPage";
 import { ComposeInvocation, DindProject } from "./dindProject";
-import { PROJECT_LABEL, StackNames, STACK_LABEL, stackLabelValue } from "./names";
-import { CA_SHARE_MOUNT, extraHostsNeeded, gatewayAliases, renderOverride } from "./override";
+import { renderOverride } from "./override";
+import type { Platform } from "./platform";
 import { GatewayCertificate } from "./providers/certificates";
 import { PortModel } from "./compose";
 import { ProjectRoute } from "./routes";
-import { NetworkPlan } from "./networkPlan";
-import { addressesIn, parseCidr } from "./subnets";
-import { Network } from "./providers/docker";
 import type { ShareFile } from "./userCa";
 import type { TreeManifest } from "./transport/manifest";
 
@@ -57,24 +54,24 @@ export interface EnvironmentArgs {
     stack: string;
     /** The user's certificate and key contents (gateway.certFile/keyFile); undefined: the user CA issues one. */
     userTls: { cert: string; key: pulumi.Input<string> } | undefined;
-    /** Network name -> how it is made and the fixed addresses on it (networkPlan.ts). */
-    networks: Record<string, NetworkPlan>;
     /** The user CA that signs the gateway's certificate and that the services are given; undefined with userTls. */
     ca: EnvironmentCa | undefined;
-    /** files: sync: project name -> folder -> its tree (DindProjectArgs.sourceTrees); undefined: bind mounts. */
+    /** Project name -> folder -> its tree, for the folders synced into the daemons (DindProjectArgs.sourceTrees); undefined: bind mounts. */
     sourceTrees: Record<string, Record<string, TreeManifest>> | undefined;
+    /** Where it runs: the Docker engine's objects or a cluster's (platform.ts). */
+    platform: Platform;
 }
 
 /**
- * The whole environment: one network and one DindProject per compose project,
- * and the nginx gateway joined to every project network.
+ * The whole environment: the gateway and one DindProject per compose project, on the engine the
+ * platform stands for.
  */
 export class Environment extends pulumi.ComponentResource {
     /** Project name -> its URL through the gateway. */
     public readonly urls: Record<string, string>;
     /** Project name -> every route into it: the URL, the service and the inner port (the main route first). */
     public readonly routes: Record<string, { url: string; service: string | null; port: number }[]>;
-    /** Project name -> the name of its dind container. */
+    /** Project name -> the name of its dind container (its pod, on a cluster). */
     public readonly daemons: pulumi.Output<Record<string, string>>;
     /** Project name -> the host endpoint of its inner daemon (only for projects with daemonPort). */
     public readonly daemonEndpoints: pulumi.Output<Record<string, string>>;
@@ -87,57 +84,13 @@ export class Environment extends pulumi.ComponentResource {
     public readonly httpsUrls: Record<string, string>;
     /** Project name -> how to run compose against its daemon (scripts/compose.js). */
     public readonly compose: pulumi.Output<Record<string, ComposeInvocation>>;
-    /** files: sync: project name -> the dind container and the folders synced into it (scripts/sync.js); {} with bind mounts. */
-    public readonly files: pulumi.Output<Record<string, { daemon: string; dirs: string[] }>>;
+    /** Folders synced: project name -> the daemon and the folders synced into it (scripts/sync.js); {} with bind mounts. */
+    public readonly files: pulumi.Output<Record<string, { daemon: string; dirs: string[]; engine?: ComposeInvocation["engine"] }>>;
 
     constructor(name: string, args: EnvironmentArgs, opts?: pulumi.ComponentResourceOptions) {
         super("dind-compose:index:Environment", name, {}, opts);
-        const { spec, loaded } = args;
-        const names = new StackNames(args.pulumiProject, args.stack);
-        const labels = { [STACK_LABEL]: stackLabelValue(args.pulumiProject, args.stack) };
-
-        const plan = (network: string): NetworkPlan => args.networks[network] ?? {};
-        const subnet = (network: string) => plan(network).create ?? {};
-        const gatewayNetwork = new Network(
-            `${name}-gateway-network`,
-            { name: names.gatewayNetwork(), labels, ...subnet(names.gatewayNetwork()) },
-            { parent: this },
-        );
-        // The project networks come after the gateway's own for the sake of `destroy`. Pulumi deletes
-        // in rounds, a resource in the round after everything that depends on it or has it as parent
-        // (its ScheduleDeletes): the volumes, children of the DindProjects, go in the round after
-        // the dind containers, and the gateway container, which depends on the networks, went with
-        // them. With this dependency the networks sit one level deeper, so the gateway container goes
-        // in one round with the dind containers and the networks in the next one with the volumes:
-        // one round of removals less. dockerd creates networks one at a time anyway.
-        const networks: Record<string, Network> = {};
-        for (const p of spec.projects) {
-            networks[p.name] = new Network(
-                `${name}-${p.name}-network`,
-                { name: names.network(p.name), labels: { ...labels, [PROJECT_LABEL]: p.name }, ...subnet(names.network(p.name)) },
-                { parent: this, dependsOn: [gatewayNetwork] },
-            );
-        }
-
-        /**
-         * The fixed addresses on a project network: those of its subnet, for a network made with the
-         * range addressesIn gives (networks made before have none). A network on the engine already
-         * is read from it: its outputs in a state from before subnets lack the keys, which a preview
-         * would show as unknown, and every container on it as replaced. A new one is read from its
-         * outputs: it may get another subnet than planned (createInPool).
-         */
-        const fixedIn = (subnet: string | undefined, ipRange: string | undefined) => {
-            const c = subnet === undefined ? undefined : parseCidr(subnet);
-            const a = c && addressesIn(c);
-            return a && a.ipRange === ipRange ? { dind: a.dind, gateway: a.gateway } : undefined;
-        };
-        const fixed = (project: string) => {
-            const existing = plan(names.network(project)).existing;
-            const n = networks[project];
-            return existing
-                ? pulumi.output(fixedIn(existing.subnet, existing.ipRange))
-                : pulumi.all([n.subnet, n.ipRange]).apply(([s, r]) => fixedIn(s, r));
-        };
+        const { spec, loaded, platform } = args;
+        platform.prepare(this, name);
 
         const routes: Route[] = spec.projects.flatMap((p) =>
             loaded[p.name].routes.map((r) => ({
@@ -145,7 +98,7 @@ export class Environment extends pulumi.ComponentResource {
                 project: p.name,
                 service: r.service,
                 hostname: r.hostname,
-                upstreamHost: names.dind(p.name),
+                upstreamHost: platform.upstreamHost(p.name),
                 upstreamPort: r.port,
             })),
         );
@@ -163,34 +116,22 @@ export class Environment extends pulumi.ComponentResource {
         const hostnames = [spec.domain, ...routedHostnames];
         const gateway = new Gateway(
             `${name}-gateway`,
-            {
-                containerName: names.gateway(),
-                image: spec.images.nginx,
-                labels,
-                domain: spec.domain,
-                spec: spec.gateway,
-                routes,
-                ownNetwork: gatewayNetwork,
-                networks,
-                addresses: Object.fromEntries(spec.projects.map((p) => [p.name, fixed(p.name).apply((a) => a?.gateway)])),
-                aliases: gatewayAliases(hostnames),
-                tls,
-            },
+            { platform, domain: spec.domain, httpPort: spec.gateway.httpPort, routes, hostnames, tls },
             { parent: this },
         );
 
         /**
-         * The project's compose override: extra_hosts only for services that DNS cannot serve (so most
-         * projects do not wait for the gateway's addresses), rebound ports, and the user CA for the
-         * services of a project that trusts it.
+         * The project's compose override: extra_hosts only for services that the engine's DNS cannot
+         * serve (so most projects on the Docker engine do not wait for the gateway's addresses),
+         * rebound ports, and the user CA for the services of a project that trusts it.
          */
         const overrideOf = (p: { name: string; trustCa: boolean }): pulumi.Input<string> => {
-            const needs = extraHostsNeeded({ services: loaded[p.name].services, bridgeServices: loaded[p.name].bridgeServices, hostnames });
+            const needs = platform.extraHosts(loaded[p.name], hostnames);
             const rebind = loaded[p.name].rebindPorts;
             const trust = ca && p.trustCa ? loaded[p.name].caVariables : {};
             return Object.keys(needs).length === 0
                 ? renderOverride({}, "", rebind, trust)
-                : gateway.addresses.apply((a) => renderOverride(needs, a[p.name] ?? "", rebind, trust));
+                : gateway.addressFor(p.name).apply((a) => renderOverride(needs, a ?? "", rebind, trust));
         };
         const projects = spec.projects.map(
             (p) =>
@@ -198,27 +139,16 @@ export class Environment extends pulumi.ComponentResource {
                     `${name}-${p.name}`,
                     {
                         spec: p,
-                        names,
-                        labels,
-                        image: spec.images.dind,
-                        security: spec.dind.security,
+                        loaded: loaded[p.name],
+                        platform,
                         readyTimeoutSeconds: spec.dind.readyTimeoutSeconds,
-                        mountRoots: loaded[p.name].mountRoots,
                         sourceTrees: args.sourceTrees?.[p.name],
-                        caFiles: ca?.shareFiles.map((f) => ({ path: `${CA_SHARE_MOUNT}/${f.name}`, source: f.source, sha256: f.sha256 })),
-                        model: loaded[p.name].model,
-                        buildFiles: loaded[p.name].buildFiles,
-                        sourceFiles: loaded[p.name].sourceFiles,
-                        tcpProxy: { image: spec.images.nginx, bindAddress: spec.gateway.bindAddress },
-                        network: networks[p.name],
-                        address: fixed(p.name).apply((a) => a?.dind),
                         override: overrideOf(p),
                     },
                     { parent: this },
                 ),
         );
-
-        gateway.keepAliveTo(Object.fromEntries(spec.projects.map((p, i) => [p.name, projects[i].daemonId])));
+        platform.finish(Object.fromEntries(spec.projects.map((p, i) => [p.name, projects[i].daemonId])));
 
         const byName = <T>(values: pulumi.Input<T>[]): pulumi.Output<Record<string, T>> =>
             pulumi.all(values).apply((vs) => Object.fromEntries(spec.projects.map((p, i) => [p.name, vs[i] as T])));
@@ -244,7 +174,15 @@ export class Environment extends pulumi.ComponentResource {
         this.gatewayContainer = gateway.containerName;
         this.compose = byName(projects.map((p) => p.compose));
         this.files = args.sourceTrees
-            ? byName(projects.map((p, i) => p.daemon.apply((daemon) => ({ daemon, dirs: loaded[spec.projects[i].name].mountRoots }))))
+            ? byName(
+                  projects.map((p, i) =>
+                      p.compose.apply((c) => ({
+                          daemon: c.daemon,
+                          dirs: loaded[spec.projects[i].name].mountRoots,
+                          ...(c.engine ? { engine: c.engine } : {}),
+                      })),
+                  ),
+              )
             : pulumi.output({} as Record<string, { daemon: string; dirs: string[] }>);
         this.registerOutputs({
             caCertificate: this.caCertificate,

@@ -44,6 +44,12 @@ export const GATEWAY_HTTPS_PORT = 443;
 export const GATEWAY_INDEX_ROOT = "/usr/share/dind-compose";
 /** Where each route's upstream address is written, one directory per route key (see upstreamServerLine). */
 export const GATEWAY_UPSTREAMS_DIR = "/etc/dind-compose/upstreams";
+/** Where the gateway's files are, in its container or pod. */
+export const GATEWAY_NGINX_CONF = "/etc/dind-compose/nginx.conf";
+export const GATEWAY_TLS_DIR = "/etc/dind-compose/tls";
+/** The gateway's command, and what reloads it after its files changed. */
+export const GATEWAY_COMMAND = ["nginx", "-c", GATEWAY_NGINX_CONF, "-g", "daemon off;"];
+export const GATEWAY_RELOAD_COMMAND = ["nginx", "-c", GATEWAY_NGINX_CONF, "-s", "reload"];
 /** Where the gateway's nginx writes its pid (the reload signals it). */
 export const GATEWAY_PID_FILE = "/tmp/nginx.pid";
 /** Idle kept-alive connections each nginx worker holds per route. */

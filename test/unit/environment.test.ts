@@ -4,7 +4,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { EnvironmentSpec } from "../../components/config";
-import type { Environment as EnvironmentClass, LoadedProject } from "../../components/environment";
+import type { Environment as EnvironmentClass, EnvironmentArgs, LoadedProject } from "../../components/environment";
+import type { NetworkPlan } from "../../components/networkPlan";
 
 interface Registered {
     type: string;
@@ -14,6 +15,13 @@ interface Registered {
 const registered: Registered[] = [];
 
 let Environment: typeof EnvironmentClass;
+let DockerPlatform: typeof import("../../components/docker/platform").DockerPlatform;
+
+/** The environment's arguments as before the platform seam: the Docker engine's, with its network plan. */
+function onDocker(a: Omit<EnvironmentArgs, "platform"> & { networks: Record<string, NetworkPlan> }): EnvironmentArgs {
+    const { networks, ...rest } = a;
+    return { ...rest, platform: new DockerPlatform(rest, networks) };
+}
 
 beforeAll(async () => {
     await pulumi.runtime.setMocks(
@@ -37,6 +45,7 @@ beforeAll(async () => {
         "test",
     );
     ({ Environment } = await import("../../components/environment"));
+    ({ DockerPlatform } = await import("../../components/docker/platform"));
 });
 
 const promiseOf = <T>(o: pulumi.Output<T>): Promise<T> => new Promise((resolve) => o.apply(resolve));
@@ -102,16 +111,19 @@ const loaded: Record<string, LoadedProject> = {
 describe("Environment resource graph", () => {
     let env: EnvironmentClass;
     beforeAll(async () => {
-        env = new Environment("env", {
-            spec,
-            loaded,
-            pulumiProject: "dind-compose",
-            stack: "test",
-            userTls: undefined,
-            ca,
-            networks: {},
-            sourceTrees: undefined,
-        });
+        env = new Environment(
+            "env",
+            onDocker({
+                spec,
+                loaded,
+                pulumiProject: "dind-compose",
+                stack: "test",
+                userTls: undefined,
+                ca,
+                networks: {},
+                sourceTrees: undefined,
+            }),
+        );
         await promiseOf(env.services);
     });
 
@@ -258,16 +270,19 @@ describe("Environment resource graph", () => {
 describe("Environment resource graph with files: sync (source volumes instead of bind mounts)", () => {
     const tree = (digest: string) => ({ digest, files: 3, bytes: 10 });
     beforeAll(async () => {
-        const env = new Environment("synced", {
-            spec,
-            loaded,
-            pulumiProject: "synced",
-            stack: "test",
-            userTls: undefined,
-            ca,
-            networks: {},
-            sourceTrees: { a: { "/src/a": tree("t1"), "/src/shared": tree("t2") }, b: { "/src/b": tree("t3") } },
-        });
+        const env = new Environment(
+            "synced",
+            onDocker({
+                spec,
+                loaded,
+                pulumiProject: "synced",
+                stack: "test",
+                userTls: undefined,
+                ca,
+                networks: {},
+                sourceTrees: { a: { "/src/a": tree("t1"), "/src/shared": tree("t2") }, b: { "/src/b": tree("t3") } },
+            }),
+        );
         await promiseOf(env.services);
         expect(await promiseOf(env.files)).toEqual({
             a: { daemon: "synced-test-a-dind", dirs: ["/src/a", "/src/shared"] },
@@ -299,20 +314,23 @@ describe("Environment resource graph with files: sync (source volumes instead of
 
 describe("Environment resource graph with a network plan (fresh networks from dind-compose:network.pool)", () => {
     beforeAll(async () => {
-        const env = new Environment("planned", {
-            spec,
-            loaded,
-            pulumiProject: "planned",
-            sourceTrees: undefined,
-            stack: "test",
-            userTls: undefined,
-            ca,
-            networks: {
-                "planned-test-gateway-net": { create: { subnet: "10.250.0.0/28", ipRange: "10.250.0.8/29", pool: "10.250.0.0/16" } },
-                // The mocks hand the inputs back as outputs: the network's subnet and range are what it was made with, so its fixed addresses follow.
-                "planned-test-a": { create: { subnet: "10.250.0.16/28", ipRange: "10.250.0.24/29", pool: "10.250.0.0/16" } },
-            },
-        });
+        const env = new Environment(
+            "planned",
+            onDocker({
+                spec,
+                loaded,
+                pulumiProject: "planned",
+                sourceTrees: undefined,
+                stack: "test",
+                userTls: undefined,
+                ca,
+                networks: {
+                    "planned-test-gateway-net": { create: { subnet: "10.250.0.0/28", ipRange: "10.250.0.8/29", pool: "10.250.0.0/16" } },
+                    // The mocks hand the inputs back as outputs: the network's subnet and range are what it was made with, so its fixed addresses follow.
+                    "planned-test-a": { create: { subnet: "10.250.0.16/28", ipRange: "10.250.0.24/29", pool: "10.250.0.0/16" } },
+                },
+            }),
+        );
         await promiseOf(env.services);
     });
     const byName = (name: string) => {

@@ -269,7 +269,8 @@ describe("the resource graph on a cluster", () => {
         );
         const share = fs.mkdtempSync(path.join(os.tmpdir(), "k8s-unit-"));
         fs.writeFileSync(path.join(share, "ca.pem"), "CA PEM\n");
-        const { KubernetesEnvironment } = await import("../../components/kubernetes/environment");
+        const { Environment } = await import("../../components/environment");
+        const { KubernetesPlatform } = await import("../../components/kubernetes/platform");
         const project = (name: string) => ({
             name,
             dir: `/src/${name}`,
@@ -295,7 +296,7 @@ describe("the resource graph on a cluster", () => {
             sourceFiles: {},
             caVariables: { web: [] },
         });
-        const env = new KubernetesEnvironment(k8s, "env", {
+        const context = {
             spec: {
                 domain: "project.localhost",
                 gateway: { bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443, tls: undefined },
@@ -308,16 +309,18 @@ describe("the resource graph on a cluster", () => {
             loaded: { a: loadedOf("a", 3000), b: loadedOf("b", 80) },
             pulumiProject: "dind-compose",
             stack: "test",
-            userTls: undefined,
             ca: {
                 dir: "/ca",
                 keyId: "k",
                 cert: "CA PEM",
                 shareFiles: [{ name: "ca.pem", source: path.join(share, "ca.pem"), sha256: "d" }],
             },
+        };
+        const env = new Environment("env", {
+            ...context,
+            userTls: undefined,
             sourceTrees: { a: { "/src/a": { digest: "x", files: 1, bytes: 1 } }, b: { "/src/b": { digest: "y", files: 1, bytes: 1 } } },
-            engine,
-            namespaceExists: false,
+            platform: new KubernetesPlatform(k8s, context, engine, false),
         });
         await new Promise<void>((resolve) => env.services.apply(() => resolve()));
         await new Promise<void>((resolve) => env.compose.apply(() => resolve()));
