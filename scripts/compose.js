@@ -16,22 +16,39 @@ try {
     const tty = Boolean(process.stdin.isTTY);
     // From a terminal, the override goes into a file in the dind container first, so that stdin
     // stays the terminal's (exec -it, logs -f with ^C); otherwise it goes on stdin.
+    const root = path.resolve(__dirname, "..");
+    // On a cluster the daemon is a pod's container: kubectl exec, with the same directory and variables.
+    const { kubectlExecArgs } = c.engine ? requireProgramModule(root, "components/providers/kubectlEngine") : {};
+    const cli = c.engine ? "kubectl" : "docker";
+    const execArgs = (command, o) =>
+        c.engine
+            ? kubectlExecArgs(c.engine, c.daemon, command, o)
+            : ["exec", ...(o.stdin ? ["-i"] : []), ...(o.workdir ? ["--workdir", o.workdir] : []), c.daemon, ...command];
     let overrideFile;
     if (tty && c.override !== "") {
-        const w = spawnSync("docker", ["exec", "-i", c.daemon, "sh", "-c", OVERRIDE_TO_FILE_SCRIPT], {
+        const w = spawnSync(cli, execArgs(["sh", "-c", OVERRIDE_TO_FILE_SCRIPT], { stdin: true }), {
             input: c.override,
             encoding: "utf8",
         });
         if (w.status !== 0) throw new Error(`could not write the override into ${c.daemon}: ${w.stderr.trim()}`);
         overrideFile = w.stdout.trim();
     }
-    const dockerArgs = [...composeExecArgs(target, { tty, overrideFile }), ...args];
     const onStdin = c.override !== "" && overrideFile === undefined;
-    const r = spawnSync("docker", dockerArgs, {
+    let cliArgs;
+    if (c.engine) {
+        const { composeExecParts, composeExecContext } = requireProgramModule(root, "components/composeCommand");
+        const parts = composeExecParts(target, { tty, overrideFile });
+        const where = composeExecContext(target);
+        const command = ["docker", "compose", ...parts.composeFlags, ...parts.overrideFlags, ...args];
+        cliArgs = execArgs(command, { stdin: onStdin, tty: tty && !onStdin, workdir: where.workdir, env: where.env });
+    } else {
+        cliArgs = [...composeExecArgs(target, { tty, overrideFile }), ...args];
+    }
+    const r = spawnSync(cli, cliArgs, {
         stdio: [onStdin ? "pipe" : "inherit", "inherit", "inherit"],
         input: onStdin ? c.override : undefined,
     });
-    if (overrideFile) spawnSync("docker", ["exec", c.daemon, "rm", "-f", overrideFile]);
+    if (overrideFile) spawnSync(cli, execArgs(["rm", "-f", overrideFile], {}));
     process.exit(r.status ?? 1);
 } catch (e) {
     console.error(`npm run compose: ${e.message}`);

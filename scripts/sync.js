@@ -1,7 +1,8 @@
 // `npm run sync -- [-s STACK] <project> [--watch]`: brings a project's source volumes (files: sync,
 // an engine on another machine) into step with its folders here, as `pulumi up` does, without a
 // whole `up`; `--watch` keeps them in step while you edit (inotifywait on the folders, then rsync
-// of what changed, over `docker exec -i` into the project's dind container).
+// of what changed, over `docker exec -i` into the project's dind container, or `kubectl exec -i`
+// into its pod on a cluster).
 const { spawn, spawnSync } = require("child_process");
 const path = require("path");
 const { requireProgramModule } = require("./compile-program");
@@ -10,9 +11,12 @@ const { parseArgs, stackOutputs, projectEntry } = require("./stack-outputs");
 const root = path.resolve(__dirname, "..");
 const { rsyncArgs, parseSyncOutput, describeSync, someOf, unreadableFiles } = requireProgramModule(root, "components/transport/rsync");
 
+/** rsync's remote shell: docker exec into the dind container, or, on a cluster, kubectl exec into its pod (a script, left at exit). */
+let rsh = ["docker", "exec", "-i"];
+
 function syncDir(project, daemon, dir) {
     const started = Date.now();
-    const r = spawnSync("rsync", rsyncArgs(daemon, dir, ["docker", "exec", "-i"]), { encoding: "utf8" });
+    const r = spawnSync("rsync", rsyncArgs(daemon, dir, rsh), { encoding: "utf8" });
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     if (r.error) throw new Error(`cannot run rsync (${r.error.message}); install it (apt-get install rsync; npm run bootstrap does)`);
     if (r.status !== 0) {
@@ -86,7 +90,12 @@ try {
             `project "${project}" of stack "${stack}" has its folders bind-mounted (dind-compose:files is bind here): edits show up by themselves`,
         );
     }
-    const { daemon, dirs } = projectEntry(outputs, "files", project, stack);
+    const { daemon, dirs, engine } = projectEntry(outputs, "files", project, stack);
+    if (engine) {
+        const script = requireProgramModule(root, "components/providers/kubectlEngine").writeKubectlRsh(engine);
+        rsh = [script.file];
+        process.on("exit", () => script.remove());
+    }
     const ok = dirs.map((dir) => syncDir(project, daemon, dir)).every(Boolean);
     if (args.includes("--watch")) watch(project, daemon, dirs);
     else process.exit(ok ? 0 : 1);

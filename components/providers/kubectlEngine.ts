@@ -46,11 +46,28 @@ export function kubectlExecArgs(
     ref: KubernetesRef,
     pod: string,
     command: string[],
-    opts: { stdin: boolean; workdir?: string; env?: string[] },
+    opts: { stdin: boolean; tty?: boolean; workdir?: string; env?: string[] },
 ): string[] {
     const inner = opts.env && opts.env.length > 0 ? ["env", ...opts.env, ...command] : command;
     const wrapped = opts.workdir ? ["sh", "-c", 'cd "$0" && exec "$@"', opts.workdir, ...inner] : inner;
-    return [...kubectlFlags(ref), "exec", ...(opts.stdin ? ["-i"] : []), pod, "-c", ref.container, "--", ...wrapped];
+    const stdin = opts.tty ? ["-it"] : opts.stdin ? ["-i"] : [];
+    return [...kubectlFlags(ref), "exec", ...stdin, pod, "-c", ref.container, "--", ...wrapped];
+}
+
+/**
+ * rsync's remote shell for a pod: rsync runs `<rsh> <pod> rsync --server ...`, and kubectl wants
+ * `exec -i <pod> -c <container> -- <command>`, so a small script in a temporary folder sits between.
+ */
+export function writeKubectlRsh(ref: KubernetesRef): { file: string; remove(): void } {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dind-compose-rsh-"));
+    const file = path.join(dir, "kubectl-rsh");
+    const flags = kubectlFlags(ref)
+        .map((f) => `'${f.replace(/'/g, "'\\''")}'`)
+        .join(" ");
+    fs.writeFileSync(file, `#!/bin/sh\npod="$1"; shift\nexec kubectl ${flags} exec -i "$pod" -c '${ref.container}' -- "$@"\n`, {
+        mode: 0o755,
+    });
+    return { file, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** A pod of `kubectl get pod -o json`, the fields read here. */
@@ -128,21 +145,13 @@ export class KubectlEngine implements Pick<Engine, "exec" | "logs" | "inspect" |
         return this.local.saveImage(image, file);
     }
     async syncDirectory(pod: string, dir: string, opts: { dryRun?: boolean } = {}): Promise<SyncReport> {
-        // rsync runs `<rsh> <pod> rsync --server ...`; kubectl wants `exec <pod> -c <container> -- <command>`.
-        const rsh = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "dind-compose-rsh-")), "kubectl-rsh");
-        fs.writeFileSync(
-            rsh,
-            `#!/bin/sh\npod="$1"; shift\nexec kubectl ${kubectlFlags(this.ref)
-                .map((f) => `'${f}'`)
-                .join(" ")} exec -i "$pod" -c '${this.ref.container}' -- "$@"\n`,
-            { mode: 0o755 },
-        );
+        const rsh = writeKubectlRsh(this.ref);
         try {
-            const r = await this.runner("rsync", rsyncArgs(pod, dir, [rsh], opts));
+            const r = await this.runner("rsync", rsyncArgs(pod, dir, [rsh.file], opts));
             if (r.code !== 0) throw new EngineError(`rsync ${dir} to ${pod}`, r.code, (r.stderr || r.stdout).trim());
             return parseSyncOutput(r.stdout);
         } finally {
-            fs.rmSync(path.dirname(rsh), { recursive: true, force: true });
+            rsh.remove();
         }
     }
     host(): string {
