@@ -70,11 +70,16 @@ export async function checkCluster(engine: KubernetesEngineSpec, stackValue: str
         const can = await kubectl([...flags, "auth", "can-i", "create", "namespaces"]);
         if (can.stdout.trim() !== "yes")
             problems.push(
-                `${ns}:engine.namespace "${engine.namespace}" does not exist, and this user may not create namespaces (kubectl auth can-i create namespaces: ${can.stdout.trim() || lastLine(can.stderr)}); ask for one and name it here`,
+                `${ns}:engine.namespace "${engine.namespace}" does not exist, and this user may not create namespaces (kubectl auth can-i create namespaces: ${can.stdout.trim() || lastLine(can.stderr)}); ask the cluster's admin for one and name it here`,
             );
     } else if (/Forbidden|forbidden/.test(got.stderr)) {
-        // Not allowed to read namespaces: the one named is used as it is.
-        namespaceExists = true;
+        // Not allowed to read namespaces: one given to this user is used as it is, if it may work in it.
+        const work = await kubectl([...flags, "auth", "can-i", "create", "statefulsets.apps"]);
+        if (work.stdout.trim() === "yes") namespaceExists = true;
+        else
+            problems.push(
+                `${ns}:engine.namespace "${engine.namespace}": this user may not create namespaces, nor read them, nor create StatefulSets in "${engine.namespace}" (kubectl auth can-i); ask the cluster's admin for a namespace to use and name it here`,
+            );
     } else {
         problems.push(`${ns}:engine.namespace "${engine.namespace}": kubectl get namespace failed (${lastLine(got.stderr)})`);
     }

@@ -174,10 +174,11 @@ function get(
     urlPath: string,
     timeoutMs: number,
     ca?: string,
+    address = "127.0.0.1",
 ): Promise<HttpResult> {
     const request = scheme === "https" ? https.request : http.request;
     const options = {
-        host: "127.0.0.1",
+        host: address,
         port,
         path: urlPath,
         headers: { Host: hostname },
@@ -199,6 +200,11 @@ function get(
 /** GET through the gateway over HTTP. */
 export function httpGet(port: number, hostname: string, urlPath = "/", timeoutMs = 10_000): Promise<HttpResult> {
     return get("http", port, hostname, urlPath, timeoutMs);
+}
+
+/** GET to `address:port` (a cluster node's address and the gateway's node port) with a Host header. */
+export function httpGetAt(address: string, port: number, hostname: string, urlPath = "/", timeoutMs = 10_000): Promise<HttpResult> {
+    return get("http", port, hostname, urlPath, timeoutMs, undefined, address);
 }
 
 /** GET over HTTPS through the gateway, verifying its certificate against `ca` for `hostname`. */
@@ -231,6 +237,7 @@ export interface StackConfig {
     network?: Record<string, unknown>;
     tls?: Record<string, unknown>;
     files?: string;
+    engine?: Record<string, unknown>;
 }
 
 /** A pulumi command started with TestStack.start. */
@@ -487,6 +494,7 @@ export class TestStack {
         if (config.network) values["dind-compose:network"] = config.network;
         if (config.tls) values["dind-compose:tls"] = config.tls;
         if (config.files) values["dind-compose:files"] = config.files;
+        if (config.engine) values["dind-compose:engine"] = config.engine;
         fs.writeFileSync(this.stackFile, `${salt}\n${stringify({ config: values })}`);
     }
 

@@ -366,3 +366,17 @@ describe("the resource graph on a cluster", () => {
         expect(stackA.inputs.override).toMatch(/extra_hosts:[\s\S]*b\.project\.localhost[=:]10\.96\.0\.\d+/);
     });
 });
+
+describe("a user who may not read namespaces", () => {
+    const forbidden = {
+        [`${flags} get namespace team-a -o json`]: { code: 1, stderr: 'Error from server (Forbidden): namespaces "team-a" is forbidden' },
+    };
+    it("uses the namespace named when it may work in it", async () => {
+        const answers = { ...healthy, ...forbidden, [`${flags} auth can-i create statefulsets.apps`]: { stdout: "yes\n" } };
+        expect(await checkCluster(engine, "dind-compose.dev", fakeKubectl(answers))).toEqual({ namespaceExists: true });
+    });
+    it("is told to ask for one when it may not", async () => {
+        const answers = { ...healthy, ...forbidden, [`${flags} auth can-i create statefulsets.apps`]: { code: 1, stdout: "no\n" } };
+        expect((await problems(answers))[0]).toContain('dind-compose:engine.namespace "team-a": this user may not create namespaces');
+    });
+});
