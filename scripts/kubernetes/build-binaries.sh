@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Kubernetes node and control-plane binaries (kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubelet, kube-proxy) from the Go module k8s.io/kubernetes into
+# kube-scheduler, kubelet, kube-proxy) and the client of the same version (kubectl: cluster.sh uses
+# it, so no kubectl has to be installed on the machine) from the Go module k8s.io/kubernetes into
 # $CACHE_DIR/kubernetes/kubernetes-v<version>/bin. Idempotent: cached binaries are not rebuilt.
 #
 # k8s.io/kubernetes' go.mod points the 31 k8s.io/* staging modules at ./staging/src/...; those
@@ -19,7 +20,7 @@ staging="v0.${version#*.}" # 1.33.13 -> v0.33.13
 minor="${version#*.}"; minor="${minor%%.*}"
 out="$CACHE_DIR/kubernetes/kubernetes-v$version/bin"
 build="$CACHE_DIR/build/kubernetes-v$version"
-binaries=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
+binaries=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
 
 exec 9>"$CACHE_DIR/kubernetes-build-binaries.lock"
 flock 9

@@ -65,7 +65,9 @@ GO
   chmod u+w "$build"/*.json
   log "pulumi-resource-kubernetes v$version: generating schema-embed.json (version $version)"
   (cd "$build" && go_env VERSION="$version" nice -n 19 go run ./gen) || die "generating the embedded schema failed"
-  [ -s "$build/schema-embed.json" ] && [ -s "$build/terraform-mapping-embed.json" ] || die "generate.go wrote no embed files"
+  if [ ! -s "$build/schema-embed.json" ] || [ ! -s "$build/terraform-mapping-embed.json" ]; then
+    die "generate.go wrote no embed files"
+  fi
   log "pulumi-resource-kubernetes v$version: go build"
   (cd "$build" && go_env CGO_ENABLED=0 nice -n 19 go build -trimpath \
     -ldflags "-s -w -X $module/pkg/version.Version=$version" -o "$bin.tmp" .) || die "go build of the provider failed"

@@ -39,7 +39,10 @@ if [ -x /usr/local/bin/docker ] && [ "$(command -v docker)" != /usr/local/bin/do
   export PATH="/usr/local/bin:$PATH"
 fi
 
-k() { kubectl --kubeconfig "$KUBECONFIG_FILE" "$@"; }
+# kubectl of the cluster's version, built by build-binaries.sh (one on PATH if that is not there)
+KUBECTL="$CACHE_DIR/kubernetes/kubernetes-v$KUBERNETES_VERSION/bin/kubectl"
+[ -x "$KUBECTL" ] || KUBECTL=kubectl
+k() { "$KUBECTL" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
 node_index() { local i; for i in "${!NODES[@]}"; do if [ "${NODES[$i]}" = "$1" ]; then echo "$i"; fi; done; }
 
 # --- certificates and configuration ------------------------------------------------------------
@@ -259,8 +262,9 @@ cmd_up() {
     log "cluster $CLUSTER: up (${#NODES[@]} nodes Ready, $(( SECONDS - started )) s), KUBECONFIG=$KUBECONFIG_FILE"
     return
   fi
-  command -v kubectl >/dev/null || die "kubectl is needed"
-  "$here/images.sh"
+  "$here/images.sh" # builds the binaries (kubectl too) first if they are missing
+  KUBECTL="$CACHE_DIR/kubernetes/kubernetes-v$KUBERNETES_VERSION/bin/kubectl"
+  [ -x "$KUBECTL" ] || die "no $KUBECTL (scripts/kubernetes/build-binaries.sh builds it)"
   teardown
   mkdir -p "$CACHE_DIR/kubernetes"
   local prefix; prefix="$(create_network)"
@@ -285,9 +289,9 @@ cleanup_cgroups() { # the kubelets' cgroup roots (/$CLUSTER/<node>) outside the 
 
 teardown() {
   local ids
-  ids="$(ours container -a)"; [ -z "$ids" ] || docker rm -f -v $ids >/dev/null
-  ids="$(ours network)"; [ -z "$ids" ] || docker network rm $ids >/dev/null
-  ids="$(ours volume)"; [ -z "$ids" ] || docker volume rm $ids >/dev/null
+  mapfile -t ids < <(ours container -a); [ ${#ids[@]} = 0 ] || docker rm -f -v "${ids[@]}" >/dev/null
+  mapfile -t ids < <(ours network); [ ${#ids[@]} = 0 ] || docker network rm "${ids[@]}" >/dev/null
+  mapfile -t ids < <(ours volume); [ ${#ids[@]} = 0 ] || docker volume rm "${ids[@]}" >/dev/null
   cleanup_cgroups
   rm -rf "$STATE" "$KUBECONFIG_FILE"
 }

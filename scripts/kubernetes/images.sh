@@ -3,9 +3,11 @@
 #   dind-compose/k8s-pause:<PAUSE_VERSION>  FROM scratch + /pause, `gcc -static` of
 #       build/pause/linux/pause.c from the k8s.io/kubernetes module (Go module cache)
 #   dind-compose/k8s-node:v<KUBERNETES_VERSION>  debootstrap --variant=minbase trixie with
-#       NODE_PACKAGES (containerd, runc, CNI plugins, etcd, iptables, ...) -> a tarball cached in
-#       $CACHE_DIR/rootfs -> docker import (ENV PATH) -> docker build adding the binaries of
-#       build-binaries.sh to /usr/local/bin.
+#       NODE_PACKAGES (containerd, runc, CNI plugins, etcd, iptables, ipset, ...) -> a tarball cached
+#       in $CACHE_DIR/rootfs -> docker import (ENV PATH) -> docker build adding the binaries of
+#       build-binaries.sh and kube-router (build-addons.sh) to /usr/local/bin.
+#   dind-compose/k8s-coredns:v<COREDNS_VERSION>, dind-compose/local-path-provisioner:v<version>
+#       FROM scratch + the binary of build-addons.sh (cluster.sh load-images puts them on the nodes).
 # Each image carries LABEL dind-compose.image-version=<hash of what went into it>; an image
 # whose tag exists with the same label is left alone (a warm run takes about a second).
 # The node's configuration and start script are not in the image: cluster.sh mounts them.
@@ -116,11 +118,36 @@ build_pause() {
   log "image $PAUSE_IMAGE: built ($LABEL_KEY=$version)"
 }
 
+# build_scratch_image TAG NAME: FROM scratch + /NAME of build-addons.sh (ENTRYPOINT ["/NAME"])
+build_scratch_image() {
+  local tag="$1" name="$2" bin
+  bin="$("$here/build-addons.sh" --path "$name")"
+  [ -x "$bin" ] || "$here/build-addons.sh" "$name"
+  local version; version="$( { sha256sum <"$bin"; declare -f build_scratch_image; } | short_hash)"
+  if [ "$(image_label "$tag")" = "$version" ]; then
+    log "image $tag: up to date ($LABEL_KEY=$version)"; return
+  fi
+  local dir; dir="$(mktemp -d)"
+  mkdir -p "$dir/tmp" "$dir/etc"; chmod 1777 "$dir/tmp"
+  cp "$bin" "$dir/$name"
+  printf 'root:x:0:0:root:/:/bin/false\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$dir/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$dir/etc/group"
+  cp /etc/ssl/certs/ca-certificates.crt "$dir/etc/ca-certificates.crt" 2>/dev/null || true
+  local previous; previous="$(docker image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)"
+  tar -C "$dir" --numeric-owner --owner=0 --group=0 -c . |
+    docker import -c "ENTRYPOINT [\"/$name\"]" -c "ENV PATH=/" -c "LABEL $LABEL_KEY=$version" - "$tag" >/dev/null
+  rm -rf "$dir"
+  replace_previous "$tag" "$previous"
+  log "image $tag: built ($LABEL_KEY=$version)"
+}
+
 build_node() {
   local b
   for b in "${BINARIES[@]}"; do
     [ -x "$BIN_DIR/$b" ] || "$here/build-binaries.sh"
   done
+  local kube_router; kube_router="$("$here/build-addons.sh" --path kube-router)"
+  [ -x "$kube_router" ] || "$here/build-addons.sh" kube-router
   local dockerfile
   dockerfile="$(cat <<DOCKERFILE
 ARG BASE
@@ -134,12 +161,12 @@ ENTRYPOINT ["/etc/kubernetes/node-start.sh"]
 DOCKERFILE
 )"
   local version
-  version="$(rootfs_key)-$( { printf '%s\n' "$dockerfile"; cd "$BIN_DIR" && sha256sum "${BINARIES[@]}"; } | short_hash)"
+  version="$(rootfs_key)-$( { printf '%s\n' "$dockerfile"; cd "$BIN_DIR" && sha256sum "${BINARIES[@]}"; sha256sum <"$kube_router"; } | short_hash)"
   if [ "$(image_label "$NODE_IMAGE")" = "$version" ]; then
     log "image $NODE_IMAGE: up to date ($LABEL_KEY=$version)"; return
   fi
   local started=$SECONDS
-  local base="dind-compose/rootfs-k8s-node:$NODE_SUITE-$(rootfs_key)"
+  local base; base="dind-compose/rootfs-k8s-node:$NODE_SUITE-$(rootfs_key)"
   if ! docker image inspect "$base" >/dev/null 2>&1; then
     local tarball; tarball="$(node_rootfs)"
     log "docker import $tarball -> $base"
@@ -152,6 +179,7 @@ DOCKERFILE
   local context="$CACHE_DIR/build/k8s-node-image"
   rm -rf "$context" && mkdir -p "$context/bin"
   for b in "${BINARIES[@]}"; do ln "$BIN_DIR/$b" "$context/bin/$b" 2>/dev/null || cp "$BIN_DIR/$b" "$context/bin/$b"; done
+  cp "$kube_router" "$context/bin/kube-router"
   printf '%s\n' "$dockerfile" >"$context/Dockerfile"
   local previous; previous="$(docker image inspect --format '{{.Id}}' "$NODE_IMAGE" 2>/dev/null || true)"
   log "image $NODE_IMAGE: docker build FROM $base"
@@ -169,4 +197,6 @@ flock 9
 started=$SECONDS
 build_pause
 build_node
+build_scratch_image "$COREDNS_IMAGE" coredns
+build_scratch_image "$LOCAL_PATH_PROVISIONER_IMAGE" local-path-provisioner
 log "kubernetes images ready in $(( SECONDS - started )) s"

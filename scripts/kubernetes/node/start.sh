@@ -5,6 +5,7 @@
 # kube-scheduler, then kubelet and kube-proxy, each in a restart loop with its log in
 # /var/log/kubernetes/<name>.log. Not for a real machine: see the sysctl note below.
 set -euo pipefail
+# shellcheck source=/dev/null # written by cluster.sh
 source /etc/kubernetes/node.env # NODE_NAME NODE_IP ROLE POD_CIDR CLUSTER_CIDR SERVICE_CIDR ROUTES CGROUP_ROOT
 K=/etc/kubernetes
 LOGS=/var/log/kubernetes
@@ -100,7 +101,7 @@ wait_for() { # wait_for SECONDS COMMAND...
 supervise containerd containerd --config "$K/containerd.toml"
 wait_for 60 test -S /run/containerd/containerd.sock
 for image in "$K"/images/*.tar; do # images cluster.sh put there (the pause image)
-  [ -e "$image" ] && ctr -n k8s.io images import "$image" >/dev/null 2>&1 || true
+  if [ -e "$image" ]; then ctr -n k8s.io images import "$image" >/dev/null 2>&1 || true; fi
 done
 
 if [ "$ROLE" = control-plane ]; then
