@@ -10,6 +10,8 @@
 # route on each node to the other nodes' pod CIDRs via their addresses; kube-proxy in iptables mode.
 # Certificates: openssl, one CA, a client certificate per component and per kubelet.
 # No registry: images pods use are imported into every node's containerd (load-images).
+# Add-ons (setup_addons, manifests/): CoreDNS at 10.96.0.10, the local-path StorageClass (default), and
+# NetworkPolicy enforcement by kube-router's firewall on each node (node/start.sh; RBAC in manifests/).
 # Everything created carries the label dind-compose.test-cluster=1.
 #
 # Usage: scripts/kubernetes/cluster.sh up                 idempotent; waits until all nodes are Ready
@@ -100,6 +102,7 @@ make_state() { # make_state PREFIX (e.g. 10.213.0): the CA, certificates and eac
   cert controller-manager "/CN=system:kube-controller-manager"
   cert scheduler "/CN=system:kube-scheduler"
   cert kube-proxy "/CN=system:kube-proxy"
+  cert kube-router "/CN=system:kube-router"
   kubeconfig "$KUBECONFIG_FILE" "https://127.0.0.1:$API_PORT" admin kubernetes-admin
   docker save "$PAUSE_IMAGE" -o "$STATE/pause.tar"
 
@@ -115,6 +118,7 @@ make_state() { # make_state PREFIX (e.g. 10.213.0): the CA, certificates and eac
     cp "$pki/ca.crt" "$dir/pki/"
     kubeconfig "$dir/kubelet.conf" "https://$cp_ip:6443" "node-$node" "system:node:$node"
     kubeconfig "$dir/kube-proxy.conf" "https://$cp_ip:6443" kube-proxy system:kube-proxy
+    kubeconfig "$dir/kube-router.conf" "https://$cp_ip:6443" kube-router system:kube-router
     if [ "$role" = control-plane ]; then
       cp "$pki"/{ca.key,sa.key,sa.pub,apiserver.crt,apiserver.key,apiserver-kubelet-client.crt,apiserver-kubelet-client.key} "$dir/pki/"
       kubeconfig "$dir/controller-manager.conf" https://127.0.0.1:6443 controller-manager system:kube-controller-manager
@@ -259,6 +263,7 @@ cmd_up() {
   exec 8>"$CACHE_DIR/kubernetes-cluster.lock"; flock 8
   if all_running; then
     wait_ready
+    setup_addons
     log "cluster $CLUSTER: up (${#NODES[@]} nodes Ready, $(( SECONDS - started )) s), KUBECONFIG=$KUBECONFIG_FILE"
     return
   fi
@@ -277,7 +282,25 @@ cmd_up() {
   log "cluster $CLUSTER: up in $(( SECONDS - started )) s, KUBECONFIG=$KUBECONFIG_FILE (context $CLUSTER), apiserver https://127.0.0.1:$API_PORT"
 }
 
-setup_addons() { :; }
+# setup_addons: the add-ons' images imported into every node, manifests/*.yaml applied, CoreDNS and the
+# provisioner rolled out. Skipped while the manifests and the images are those of the last run.
+setup_addons() {
+  local busybox images key
+  busybox="$(constant images.standIns.busybox)" # the provisioner's helper pods
+  docker image inspect "$busybox" >/dev/null 2>&1 || DIND_COMPOSE_IMAGES=busybox "$here/../images.sh"
+  images=("$COREDNS_IMAGE" "$LOCAL_PATH_PROVISIONER_IMAGE" "$busybox")
+  key="$( { cat "$here"/manifests/*.yaml; docker image inspect -f '{{.Id}}' "${images[@]}"; } | sha256sum | cut -c1-16)"
+  if [ "$(cat "$STATE/addons.key" 2>/dev/null)" = "$key" ]; then return; fi
+  local started=$SECONDS
+  cmd_load_images "${images[@]}"
+  k apply -f "$here/manifests/" >/dev/null
+  k -n kube-system rollout status deploy/coredns --timeout=120s >/dev/null ||
+    die "CoreDNS did not start (kubectl -n kube-system describe pod -l k8s-app=kube-dns)"
+  k -n local-path-storage rollout status deploy/local-path-provisioner --timeout=120s >/dev/null ||
+    die "local-path-provisioner did not start (kubectl -n local-path-storage describe pod)"
+  echo "$key" >"$STATE/addons.key"
+  log "cluster $CLUSTER: add-ons ready in $(( SECONDS - started )) s (CoreDNS 10.96.0.10, StorageClass local-path, NetworkPolicy by kube-router)"
+}
 
 cleanup_cgroups() { # the kubelets' cgroup roots (/$CLUSTER/<node>) outside the containers' cgroups
   local d

@@ -135,5 +135,12 @@ taints=()
 supervise kubelet kubelet --config=$K/kubelet-config.yaml --kubeconfig=$K/kubelet.conf \
   --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" "${taints[@]}"
 supervise kube-proxy kube-proxy --config=$K/kube-proxy-config.yaml
+# NetworkPolicy enforcement (the CNI bridge has none): kube-router's network policy controller only, iptables
+# and ipset in this node's netns; pod routing stays with the bridge and the routes above, services with kube-proxy.
+if command -v kube-router >/dev/null && [ -s $K/kube-router.conf ]; then
+  supervise kube-router kube-router --kubeconfig=$K/kube-router.conf --hostname-override="$NODE_NAME" \
+    --run-firewall=true --run-router=false --run-service-proxy=false --enable-cni=false \
+    --service-cluster-ip-range="$SERVICE_CIDR" --service-node-port-range=30000-32767
+fi
 say "started (${ROLE}, pod CIDR $POD_CIDR)"
 while true; do wait || true; sleep 1; done
