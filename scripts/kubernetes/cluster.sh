@@ -240,6 +240,8 @@ wait_ready() {
     [ $SECONDS -lt $deadline ] || die "the apiserver did not answer in ${READY_TIMEOUT} s (logs: docker exec ${NODES[0]} tail /var/log/kubernetes/kube-apiserver.log)"
     sleep 1
   done
+  # kube-router's RBAC as soon as the apiserver answers: its informers retry with a growing back-off
+  k apply -f "$here/manifests/kube-router.yaml" >/dev/null
   for node in "${NODES[@]}"; do
     until k get node "$node" >/dev/null 2>&1; do
       [ $SECONDS -lt $deadline ] || die "node $node did not register in ${READY_TIMEOUT} s (logs: docker exec $node tail /var/log/kubernetes/kubelet.log)"
@@ -316,7 +318,7 @@ teardown() {
   mapfile -t ids < <(ours network); [ ${#ids[@]} = 0 ] || docker network rm "${ids[@]}" >/dev/null
   mapfile -t ids < <(ours volume); [ ${#ids[@]} = 0 ] || docker volume rm "${ids[@]}" >/dev/null
   cleanup_cgroups
-  rm -rf "$STATE" "$KUBECONFIG_FILE"
+  rm -rf "$STATE" "$KUBECONFIG_FILE" "$CACHE_DIR/kubernetes/network.err"
 }
 
 cmd_down() {
