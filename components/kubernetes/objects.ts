@@ -37,26 +37,20 @@ export function labelValue(s: string): string {
     return v.length <= 63 ? v : `${v.slice(0, 54)}.${createHash("sha256").update(s).digest("hex").slice(0, 8)}`;
 }
 
-/** The dind container's securityContext (and the pod's runtimeClassName) for a security mode. */
-export function daemonSecurity(mode: SecurityMode): { securityContext: Record<string, unknown>; runtimeClassName?: string } {
-    switch (mode) {
-        case "privileged":
-            return { securityContext: { privileged: true } };
-        case "capabilities":
-            // As security.ts CAPABILITIES_ARGS for a node without CAP_SYS_RESOURCE: every other
-            // capability, unconfined seccomp and AppArmor. (Device access comes with privileged only.)
-            return {
-                securityContext: {
-                    privileged: true,
-                    capabilities: { add: ["ALL"], drop: ["SYS_RESOURCE"] },
-                    seccompProfile: { type: "Unconfined" },
-                    appArmorProfile: { type: "Unconfined" },
-                },
-            };
-        case "sysbox":
-            return { securityContext: {}, runtimeClassName: "sysbox-runc" };
-    }
+/**
+ * The dind container's securityContext (and the pod's runtimeClassName): privileged, as every dind
+ * pod (a pod spec cannot widen the devices cgroup as docker's --device-cgroup-rule does, so the
+ * Docker engine's `capabilities` mode has no equivalent: preflight.ts refuses it), or sysbox.
+ */
+export function daemonSecurity(mode: Exclude<SecurityMode, "capabilities">): {
+    securityContext: Record<string, unknown>;
+    runtimeClassName?: string;
+} {
+    return mode === "sysbox" ? { securityContext: {}, runtimeClassName: "sysbox-runc" } : { securityContext: { privileged: true } };
 }
+
+/** The labels of a namespace the stack makes: its dind pods are privileged, which Pod Security must admit. */
+export const NAMESPACE_POD_SECURITY = { "pod-security.kubernetes.io/enforce": "privileged" };
 
 /** cpus and bytes as a container's limits (the project's `resources`). */
 export function containerLimits(r: ResourcesSpec): Record<string, string> | undefined {
@@ -73,7 +67,7 @@ export interface DaemonObjectsArgs {
     /** Labels on every object: the stack's (labelValue'd) and the project's. */
     labels: Record<string, string>;
     image: string;
-    security: SecurityMode;
+    security: Exclude<SecurityMode, "capabilities">;
     resources: ResourcesSpec;
     storageClass: string | undefined;
     /** Folders synced into claims mounted at the same path (files: sync; on a cluster, always). */

@@ -36,6 +36,7 @@ import {
     gatewayServiceSpec,
     k8sName,
     labelValue,
+    NAMESPACE_POD_SECURITY,
     PROJECT_SELECTOR,
     STACK_SELECTOR,
 } from "./objects";
@@ -88,7 +89,7 @@ export class KubernetesPlatform implements Platform {
         if (!this.namespaceExists) {
             this.namespace = new this.k8s.core.v1.Namespace(
                 `${name}-namespace`,
-                { metadata: { name: e.namespace, labels: { [STACK_LABEL]: this.stackValue } } },
+                { metadata: { name: e.namespace, labels: { [STACK_LABEL]: this.stackValue, ...NAMESPACE_POD_SECURITY } } },
                 { parent, provider: this.provider },
             );
         }
@@ -167,7 +168,8 @@ export class KubernetesPlatform implements Platform {
                     project: spec.name,
                     labels: projectLabels,
                     image: this.ctx.spec.images.dind,
-                    security: this.ctx.spec.dind.security,
+                    // capabilities is refused on a cluster before this (preflight.ts).
+                    security: this.ctx.spec.dind.security === "sysbox" ? "sysbox" : "privileged",
                     resources: spec.resources,
                     storageClass: this.engine.storageClass,
                     folders: d.loaded.mountRoots,

@@ -29,6 +29,10 @@ export function unsupportedOnCluster(spec: EnvironmentSpec): string[] {
                 `${ns}:projects[${i}].tcp: tcp ports are not opened on a cluster yet; remove them and reach the port with kubectl port-forward, or use the Docker engine`,
             );
     });
+    if (spec.dind.security === "capabilities")
+        problems.push(
+            `${ns}:dind.security capabilities: a pod cannot be given the devices an inner runc needs without privileged (Kubernetes has no --device-cgroup-rule); use privileged (the default on a cluster) or sysbox (a node runtime class sysbox-runc)`,
+        );
     if (spec.files === "bind")
         problems.push(
             `${ns}:files bind: a cluster's nodes do not see this machine's folders; use auto or sync (the folders are synced into volume claims)`,

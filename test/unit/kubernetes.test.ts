@@ -224,11 +224,13 @@ describe("the cluster checks before anything is created", () => {
     it("keys of the Docker engine a cluster does not have", () => {
         const spec = {
             files: "bind",
+            dind: { security: "capabilities" },
             projects: [{ name: "a", daemonPort: 2376, tcp: [{ port: 5432, hostPort: 15432 }] }],
         } as unknown as EnvironmentSpec;
         expect(unsupportedOnCluster(spec).map((s) => s.split(" ")[0])).toEqual([
             "dind-compose:projects[0].daemonPort",
             "dind-compose:projects[0].tcp:",
+            "dind-compose:dind.security",
             "dind-compose:files",
         ]);
     });
