@@ -218,7 +218,7 @@ run_node() { # run_node INDEX PREFIX
   [ "$i" = 0 ] && publish=(-p "127.0.0.1:$API_PORT:6443")
   local flags; mapfile -t flags < <(constant dindCapabilityFlags)
   docker volume create --label "$LABEL" "$node-var" >/dev/null
-  docker run -d --name "$node" --hostname "$node" --label "$LABEL" --label "dind-compose.test-cluster.node=$node" \
+  docker run -d --restart unless-stopped --name "$node" --hostname "$node" --label "$LABEL" --label "dind-compose.test-cluster.node=$node" \
     --network "$NETWORK" --ip "$prefix.$((10 + i))" "${publish[@]}" "${flags[@]}" \
     --device /dev/kmsg --tmpfs /run --tmpfs /tmp \
     --volume "$node-var:/var" --volume "$STATE/nodes/$node:/etc/kubernetes:ro" \
