@@ -291,11 +291,26 @@ setup_addons() {
   busybox="$(constant images.standIns.busybox)" # the provisioner's helper pods
   docker image inspect "$busybox" >/dev/null 2>&1 || DIND_COMPOSE_IMAGES=busybox "$here/../images.sh"
   images=("$COREDNS_IMAGE" "$LOCAL_PATH_PROVISIONER_IMAGE" "$busybox")
-  key="$( { cat "$here"/manifests/*.yaml; docker image inspect -f '{{.Id}}' "${images[@]}"; } | sha256sum | cut -c1-16)"
-  if [ "$(cat "$STATE/addons.key" 2>/dev/null)" = "$key" ]; then return; fi
+  # the manifests name the images of versions.sh (and the helper pods the project's busybox)
+  render() {
+    local f
+    for f in "$here"/manifests/*.yaml; do
+      echo --- # a file's last document does not run into the next file's first
+      sed -e "s#image: dind-compose/k8s-coredns:.*#image: $COREDNS_IMAGE#" \
+        -e "s#image: dind-compose/local-path-provisioner:.*#image: $LOCAL_PATH_PROVISIONER_IMAGE#" \
+        -e "s#image: dind-compose/busybox:.*#image: $busybox#" "$f"
+    done
+  }
+  key="$( { render; docker image inspect -f '{{.Id}}' "${images[@]}"; } | sha256sum | cut -c1-16)"
+  local previous; previous="$(cat "$STATE/addons.key" 2>/dev/null || true)"
+  if [ "$previous" = "$key" ]; then return; fi
   local started=$SECONDS
   cmd_load_images "${images[@]}"
-  k apply -f "$here/manifests/" >/dev/null
+  render | k apply -f - >/dev/null
+  if [ -n "$previous" ]; then # an image rebuilt under the same tag: new pods
+    k -n kube-system rollout restart deploy/coredns >/dev/null
+    k -n local-path-storage rollout restart deploy/local-path-provisioner >/dev/null
+  fi
   k -n kube-system rollout status deploy/coredns --timeout=120s >/dev/null ||
     die "CoreDNS did not start (kubectl -n kube-system describe pod -l k8s-app=kube-dns)"
   k -n local-path-storage rollout status deploy/local-path-provisioner --timeout=120s >/dev/null ||
