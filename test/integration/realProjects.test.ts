@@ -279,7 +279,7 @@ describe("real projects: files from a shared folder, routes per service, loopbac
             const r = await stack.pulumi("preview");
             expect(r.code).not.toBe(0);
             expect(r.stdout + r.stderr).toMatch(
-                /dind-compose:gatway is not a known key \(allowed: dind-compose:projects, dind-compose:domain, dind-compose:gateway, dind-compose:images, dind-compose:dind, dind-compose:network, dind-compose:tls\); remove it or fix its spelling/,
+                /dind-compose:gatway is not a known key \(allowed: dind-compose:projects, dind-compose:domain, dind-compose:gateway, dind-compose:images, dind-compose:dind, dind-compose:network, dind-compose:tls, dind-compose:files, dind-compose:engine\); remove it or fix its spelling/,
             );
         } finally {
             await stack.pulumiOk("config", "rm", "dind-compose:gatway");

@@ -158,12 +158,13 @@ describe("a remote engine over TLS (DOCKER_HOST=tcp://..., files: auto)", () => 
         const want = crypto.createHash("sha256").update(fs.readFileSync(big)).digest("hex");
         const daemon = (await stack.outputs()).daemons as Record<string, string>;
         const up = stack.start("up", "--yes", "--skip-preview");
-        // The receiving rsync runs in the dind container while the file streams in: kill it there.
+        // The receiving rsync runs in the dind container while the file streams in: kill it there,
+        // once the file's temporary copy exists (before that, the rsync there may be the diff's dry run).
         const deadline = Date.now() + 120_000;
         let killed = false;
         while (!killed && Date.now() < deadline) {
             killed = await remote
-                .docker("exec", daemon.a, "pkill", "-KILL", "-f", "rsync --server")
+                .docker("exec", daemon.a, "sh", "-c", `ls -a ${a} | grep -q '^\\.big\\.bin\\.' && pkill -KILL -f '[r]sync --server'`)
                 .then(() => true)
                 .catch(() => false);
             if (!killed) await new Promise((res) => setTimeout(res, 50));
