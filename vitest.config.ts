@@ -22,6 +22,15 @@ export default defineConfig({
                     hookTimeout: 15 * 60_000,
                 },
             },
+            {
+                // On the test cluster (scripts/kubernetes/), which the first test file builds and starts.
+                test: {
+                    name: "cluster",
+                    include: ["test/cluster/**/*.test.ts"],
+                    testTimeout: 30 * 60_000,
+                    hookTimeout: 90 * 60_000,
+                },
+            },
         ],
     },
 });

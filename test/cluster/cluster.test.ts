@@ -17,6 +17,7 @@ import {
     kubectl,
     kubectlOk,
     nodeAddress,
+    releaseCluster,
     removeNamespace,
     WORKERS,
 } from "./testCluster";
@@ -28,6 +29,7 @@ let b: string;
 let keeper: string;
 let nodePort: number;
 let workerAddresses: string[];
+let cluster: { startedHere: boolean } | undefined;
 
 const config = () => ({
     projects: [
@@ -62,7 +64,7 @@ const pods = async (selector: string) =>
     ).items;
 
 beforeAll(async () => {
-    await ensureCluster([defaultImages().dind, defaultImages().nginx]);
+    cluster = await ensureCluster([defaultImages().dind, defaultImages().nginx]);
     stack.useEngine(clusterEnv());
     const work = path.join(stack.workDir, "src");
     fs.mkdirSync(work);
@@ -77,6 +79,7 @@ beforeAll(async () => {
 afterAll(async () => {
     await stack.cleanup();
     await removeNamespace(namespace);
+    await releaseCluster(cluster);
 }, 15 * 60_000);
 
 describe("a stack on a Kubernetes cluster", () => {
@@ -178,13 +181,12 @@ describe("a stack on a Kubernetes cluster", () => {
                 fs.readFileSync(composeFile, "utf8").replace("    init: true\n", "    init: true\n    environment:\n      CHANGED: one\n"),
             );
             const preview = await stack.pulumiOk("preview", "--diff");
-            const changed = [...preview.stdout.matchAll(/^\s*[~+-]+\s+\S+\s+(env-[\w-]+)/gm)].map((m) => m[1]);
-            expect(changed.length).toBeGreaterThan(0);
-            expect(
-                changed.every((n) => n.startsWith("env-b-")),
-                changed.join(", "),
-            ).toBe(true);
-            expect(preview.stdout).toContain("services.web.environment.CHANGED");
+            // Each step names its resource's URN: b's compose stack and b's synced folder change, nothing else.
+            const changed = [...preview.stdout.matchAll(/\[urn=[^\]]*::(env-[\w-]+)\]/g)].map((m) => m[1]);
+            expect(new Set(changed), preview.stdout).toEqual(new Set(["env-b-stack", "env-b-files"]));
+            expect(preview.stdout).toMatch(/~ pulumi-nodejs:dynamic\/compose:Stack: \(update\)\n.*\n.*::env-b-stack\]/);
+            expect(preview.stdout).toMatch(/\+ services\.web\.environment\.CHANGED/);
+            expect(preview.stdout).toMatch(/~ 2 to update/);
             await stack.pulumiOk("up", "--yes", "--skip-preview");
             await stack.pulumiOk("preview", "--expect-no-changes");
         },

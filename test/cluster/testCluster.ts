@@ -34,10 +34,17 @@ async function script(name: string, ...args: string[]): Promise<void> {
  * seconds), and `up` starts the node containers again when they are not all running (after an
  * engine restart).
  */
-export async function ensureCluster(images: string[]): Promise<void> {
+export async function ensureCluster(images: string[]): Promise<{ startedHere: boolean }> {
+    const before = await runCommand("docker", ["inspect", "-f", "{{.State.Running}}", "dind-compose-test-control-plane"]);
     await script("build-provider.sh");
     await script("cluster.sh", "up");
     await script("cluster.sh", "load-images", ...images);
+    return { startedHere: before.stdout.trim() !== "true" };
+}
+
+/** Stops the cluster if the tests started it (its three nodes hold ~1 GB and a core's worth of work); one a developer runs stays. */
+export async function releaseCluster(c: { startedHere: boolean } | undefined): Promise<void> {
+    if (c?.startedHere) await script("cluster.sh", "down");
 }
 
 export interface KubectlResult {
