@@ -5,10 +5,11 @@
 // workers, a pod deleted by hand comes back with its children's volumes, a change of one project
 // previews as that project alone, project pods see only the gateway, bad input is refused before
 // anything is made, and destroy leaves nothing.
+import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { copyExample, defaultImages, httpGetAt, REPO_DIR, STAND_IN_IMAGES, TestStack } from "../integration/harness";
+import { copyExample, defaultImages, httpGetAt, REPO_DIR, runCommand, STAND_IN_IMAGES, TestStack } from "../integration/harness";
 import {
     clusterEnv,
     clusterLeftovers,
@@ -191,6 +192,45 @@ describe("a stack on a Kubernetes cluster", () => {
             await stack.pulumiOk("preview", "--expect-no-changes");
         },
         15 * 60_000,
+    );
+
+    it(
+        "npm run compose, sync and env reach a project's pod",
+        async () => {
+            const ps = await stack.run("node", ["scripts/compose.js", "-s", stack.name, "a", "ps", "--format", "{{.Service}} {{.State}}"]);
+            expect(ps.code, ps.stderr).toBe(0);
+            expect(ps.stdout).toContain("web running");
+            // An edit here, synced without an up, is what a's child serves from its bind mount.
+            fs.writeFileSync(path.join(a, "web", "index.html"), "<h1>synced to the pod</h1>\n");
+            const sync = await stack.run("node", ["scripts/sync.js", "-s", stack.name, "a"]);
+            expect(sync.code, sync.stderr).toBe(0);
+            expect(sync.stdout).toMatch(/\[a\] .*: 1 file sent .*web\/index\.html/);
+            expect((await viaGateway("a.project.localhost")).body).toContain("synced to the pod");
+            // The daemon's own TLS endpoint, through the port-forward the script says to run.
+            const env = await stack.run("node", ["scripts/daemon-env.js", "-s", stack.name, "a"]);
+            expect(env.code, env.stderr).toBe(0);
+            const forward = /^#\s+(kubectl .* port-forward \S+ (\d+):2376)$/m.exec(env.stdout);
+            expect(forward, env.stdout).not.toBeNull();
+            const exports = Object.fromEntries(
+                [...(/^export (.*)$/m.exec(env.stdout)?.[1] ?? "").matchAll(/(\w+)=(\S+)/g)].map((m) => [m[1], m[2]]),
+            );
+            expect(exports.DOCKER_HOST).toBe(`tcp://127.0.0.1:${forward?.[2]}`);
+            const [cmd, ...args] = (forward?.[1] ?? "").split(" ");
+            const child = spawn(cmd, args, { env: { ...process.env, ...clusterEnv() }, stdio: "ignore" });
+            try {
+                const deadline = Date.now() + 30_000;
+                let names = "";
+                while (Date.now() < deadline) {
+                    const r = await runCommand("docker", ["ps", "--format", "{{.Names}}"], { env: { ...process.env, ...exports } });
+                    if (r.code === 0 && (names = r.stdout).includes("a-web-1")) break;
+                    await new Promise((res) => setTimeout(res, 500));
+                }
+                expect(names).toContain("a-web-1");
+            } finally {
+                child.kill();
+            }
+        },
+        5 * 60_000,
     );
 
     it(
