@@ -2,9 +2,16 @@
 import * as pulumi from "./components/pulumiSdk";
 import * as fs from "fs";
 import * as path from "path";
-import { CONFIG_NAMESPACE, ConfigError, type KubernetesEngineSpec, parseConfig, RawConfig } from "./components/config";
+import {
+    CONFIG_NAMESPACE,
+    ConfigError,
+    type EnvironmentSpec,
+    type KubernetesEngineSpec,
+    parseConfig,
+    RawConfig,
+} from "./components/config";
 import { DockerPlatform } from "./components/docker/platform";
-import { Environment } from "./components/environment";
+import { Environment, type LoadedProject } from "./components/environment";
 import { loadProjects } from "./components/loadProjects";
 import { StackNames, stackLabelValue } from "./components/names";
 import { planNetworks } from "./components/networkPlan";
@@ -95,38 +102,11 @@ async function program() {
     if (transport.warning) pulumi.log.warn(transport.warning);
     await preflight(spec, names, transport.mode);
     const networks = await planNetworks(spec, names);
-    const loaded = await loadProjects(spec.projects, {
-        composeImage: spec.images.dind,
-        cacheDir: path.join(projectDir, ".dind-compose", "cache"),
-        domain: spec.domain,
-        copyFiles: transport.mode === "sync",
-    });
-    // files: sync: each folder's tree as it is now (what the source volumes are brought to).
-    const sourceTrees =
-        transport.mode === "sync"
-            ? Object.fromEntries(
-                  spec.projects.map((p) => [p.name, Object.fromEntries(loaded[p.name].mountRoots.map((d) => [d, treeManifest(d)]))]),
-              )
-            : undefined;
-    const tlsFiles = spec.gateway.tls;
-    const userTls = tlsFiles && { cert: fs.readFileSync(tlsFiles.certFile, "utf8"), key: fs.readFileSync(tlsFiles.keyFile, "utf8") };
-    // The user CA, checked (and made or re-issued by `up`) before anything is registered.
-    const ca = userTls ? undefined : prepareUserCa(spec.tls.caDir, spec.domain, pulumi.isDryRun());
-    for (const note of ca?.notes ?? []) pulumi.log.warn(note);
-    const environmentCa = ca && {
-        dir: spec.tls.caDir,
-        // A preview that makes the CA knows neither yet; the `up` that follows does.
-        keyId: ca.ca?.keyId ?? "(a new CA)",
-        cert: ca.ca?.cert ?? "",
-        shareFiles: ca.shareFiles,
-    };
-    const context = { spec, loaded, pulumiProject: pulumi.getProject(), stack: pulumi.getStack(), ca: environmentCa };
-    const env = new Environment("env", {
-        ...context,
-        userTls: userTls && { cert: userTls.cert, key: pulumi.secret(userTls.key) },
-        sourceTrees,
-        platform: new DockerPlatform(context, networks),
-    });
+    const loaded = await loadModels(spec, transport.mode === "sync");
+    const sourceTrees = transport.mode === "sync" ? treesOf(spec, loaded) : undefined;
+    const { userTls, ca } = gatewayTls(spec);
+    const context = { spec, loaded, pulumiProject: pulumi.getProject(), stack: pulumi.getStack(), ca };
+    const env = new Environment("env", { ...context, userTls, sourceTrees, platform: new DockerPlatform(context, networks) });
     const access = accessLines(
         engine().host(),
         engineIsLocal(),
@@ -135,20 +115,7 @@ async function program() {
         spec.domain,
     );
     for (const line of access) pulumi.log.info(line);
-    return {
-        urls: env.urls,
-        routes: env.routes,
-        httpsUrls: env.httpsUrls,
-        caCertificate: env.caCertificate,
-        caFile: env.caCertificate && caFiles(spec.tls.caDir).cert,
-        daemons: env.daemons,
-        daemonEndpoints: env.daemonEndpoints,
-        services: env.services,
-        gateway: env.gatewayContainer,
-        compose: env.compose,
-        files: env.files,
-        access,
-    };
+    return { ...outputsOf(env, spec), access };
 }
 
 /**
@@ -156,7 +123,7 @@ async function program() {
  * registered; the compose models are read as for an engine elsewhere (copies of the files), and
  * every folder compose reads is synced into the daemon's claims.
  */
-async function kubernetesProgram(spec: ReturnType<typeof parseConfig>, engineSpec: KubernetesEngineSpec) {
+async function kubernetesProgram(spec: EnvironmentSpec, engineSpec: KubernetesEngineSpec) {
     const unsupported = unsupportedOnCluster(spec);
     if (unsupported.length > 0) throw new ConfigError(unsupported);
     const kubectl = (args: string[]) => run("kubectl", args);
@@ -166,36 +133,14 @@ async function kubernetesProgram(spec: ReturnType<typeof parseConfig>, engineSpe
         `engine: Kubernetes, context ${engineSpec.context ?? "(current)"}, namespace ${engineSpec.namespace}${facts.namespaceExists ? " (there already: used, not made)" : ""}; project files: synced into volume claims`,
     );
     startProviderPlugin();
-    const loaded = await loadProjects(spec.projects, {
-        composeImage: spec.images.dind,
-        cacheDir: path.join(projectDir, ".dind-compose", "cache"),
-        domain: spec.domain,
-        copyFiles: true,
-    });
-    const sourceTrees = Object.fromEntries(
-        spec.projects.map((p) => [p.name, Object.fromEntries(loaded[p.name].mountRoots.map((d) => [d, treeManifest(d)]))]),
-    );
-    const tlsFiles = spec.gateway.tls;
-    const userTls = tlsFiles && { cert: fs.readFileSync(tlsFiles.certFile, "utf8"), key: fs.readFileSync(tlsFiles.keyFile, "utf8") };
-    const ca = userTls ? undefined : prepareUserCa(spec.tls.caDir, spec.domain, pulumi.isDryRun());
-    for (const note of ca?.notes ?? []) pulumi.log.warn(note);
+    const loaded = await loadModels(spec, true);
+    const { userTls, ca } = gatewayTls(spec);
     // Loaded here, not at the top: the Docker engine's runs need none of it (it loads @pulumi/pulumi's index).
     const k8s = await import("@pulumi/kubernetes");
     const { KubernetesPlatform } = await import("./components/kubernetes/platform");
-    const environmentCa = ca && {
-        dir: spec.tls.caDir,
-        keyId: ca.ca?.keyId ?? "(a new CA)",
-        cert: ca.ca?.cert ?? "",
-        shareFiles: ca.shareFiles,
-    };
-    const context = { spec, loaded, pulumiProject: pulumi.getProject(), stack: pulumi.getStack(), ca: environmentCa };
+    const context = { spec, loaded, pulumiProject: pulumi.getProject(), stack: pulumi.getStack(), ca };
     const platform = new KubernetesPlatform(k8s, context, engineSpec, facts.namespaceExists);
-    const env = new Environment("env", {
-        ...context,
-        userTls: userTls && { cert: userTls.cert, key: pulumi.secret(userTls.key) },
-        sourceTrees,
-        platform,
-    });
+    const env = new Environment("env", { ...context, userTls, sourceTrees: treesOf(spec, loaded), platform });
     const gatewayService = platform.gatewayService as NonNullable<typeof platform.gatewayService>;
     const ctx = engineSpec.context ? ` --context ${engineSpec.context}` : "";
     const access = gatewayService.apply((g) => [
@@ -207,6 +152,46 @@ async function kubernetesProgram(spec: ReturnType<typeof parseConfig>, engineSpe
             : []),
     ]);
     access.apply((lines) => lines.forEach((l) => pulumi.log.info(l)));
+    return { ...outputsOf(env, spec), gatewayService, access };
+}
+
+/** Every project's compose model (loadProjects.ts); `copyFiles`: the engine does not see this machine's folders. */
+function loadModels(spec: EnvironmentSpec, copyFiles: boolean) {
+    return loadProjects(spec.projects, {
+        composeImage: spec.images.dind,
+        cacheDir: path.join(projectDir, ".dind-compose", "cache"),
+        domain: spec.domain,
+        copyFiles,
+    });
+}
+
+/** Each folder's tree as it is now (what the synced folders are brought to), by project. */
+function treesOf(spec: EnvironmentSpec, loaded: Record<string, LoadedProject>) {
+    return Object.fromEntries(
+        spec.projects.map((p) => [p.name, Object.fromEntries(loaded[p.name].mountRoots.map((d) => [d, treeManifest(d)]))]),
+    );
+}
+
+/** The user's own certificate (gateway.certFile), or the user CA, checked (and made or re-issued by `up`) before anything is registered. */
+function gatewayTls(spec: EnvironmentSpec) {
+    const tlsFiles = spec.gateway.tls;
+    const own = tlsFiles && { cert: fs.readFileSync(tlsFiles.certFile, "utf8"), key: fs.readFileSync(tlsFiles.keyFile, "utf8") };
+    const ca = own ? undefined : prepareUserCa(spec.tls.caDir, spec.domain, pulumi.isDryRun());
+    for (const note of ca?.notes ?? []) pulumi.log.warn(note);
+    return {
+        userTls: own && { cert: own.cert, key: pulumi.secret(own.key) },
+        ca: ca && {
+            dir: spec.tls.caDir,
+            // A preview that makes the CA knows neither yet; the `up` that follows does.
+            keyId: ca.ca?.keyId ?? "(a new CA)",
+            cert: ca.ca?.cert ?? "",
+            shareFiles: ca.shareFiles,
+        },
+    };
+}
+
+/** The stack outputs every engine has. */
+function outputsOf(env: Environment, spec: EnvironmentSpec) {
     return {
         urls: env.urls,
         routes: env.routes,
@@ -217,10 +202,8 @@ async function kubernetesProgram(spec: ReturnType<typeof parseConfig>, engineSpe
         daemonEndpoints: env.daemonEndpoints,
         services: env.services,
         gateway: env.gatewayContainer,
-        gatewayService,
         compose: env.compose,
         files: env.files,
-        access,
     };
 }
 
