@@ -90,4 +90,15 @@ for tool in rsync:rsync inotifywait:inotify-tools; do
   fi
 done
 
+# --- the Kubernetes provider plugin, for stacks on a cluster (dind-compose:engine kind kubernetes) ----
+# Built from its Go module once per version (~12 min cold), only when a stack here asks for it or
+# DIND_COMPOSE_KUBERNETES=1; the cluster tests build it themselves.
+wants_kubernetes() {
+  [ -n "${DIND_COMPOSE_KUBERNETES:-}" ] && return 0
+  grep -s -A6 'dind-compose:engine:' "$REPO_DIR"/Pulumi.*.yaml | grep -q 'kind: kubernetes'
+}
+if wants_kubernetes; then
+  bash "$REPO_DIR/scripts/kubernetes/build-provider.sh"
+fi
+
 log "ready in $(( $(date +%s) - started )) s"
