@@ -162,9 +162,16 @@ describe("a stack on a Kubernetes cluster", () => {
             expect(before.body.trim()).toMatch(/^[0-9a-f-]{36}$/);
             const [pod] = await pods("dind-compose.project=keeper");
             await kubectlOk("delete", "pod", "-n", namespace, pod.metadata.name, "--wait=true");
-            await kubectlOk("wait", "-n", namespace, "--for=condition=Ready", `pod/${pod.metadata.name}`, "--timeout=300s");
-            const [again] = await pods("dind-compose.project=keeper");
+            // The StatefulSet makes the pod again a moment later (kubectl wait does not wait for it to exist).
+            const made = Date.now() + 120_000;
+            let again = (await pods("dind-compose.project=keeper"))[0];
+            while ((!again || again.metadata.uid === pod.metadata.uid) && Date.now() < made) {
+                await new Promise((res) => setTimeout(res, 500));
+                again = (await pods("dind-compose.project=keeper"))[0];
+            }
+            expect(again?.metadata.uid).toBeDefined();
             expect(again.metadata.uid).not.toBe(pod.metadata.uid);
+            await kubectlOk("wait", "-n", namespace, "--for=condition=Ready", `pod/${pod.metadata.name}`, "--timeout=300s");
             // The inner daemon starts its children again by their restart policy; no `up` is run.
             const after = await viaGateway("keeper.project.localhost", "/token", workerAddresses[0], 180_000);
             expect(after.status).toBe(200);
